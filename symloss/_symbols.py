@@ -7,7 +7,7 @@ typed by a user and a formula in the registry are made of the very same SymPy at
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Function, IndexedBase, Indexed, KroneckerDelta, S, Symbol, exp, log
+from sympy import Function, Indexed, IndexedBase, KroneckerDelta, S, Symbol, exp, log
 
 #: Number of samples (the article's n) and of classes (its m).
 n = Symbol("n", integer=True, positive=True)

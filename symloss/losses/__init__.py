@@ -1,0 +1,3 @@
+"""The catalog.  Importing this package registers every loss."""
+
+from . import _article  # noqa: F401

@@ -1,0 +1,160 @@
+"""The same property checks for every registered loss (parametrised over the registry)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import sympy as sp
+from conftest import LOSSES, inputs, registry_params
+from hypothesis import given
+from hypothesis import strategies as st
+
+import symloss
+from symloss import _numeric
+
+
+def numeric_grad(loss, pred, target, h=1e-6):
+    """Central differences of ``loss(pred, target)``, one element at a time."""
+    g = np.zeros_like(pred)
+    for idx in np.ndindex(pred.shape):
+        step = h * max(1.0, abs(pred[idx]))
+        up, down = pred.copy(), pred.copy()
+        up[idx] += step
+        down[idx] -= step
+        g[idx] = (loss(up, target) - loss(down, target)) / (2 * step)
+    return g
+
+
+@registry_params()
+@given(data=st.data())
+def test_gradient_matches_central_differences(loss, data):
+    pred, target = data.draw(inputs(loss))
+    np.testing.assert_allclose(
+        loss.grad(pred, target), numeric_grad(loss, pred, target), rtol=1e-5, atol=1e-7
+    )
+
+
+@registry_params()
+@given(data=st.data())
+def test_hessian_matches_differences_of_the_gradient(loss, data):
+    pred, target = data.draw(inputs(loss))
+    h = 1e-6
+    hess = loss.hess(pred, target)
+    if loss.separable:
+        # Diagonal Hessian: perturbing every element at once differentiates each gradient
+        # element by its own input only.
+        fd = (loss.grad(pred + h, target) - loss.grad(pred - h, target)) / (2 * h)
+        assert hess.shape == pred.shape
+    else:
+        fd = np.zeros(pred.shape + pred.shape[-1:])
+        for col in range(pred.shape[-1]):
+            up, down = pred.copy(), pred.copy()
+            up[:, col] += h
+            down[:, col] -= h
+            fd[:, :, col] = (loss.grad(up, target) - loss.grad(down, target)) / (2 * h)
+    np.testing.assert_allclose(hess, fd, rtol=1e-5, atol=1e-6)
+
+
+@registry_params()
+@given(data=st.data())
+def test_value_is_nonnegative_on_the_domain(loss, data):
+    pred, target = data.draw(inputs(loss))
+    assert loss(pred, target) >= 0
+
+
+@registry_params()
+def test_gradient_is_closed_form(loss):
+    for expr in (loss.gradient(), loss.hessian()):
+        assert not expr.has(sp.Sum), expr
+        assert not expr.has(sp.Piecewise), expr
+    assert not loss.gradient().has(sp.KroneckerDelta)
+    assert loss.gradient().free_symbols - {
+        loss.pred.label,
+        loss.target.label,
+        symloss.n,
+        symloss.m,
+    } <= {v for v, _ in loss.indices} | {loss.element, loss.target[loss.element.indices]}
+
+
+@registry_params()
+@given(data=st.data())
+def test_clean_forms_equal_the_raw_derivatives(loss, data):
+    """The displayed gradient/Hessian and the kernel's raw forms are the same function."""
+    pred, target = data.draw(inputs(loss))
+    raw_g, clean_g, _ = loss._gradient
+    raw_h, clean_h = loss._hessian
+    layout = loss._layout
+    hess_layout = layout if loss.separable else (*layout, (loss.hessian_index, layout[-1][1]))
+    arrays, sizes = loss._arrays(pred, target)
+    for raw, clean, lay in ((raw_g, clean_g, layout), (raw_h, clean_h, hess_layout)):
+        a = _numeric.Kernel(raw, lay)(arrays, sizes)
+        b = _numeric.Kernel(clean, lay)(arrays, sizes)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def _minimum_at_target(loss) -> bool:
+    g = loss.gradient().xreplace({loss.element: loss.target[loss.element.indices]})
+    return sp.simplify(g) == 0
+
+
+def test_minimum_at_target_applies_where_the_math_says():
+    # Hand derivation: SSE and BCE vanish at y = t; CCE's gradient there is -1/n because
+    # its minimum is on the simplex, not where the free gradient vanishes.
+    applies = {L.name for L in LOSSES if L.composition is None and _minimum_at_target(L)}
+    assert {"sum_squared_error", "binary_cross_entropy"} <= applies
+    assert "categorical_cross_entropy" not in applies
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [L for L in LOSSES if L.composition is None and _minimum_at_target(L)],
+    ids=lambda L: L.name,
+)
+@given(data=st.data())
+def test_minimum_at_pred_equals_target(loss, data):
+    _, target = data.draw(inputs(loss))
+    target = np.clip(target, 0.05, 0.95) if loss.domains["y"].set.sup == 1 else target
+    np.testing.assert_allclose(loss.grad(target, target), 0, atol=1e-12)
+    for shift in (-0.01, 0.01):
+        assert loss(target + shift, target) >= loss(target, target)
+
+
+def test_loss_rejects_undeclared_symbols():
+    y, t = symloss.array("y"), symloss.array("t")
+    i, alpha = symloss.index("i"), sp.Symbol("alpha")
+    with pytest.raises(ValueError, match="undeclared symbols: alpha"):
+        symloss.Loss("x", "x", alpha * (y[i] - t[i]) ** 2, 1 / symloss.n, ((i, symloss.n),), y, t)
+
+
+def test_register_refuses_duplicates():
+    with pytest.raises(ValueError, match="already registered as 'bce'"):
+        symloss.register(dataclasses.replace(symloss.get("sse"), name="new_name", aliases=("bce",)))
+    with pytest.raises(ValueError, match="already registered as 'sum_squared_error'"):
+        symloss.register(dataclasses.replace(symloss.get("sse"), aliases=()))
+    assert "new_name" not in symloss.names()
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(KeyError, match="did you mean binary_cross_entropy"):
+        symloss.get("binary_cross_entropi")
+
+
+def test_names_are_sorted_and_complete():
+    assert symloss.names() == sorted(symloss.names())
+    assert {
+        "sum_squared_error",
+        "binary_cross_entropy",
+        "categorical_cross_entropy",
+        "sigmoid_binary_cross_entropy",
+        "softmax_cross_entropy",
+    } <= set(symloss.names())
+    for alias, name in {
+        "sse": "sum_squared_error",
+        "bce": "binary_cross_entropy",
+        "cce": "categorical_cross_entropy",
+        "bce_logits": "sigmoid_binary_cross_entropy",
+        "cce_logits": "softmax_cross_entropy",
+    }.items():
+        assert symloss.get(alias) is symloss.get(name)
