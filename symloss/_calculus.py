@@ -141,6 +141,7 @@ def derivative(
     limits: Sequence[tuple[Symbol, sp.Expr]],
     wrt: sp.IndexedBase,
     constraints: Iterable[Constraint] = (),
+    element: Sequence[tuple[Symbol, sp.Expr]] | None = None,
 ) -> tuple[sp.Expr, tuple[Constraint, ...]]:
     r"""``d/d wrt[a, ...]`` of :math:`\sum_{limits} \text{term}`, in closed form.
 
@@ -152,9 +153,11 @@ def derivative(
         The sums, outermost first; each runs from 1 to size.
     wrt : IndexedBase
         The array to differentiate by.  The result is the derivative by the
-        element that carries the same index letters as ``limits``.
+        element that carries the index letters of *element*.
     constraints : iterable of Constraint
         Facts to apply after collapsing.
+    element : sequence of (index, size), optional
+        Index letters of one element of *wrt*; default the letters of ``limits``.
 
     Returns
     -------
@@ -164,7 +167,7 @@ def derivative(
     used : tuple of Constraint
         The constraints the result relies on.
     """
-    letters = [v for v, _ in limits]
+    letters = [v for v, _ in (element or limits)]
     targets = [sp.Dummy(f"{v}_", integer=True) for v in letters]
     element = wrt[tuple(targets)]
     d = sp.diff(term, element)

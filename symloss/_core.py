@@ -4,7 +4,8 @@ A loss is one SymPy expression, kept in three explicit parts so that each later 
 is exact and cheap:
 
 * ``term``, the summand for one element, written over ``Indexed`` elements;
-* ``coef``, the reduction in front of the sums (``-1/n`` for a mean, ``1/2`` ...);
+* ``scale`` and ``reduction``, the factor in front of the sums (``-1`` over ``n`` for a
+  mean, ``1/2`` for the article's half sum);
 * ``indices``, the sums themselves as ``(index, size)`` pairs, outermost first.
 
 ``Loss.expr`` assembles the full :math:`E` from them.  Gradients come from
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 
 import numpy as np
 import sympy as sp
@@ -28,7 +30,7 @@ from sympy import Indexed, IndexedBase, Sum, Symbol
 from . import _calculus, _numeric
 from ._calculus import Constraint
 from ._printing import STYLES, latex_expr
-from ._symbols import logsumexp, softmax
+from ._symbols import logsumexp, sigmoid, softmax
 
 PARTS = ("loss", "gradient", "hessian")
 
@@ -106,6 +108,45 @@ class Composition:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A hyperparameter: a symbol in the expression, with a default and a domain.
+
+    ``symbol`` is a ``Symbol`` for a scalar (Huber's ``delta``) or an ``IndexedBase``
+    for a per-class vector (class weights).  ``default`` is used by the numeric
+    functions when the user does not bind a value at :func:`get`.
+    """
+
+    name: str
+    symbol: sp.Basic
+    default: object
+    domain: sp.Set | None = None
+    description: str = ""
+
+    def validate(self, value, loss_name: str):
+        if isinstance(self.symbol, IndexedBase):
+            arr = np.asarray(value, dtype=np.float64)
+            if arr.ndim != 1 or not np.all(np.isfinite(arr)):
+                raise ValueError(f"{loss_name}: {self.name} must be a 1-D array of finite numbers")
+            if self.domain is not None and not all(sp.Float(v) in self.domain for v in arr):
+                raise ValueError(f"{loss_name}: {self.name} must lie in {_set_text(self.domain)}")
+            return tuple(float(v) for v in arr)
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{loss_name}: {self.name} must be a number, got {value!r}")
+        value = float(value)
+        if not np.isfinite(value) or (
+            self.domain is not None and sp.Float(value) not in self.domain
+        ):
+            where = _set_text(self.domain) if self.domain is not None else "the reals"
+            raise ValueError(f"{loss_name}: {self.name} = {value!r} is outside {where}")
+        return value
+
+
+REDUCTIONS = ("mean", "sum", "none", "batchmean")
+
+Index = tuple[Symbol, Symbol]
+
+
+@dataclass(frozen=True)
 class Loss:
     r"""One loss function, held as a SymPy expression and everything derived from it.
 
@@ -117,14 +158,15 @@ class Loss:
         Human title.
     term : sympy.Expr
         The summand for one element (authored order is kept for printing).
-    coef : sympy.Expr
-        Factor in front of the sums: ``-1/n`` for the article's mean, ``1/2`` for SSE.
+    scale : sympy.Expr
+        Constant factor in front of the sums, apart from the reduction: ``-1`` for a
+        cross-entropy, ``1/2`` for the article's SSE.
     indices : tuple of (Symbol, Symbol)
         The sums as ``(index, size)``, outermost first: ``((i, n),)`` or ``((i, n), (j, m))``.
     pred, target : IndexedBase
         The input the user passes (predictions ``y`` or logits ``z``) and the target ``t``.
     domains : mapping
-        :class:`Domain` of each of ``pred`` and ``target``, by array name.
+        :class:`Domain` of each array (pred, target, extra inputs), by array name.
     constraints : tuple of Constraint
         Facts about the data that derivations may use (``\sum_j t_{ij} = 1``).
     aliases, references : tuple of str
@@ -132,6 +174,28 @@ class Loss:
         Stated conventions: the 1/2 factor, mean vs sum, natural log, edge values.
     composition : Composition, optional
         For a loss on logits: which activation feeds which base loss.
+    reduction : {"mean", "sum", "none", "batchmean"}
+        ``"mean"`` divides by the sizes in ``mean_over`` (the samples, by default);
+        ``"batchmean"`` by ``n`` alone; ``"none"`` returns one value per sample.
+    reductions : tuple of str
+        The reductions this loss accepts.
+    mean_over : tuple of Symbol, optional
+        Sizes the mean divides by; default the first index's size (``n``).
+    params : tuple of Param
+        Hyperparameters that appear as symbols in ``term``.
+    bound : tuple of (name, value)
+        Values bound by :func:`get`; unbound parameters use their defaults.
+    element_indices : tuple of (Symbol, Symbol), optional
+        The index letters of one input element when they differ from ``indices``
+        (a per-sample loss over vectors, such as the cosine distance, sums over ``i``
+        but has elements ``y[i, j]``).
+    extra_inputs : tuple of IndexedBase
+        Further arrays passed by keyword at call time (Gaussian NLL's ``var``).
+    ignore_index : int, optional
+        With integer class labels, rows with this label count for nothing.
+    label_reduction : bool
+        With integer labels, the mean divides by the summed class weights of the
+        labels (PyTorch's weighted mean) instead of ``n``.
 
     Examples
     --------
@@ -146,8 +210,8 @@ class Loss:
     name: str
     title: str
     term: sp.Expr
-    coef: sp.Expr
-    indices: tuple[tuple[Symbol, Symbol], ...]
+    scale: sp.Expr
+    indices: tuple[Index, ...]
     pred: IndexedBase
     target: IndexedBase
     domains: Mapping[str, Domain] = field(default_factory=dict)
@@ -156,10 +220,30 @@ class Loss:
     references: tuple[str, ...] = ()
     conventions: str = ""
     composition: Composition | None = None
+    reduction: str = "mean"
+    reductions: tuple[str, ...] = ("mean", "sum", "none")
+    mean_over: tuple[Symbol, ...] | None = None
+    params: tuple[Param, ...] = ()
+    bound: tuple[tuple[str, object], ...] = ()
+    element_indices: tuple[Index, ...] | None = None
+    extra_inputs: tuple[IndexedBase, ...] = ()
+    ignore_index: int | None = None
+    label_reduction: bool = False
+    builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        allowed = {self.pred.label, self.target.label}
-        allowed |= {v for v, _ in self.indices} | {s for _, s in self.indices}
+        if not self.indices:
+            raise ValueError(f"loss {self.name!r} has no sum over the samples")
+        if self.reduction not in self.reductions:
+            raise ValueError(
+                f"loss {self.name!r}: reduction {self.reduction!r} is not one of {self.reductions}"
+            )
+        allowed: set = {self.pred.label, self.target.label}
+        allowed |= {b.label for b in self.extra_inputs}
+        for v, size in (*self.indices, *(self.element_indices or ())):
+            allowed |= {v, size}
+        for prm in self.params:
+            allowed.add(prm.symbol.label if isinstance(prm.symbol, IndexedBase) else prm.symbol)
         undeclared = {
             s
             for s in self.expr.free_symbols
@@ -168,10 +252,21 @@ class Loss:
         if undeclared:
             names = ", ".join(sorted(map(str, undeclared)))
             raise ValueError(f"loss {self.name!r} uses undeclared symbols: {names}")
-        if not self.indices:
-            raise ValueError(f"loss {self.name!r} has no sum over the samples")
 
-    # ------------------------------------------------------------------ symbolic
+    # ------------------------------------------------------------------ structure
+    @property
+    def coef(self) -> sp.Expr:
+        """The factor in front of the sums: ``scale`` over the reduction's count."""
+        return self.scale / self._count
+
+    @property
+    def _count(self) -> sp.Expr:
+        if self.reduction == "mean":
+            return sp.Mul(*(self.mean_over or (self.indices[0][1],)))
+        if self.reduction == "batchmean":
+            return self.indices[0][1]
+        return sp.S.One
+
     @property
     def expr(self) -> sp.Expr:
         """The full loss :math:`E`, as the article writes it (sums over Indexed elements)."""
@@ -179,46 +274,74 @@ class Loss:
         return sp.Mul(self.coef, Sum(self.term, *limits), evaluate=False)
 
     @property
+    def input_indices(self) -> tuple[Index, ...]:
+        """``(index, size)`` of one input element: ``element_indices`` or ``indices``."""
+        return self.element_indices or self.indices
+
+    @property
     def element(self) -> Indexed:
         """The input element the gradient is taken by, e.g. ``y[i]`` or ``z[i, j]``."""
-        return self.pred[tuple(v for v, _ in self.indices)]
+        return self.pred[tuple(v for v, _ in self.input_indices)]
 
     @property
     def separable(self) -> bool:
         """True when each element of the loss depends on a single input element."""
-        coupled = self.term.has(softmax, logsumexp, Sum)
+        coupled = self.term.has(softmax, logsumexp, Sum) or self.element_indices is not None
         return not coupled
+
+    @property
+    def param_values(self) -> dict[str, object]:
+        """Every hyperparameter's value: the bound one, else its default."""
+        values = {p.name: p.default for p in self.params}
+        values.update(dict(self.bound))
+        return values
+
+    def describe_params(self) -> list[str]:
+        return [
+            f"{p.name} = {self.param_values[p.name]!r}"
+            + (f" in {_set_text(p.domain)}" if p.domain is not None else "")
+            + (f": {p.description}" if p.description else "")
+            for p in self.params
+        ]
+
+    # ------------------------------------------------------------------ symbolic
+    @cached_property
+    def _kernel_summand(self) -> sp.Expr:
+        """``scale * term`` (the sum reduction), authored order dropped, for kernels."""
+        return (self.scale * self.term).doit()
 
     @cached_property
     def _summand(self) -> sp.Expr:
-        """``coef * term`` with the authored (unevaluated) order dropped, for calculus."""
+        """``coef * term`` with the authored (unevaluated) order dropped, for display."""
         return (self.coef * self.term).doit()
+
+    def _derive(self, expr: sp.Expr, constraints) -> tuple[sp.Expr, tuple[Constraint, ...]]:
+        if self.separable:
+            return sp.diff(expr, self.element), ()
+        return _calculus.derivative(
+            expr, self.indices, self.pred, constraints, element=self.input_indices
+        )
+
+    @cached_property
+    def _kernel_gradient(self) -> tuple[sp.Expr, tuple[Constraint, ...]]:
+        """Raw derivative of the sum-reduced loss: what the kernels evaluate."""
+        return self._derive(self._kernel_summand, self.constraints)
 
     @cached_property
     def _gradient(self) -> tuple[sp.Expr, sp.Expr, tuple[Constraint, ...]]:
         """(raw, clean, constraints used) for the gradient by :attr:`element`."""
-        if self.separable:
-            raw = sp.diff(self._summand, self.element)
-            used: tuple[Constraint, ...] = ()
-        else:
-            raw, used = _calculus.derivative(
-                self._summand, self.indices, self.pred, self.constraints
-            )
+        raw, used = self._kernel_gradient
+        raw = raw / self._count
         return raw, self._clean(raw), used
 
     def _clean(self, expr: sp.Expr) -> sp.Expr:
         # A point inside every domain, to orient signs: predictions and probabilities
         # at 3/10, so (y - 1) reads as -(1 - y).  Targets are left free.
-        sample: dict = {s: sp.Integer(7) for _, s in self.indices}
+        sample: dict = {s: sp.Integer(7) for _, s in self.input_indices}
         for node in sp.preorder_traversal(expr):
             if isinstance(node, Indexed) and node.base == self.pred:
                 sample[node] = sp.Rational(3, 10)
-            elif isinstance(node, softmax):
-                sample[node] = sp.Rational(3, 10)
-        from ._symbols import sigmoid
-
-        for node in sp.preorder_traversal(expr):
-            if isinstance(node, sigmoid):
+            elif isinstance(node, (softmax, sigmoid)):
                 sample[node] = sp.Rational(3, 10)
         return _calculus.clean(expr, sample=sample, fixed_sign=frozenset({self.target}))
 
@@ -227,7 +350,8 @@ class Loss:
 
         The input is the prediction, or the logits for a loss on logits.  The result
         holds no ``KroneckerDelta``, index ``Piecewise`` or evaluable ``Sum``.  See
-        :meth:`constraints_used` for the facts it relies on.
+        :meth:`constraints_used` for the facts it relies on.  With ``reduction="none"``
+        it is the gradient of the sum of the per-sample losses.
         """
         return self._gradient[1]
 
@@ -237,28 +361,38 @@ class Loss:
 
     def general_gradient(self) -> sp.Expr:
         """The gradient without applying any constraint."""
-        if self.separable:
+        if not self.constraints:
             return self.gradient()
-        raw, _ = _calculus.derivative(self._summand, self.indices, self.pred, ())
-        return self._clean(raw)
+        raw, _ = self._derive(self._kernel_summand, ())
+        return self._clean(raw / self._count)
+
+    @cached_property
+    def _general_kernel_gradient(self) -> sp.Expr:
+        return self._derive(self._kernel_summand, ())[0]
 
     @property
     def hessian_index(self) -> Symbol | None:
         """The extra index of the per-sample Hessian block (``None`` when diagonal)."""
         if self.separable:
             return None
-        taken = {str(v) for v, _ in self.indices}
+        taken = {str(v) for v, _ in (*self.indices, *self.input_indices)}
         return next(sp.Symbol(c, integer=True) for c in "klpq" if c not in taken)
+
+    @property
+    def _hessian_partner(self) -> Indexed:
+        outer = tuple(v for v, _ in self.input_indices[:-1])
+        return self.pred[(*outer, self.hessian_index)]
+
+    @cached_property
+    def _kernel_hessian(self) -> sp.Expr:
+        raw_grad = self._kernel_gradient[0]
+        if self.separable:
+            return sp.diff(raw_grad, self.element)
+        return sp.diff(raw_grad, self._hessian_partner)
 
     @cached_property
     def _hessian(self) -> tuple[sp.Expr, sp.Expr]:
-        raw_grad = self._gradient[0]
-        if self.separable:
-            raw = sp.diff(raw_grad, self.element)
-        else:
-            *outer, (last, _) = self.indices
-            other = self.pred[tuple(v for v, _ in outer) + (self.hessian_index,)]
-            raw = sp.diff(raw_grad, other)
+        raw = self._kernel_hessian / self._count
         return raw, self._clean(raw)
 
     def hessian(self) -> sp.Expr:
@@ -294,8 +428,7 @@ class Loss:
         if part == "hessian":
             if self.separable:
                 return sp.Derivative(E, x, 2), self.hessian()
-            other = self.pred[tuple(v for v, _ in self.indices[:-1]) + (self.hessian_index,)]
-            return sp.Derivative(E, x, other), self.hessian()
+            return sp.Derivative(E, x, self._hessian_partner), self.hessian()
         raise ValueError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
 
     def pretty(self, part: str = "loss") -> str:
@@ -307,83 +440,246 @@ class Loss:
         return f"$\\displaystyle {self.latex()}$"
 
     # ------------------------------------------------------------------ numeric
-    @cached_property
+    @property
     def _layout(self):
-        return self.indices
+        return self.input_indices
+
+    def _stable(self, expr: sp.Expr) -> sp.Expr:
+        return _numeric.stabilize(expr, frozenset({self.target}))
 
     @cached_property
     def _value_kernel(self) -> _numeric.Kernel:
-        stable = _numeric.stabilize(self.term.doit(), frozenset({self.target}))
-        return _numeric.Kernel(stable, self._layout)
+        return _numeric.Kernel(self._stable(self._kernel_summand), self.indices)
 
     @cached_property
     def _grad_kernel(self) -> _numeric.Kernel:
-        stable = _numeric.stabilize(self._gradient[0], frozenset({self.target}))
-        return _numeric.Kernel(stable, self._layout)
+        return _numeric.Kernel(self._stable(self._kernel_gradient[0]), self._layout)
 
     @cached_property
     def _hess_kernel(self) -> _numeric.Kernel:
-        stable = _numeric.stabilize(self._hessian[0], frozenset({self.target}))
         layout = self._layout
         if not self.separable:
             layout = (*layout, (self.hessian_index, layout[-1][1]))
-        return _numeric.Kernel(stable, layout)
+        return _numeric.Kernel(self._stable(self._kernel_hessian), layout)
 
-    def _arrays(self, pred, target) -> tuple[dict[str, np.ndarray], dict[Symbol, int]]:
-        p = np.asarray(pred, dtype=np.float64)
-        t = np.asarray(target, dtype=np.float64)
-        ndim = len(self.indices)
-        if p.ndim != ndim:
+    def _arrays(self, pred, target, weight=None, **extra) -> _Batch:
+        return _prepare(self, pred, target, weight, extra)
+
+    def _reduce(self, batch: _Batch, per: np.ndarray) -> np.ndarray | float:
+        """Apply weights and the reduction to per-element values of the sum-reduced loss."""
+        per = np.broadcast_to(per, batch.value_shape)
+        if per.ndim > 1:
+            per = per.reshape(per.shape[0], -1).sum(axis=1)
+        if batch.weight is not None:
+            per = per * batch.weight
+        if self.reduction == "none":
+            return batch.unflatten_samples(per)
+        return float(np.sum(per) / batch.count) + 0.0  # + 0.0: no negative zero
+
+    def __call__(self, pred, target, *, weight=None, **extra) -> float | np.ndarray:
+        """The loss value :math:`E` (float64); per-sample values for ``reduction="none"``.
+
+        ``weight`` (shape ``(n,)``) multiplies each sample's loss; the mean still
+        divides by ``n``, as PyTorch's ``weight`` does.
+        """
+        batch = self._arrays(pred, target, weight, **extra)
+        return self._reduce(batch, self._value_kernel(batch.arrays, batch.sizes))
+
+    def grad(self, pred, target, *, weight=None, **extra) -> np.ndarray:
+        """:math:`\\partial E / \\partial x`, an array of the input's shape."""
+        batch = self._arrays(pred, target, weight, **extra)
+        g = np.array(np.broadcast_to(self._grad_kernel(batch.arrays, batch.sizes), batch.shape))
+        return batch.unflatten(batch.scale_rows(g))
+
+    def hess(self, pred, target, *, weight=None, **extra) -> np.ndarray:
+        """The Hessian: its diagonal (input's shape) or per-sample blocks ``(n, m, m)``."""
+        batch = self._arrays(pred, target, weight, **extra)
+        shape = batch.shape if self.separable else (*batch.shape, batch.shape[-1])
+        h = np.array(np.broadcast_to(self._hess_kernel(batch.arrays, batch.sizes), shape))
+        return batch.unflatten(batch.scale_rows(h)) if self.separable else batch.scale_rows(h)
+
+    def value_and_grad(self, pred, target, *, weight=None, **extra):
+        """``(L(pred, target), L.grad(pred, target))``, validating the inputs once."""
+        batch = self._arrays(pred, target, weight, **extra)
+        value = self._reduce(batch, self._value_kernel(batch.arrays, batch.sizes))
+        g = np.array(np.broadcast_to(self._grad_kernel(batch.arrays, batch.sizes), batch.shape))
+        return value, batch.unflatten(batch.scale_rows(g))
+
+
+@dataclass
+class _Batch:
+    """Validated inputs of one call, laid out for the kernels."""
+
+    arrays: dict[str, np.ndarray]
+    sizes: dict[Symbol, int]
+    shape: tuple[int, ...]  # the input's shape as the kernels see it
+    value_shape: tuple[int, ...]
+    original_shape: tuple[int, ...]
+    count: float  # what the reduction divides by
+    weight: np.ndarray | None  # per-sample factor (weights, ignored rows), or None
+
+    def scale_rows(self, g: np.ndarray) -> np.ndarray:
+        if self.weight is not None:
+            g = g * self.weight.reshape((-1,) + (1,) * (g.ndim - 1))
+        return g / self.count
+
+    def unflatten(self, g: np.ndarray) -> np.ndarray:
+        return g.reshape(self.original_shape) if g.shape != self.original_shape else g
+
+    def unflatten_samples(self, per: np.ndarray) -> np.ndarray:
+        if len(self.shape) == 1 and self.original_shape != self.shape:
+            return per.reshape(self.original_shape)
+        return per
+
+
+def _prepare(loss: Loss, pred, target, weight, extra) -> _Batch:
+    name = loss.name
+    role = _role(loss, loss.pred)
+    p = np.asarray(pred, dtype=np.float64)
+    t_raw = np.asarray(target)
+    ndim = len(loss.input_indices)
+    original = p.shape
+    labels = None
+    one_hot = any(c.name == "one_hot" for c in loss.constraints)
+    if one_hot and p.ndim == 2 and t_raw.ndim == 1 and t_raw.dtype.kind in "iu":
+        labels = t_raw.astype(np.int64)
+        if labels.shape[0] != p.shape[0]:
             raise ValueError(
-                f"{self.name}: {_role(self, self.pred)}s must have {ndim} dimension(s) "
-                f"({', '.join(str(s) for _, s in self.indices)}), got shape {p.shape}"
+                f"{name}: {role} shape {p.shape} and label shape {labels.shape} do not match"
             )
-        if p.shape != t.shape:
+        valid = (
+            labels != loss.ignore_index
+            if loss.ignore_index is not None
+            else np.ones(len(labels), bool)
+        )
+        bad = valid & ((labels < 0) | (labels >= p.shape[1]))
+        if bad.any():
+            row = int(np.argmax(bad))
             raise ValueError(
-                f"{self.name}: {_role(self, self.pred)} shape {p.shape} and "
-                f"target shape {t.shape} do not match"
+                f"{name}: label {int(labels[row])} at row {row} is not a class index "
+                f"in [0, {p.shape[1]})"
             )
-        if p.size == 0:
-            raise ValueError(f"{self.name}: empty input (shape {p.shape}); the mean is undefined")
-        for arr, base in ((p, self.pred), (t, self.target)):
-            dom = self.domains.get(str(base.label))
-            if dom is None:
-                continue
-            bad = dom.violations(arr)
-            if bad.any():
-                where = tuple(int(q) for q in np.argwhere(bad)[0])
-                raise ValueError(
-                    f"{self.name}: {_role(self, base)} {str(base.label)}{list(where)} = "
-                    f"{float(arr[where])!r} is outside the domain {dom.text()}"
-                    f"{' (' + dom.description + ')' if dom.description else ''}"
-                )
-        for c in self.constraints:
+        t = np.zeros(p.shape)
+        t[np.nonzero(valid)[0], labels[valid]] = 1.0
+        if not valid.all():
+            t[~valid] = 1.0 / p.shape[1]  # any probability row; its weight is 0
+    else:
+        if t_raw.dtype.kind not in "biuf":
+            raise ValueError(f"{name}: target must be numeric, got dtype {t_raw.dtype}")
+        t = t_raw.astype(np.float64)
+    if ndim == 1 and p.ndim != 1:
+        p = p.reshape(-1)  # element-wise losses treat every element as a sample
+        t = t.reshape(-1) if t.shape == original else t
+    if p.ndim != ndim:
+        raise ValueError(
+            f"{name}: {role}s must have {ndim} dimension(s) "
+            f"({', '.join(str(s) for _, s in loss.input_indices)}), got shape {original}"
+        )
+    if p.shape != t.shape:
+        raise ValueError(
+            f"{name}: {role} shape {original} and target shape {np.shape(target)} do not match"
+        )
+    if p.size == 0:
+        raise ValueError(f"{name}: empty input (shape {original}); the mean is undefined")
+    arrays = {str(loss.pred.label): p, str(loss.target.label): t}
+    for base in loss.extra_inputs:
+        key = str(base.label)
+        if key not in extra:
+            raise TypeError(f"{name}: missing keyword input {key}= (shape {original})")
+        arr = np.asarray(extra.pop(key), dtype=np.float64)
+        arr = arr.reshape(-1) if ndim == 1 and arr.shape == original else arr
+        if arr.shape != p.shape:
+            raise ValueError(
+                f"{name}: {key} shape {arr.shape} and {role} shape {original} do not match"
+            )
+        arrays[key] = arr
+    if extra:
+        raise TypeError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
+    for key, arr in arrays.items():
+        dom = loss.domains.get(key)
+        if dom is None:
+            continue
+        bad = dom.violations(arr)
+        if labels is not None and key == str(loss.target.label):
+            continue
+        if bad.any():
+            where = tuple(int(q) for q in np.argwhere(bad)[0])
+            shown = (
+                where
+                if arr.shape == original
+                else tuple(int(q) for q in np.unravel_index(where[0], original))
+                if ndim == 1
+                else where
+            )
+            who = (
+                "target"
+                if key == str(loss.target.label)
+                else role
+                if key == str(loss.pred.label)
+                else key
+            )
+            raise ValueError(
+                f"{name}: {who} {key}{list(shown)} = {float(arr[where])!r} is outside the domain "
+                f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
+            )
+    if labels is None:
+        for c in loss.constraints:
             check = _CONSTRAINT_CHECKS.get(c.name)
             if check is not None:
-                check(self, c, t)
-        sizes = {size: p.shape[axis] for axis, (_, size) in enumerate(self.indices)}
-        return {str(self.pred.label): p, str(self.target.label): t}, sizes
+                check(loss, c, t)
+    for prm in loss.params:
+        value = loss.param_values[prm.name]
+        if isinstance(prm.symbol, IndexedBase):
+            vec = np.ones(p.shape[-1]) if value is None else np.asarray(value, dtype=np.float64)
+            if vec.shape != (p.shape[-1],):
+                raise ValueError(
+                    f"{name}: {prm.name} has {vec.size} entries but there are {p.shape[-1]} classes"
+                )
+            arrays[str(prm.symbol.label)] = vec
+        else:
+            arrays[str(prm.symbol)] = np.float64(value)
+    sizes = {size: p.shape[axis] for axis, (_, size) in enumerate(loss.input_indices)}
+    for _, size in loss.indices:
+        sizes.setdefault(size, p.shape[0])
 
-    def __call__(self, pred, target) -> float:
-        """The loss value :math:`E` (float64)."""
-        arrays, sizes = self._arrays(pred, target)
-        per = np.broadcast_to(self._value_kernel(arrays, sizes), arrays[str(self.pred.label)].shape)
-        coef = float(self.coef.subs(sizes))
-        return float(coef * np.sum(per)) + 0.0  # no negative zero
-
-    def grad(self, pred, target) -> np.ndarray:
-        """:math:`\\partial E / \\partial x`, an array of the input's shape."""
-        arrays, sizes = self._arrays(pred, target)
-        shape = arrays[str(self.pred.label)].shape
-        return np.array(np.broadcast_to(self._grad_kernel(arrays, sizes), shape), dtype=np.float64)
-
-    def hess(self, pred, target) -> np.ndarray:
-        """The Hessian: its diagonal (input's shape) or per-sample blocks ``(n, m, m)``."""
-        arrays, sizes = self._arrays(pred, target)
-        shape = arrays[str(self.pred.label)].shape
-        if not self.separable:
-            shape = (*shape, shape[-1])
-        return np.array(np.broadcast_to(self._hess_kernel(arrays, sizes), shape), dtype=np.float64)
+    n = p.shape[0]
+    w = None
+    if weight is not None:
+        w = np.asarray(weight, dtype=np.float64).reshape(-1)
+        if w.shape != (n,):
+            raise ValueError(f"{name}: weight shape {np.shape(weight)} does not match {n} samples")
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ValueError(f"{name}: weights must be finite and non-negative")
+    if labels is not None and loss.ignore_index is not None:
+        keep = (labels != loss.ignore_index).astype(np.float64)
+        w = keep if w is None else w * keep
+    if loss.reduction in ("sum", "none"):
+        count = 1.0
+    elif loss.reduction == "batchmean":
+        count = float(n)
+    elif labels is not None and (loss.label_reduction or loss.ignore_index is not None):
+        # PyTorch's mean for class labels: divide by the summed class weight of the
+        # (non-ignored) labels; without class weights, by the number of kept rows.
+        cw = next(
+            (arrays[str(q.symbol.label)] for q in loss.params if isinstance(q.symbol, IndexedBase)),
+            None,
+        )
+        per_row = (
+            cw[np.clip(labels, 0, p.shape[1] - 1)]
+            if cw is not None and loss.label_reduction
+            else np.ones(n)
+        )
+        if loss.ignore_index is not None:
+            per_row = per_row * (labels != loss.ignore_index)
+        count = float(per_row.sum())
+        if count == 0:
+            raise ValueError(
+                f"{name}: every row is ignored or has zero weight; the mean is undefined"
+            )
+    else:
+        count = float(np.prod([sizes[s] for s in (loss.mean_over or (loss.indices[0][1],))]))
+    value_shape = tuple(p.shape[: len(loss.indices)])
+    return _Batch(arrays, sizes, p.shape, value_shape, original, count, w)
 
 
 def _pretty_eq(lhs, rhs) -> str:
@@ -423,8 +719,18 @@ _REGISTRY: dict[str, Loss] = {}
 _ALIASES: dict[str, str] = {}
 
 
-def register(loss: Loss) -> Loss:
-    """Add *loss* to the registry; duplicate names or aliases are refused."""
+def register(loss: Loss | Callable[..., Loss]) -> Loss:
+    """Add a loss to the registry; duplicate names or aliases are refused.
+
+    *loss* is a :class:`Loss`, or a builder: a function of keyword-only options
+    (such as ``log_input`` or ``label_smoothing``) returning a Loss, called with
+    no arguments for the registered default.
+    """
+    if not isinstance(loss, Loss):
+        builder = loss
+        loss = builder()
+        if loss.builder is None:
+            loss = replace(loss, builder=builder)
     for key in (loss.name, *loss.aliases):
         if key in _REGISTRY or key in _ALIASES:
             raise ValueError(f"a loss is already registered as {key!r}")
@@ -440,21 +746,77 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str) -> Loss:
-    """The registered loss called *name* (canonical name or alias).
+def get(name: str, **options) -> Loss:
+    """The registered loss called *name* (canonical name or alias), with options bound.
+
+    Hyperparameters (``delta=1.5``), structural options (``label_smoothing=0.1``,
+    ``ignore_index=-100``) and ``reduction`` bind here.  Derivations are cached per
+    loss structure, so binding numbers costs nothing symbolic.
 
     Raises
     ------
     KeyError
         For an unknown name; the message lists close matches.
+    TypeError
+        For an unknown option; the message names the valid ones.
     """
     _load()
     key = _ALIASES.get(name, name)
-    if key in _REGISTRY:
+    if key not in _REGISTRY:
+        close = difflib.get_close_matches(name, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown loss {name!r}{hint} (see symloss.names())")
+    if not options:
         return _REGISTRY[key]
-    close = difflib.get_close_matches(name, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise KeyError(f"unknown loss {name!r}{hint} (see symloss.names())")
+    frozen = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
+    return _bind(key, frozen)
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
+    return value
+
+
+@lru_cache(maxsize=256)
+def _bind(key: str, frozen: tuple) -> Loss:
+    base = _REGISTRY[key]
+    options = dict(frozen)
+    reduction = options.pop("reduction", base.reduction)
+    params = {p.name: p for p in base.params}
+    structural = {k: v for k, v in options.items() if k not in params}
+    valid = sorted({"reduction", *params, *_builder_options(base)})
+    unknown = sorted(set(structural) - set(_builder_options(base)))
+    if unknown:
+        raise TypeError(
+            f"{key} got unexpected option(s) {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(valid)}"
+        )
+    loss = base.builder(**structural) if structural else base
+    params = {p.name: p for p in loss.params}
+    bound = dict(loss.bound)
+    for k, v in options.items():
+        if k in params:
+            bound[k] = params[k].validate(v, key)
+        elif k not in structural:
+            raise TypeError(f"{key} got unexpected option {k!r}; valid options: {', '.join(valid)}")
+    if reduction not in loss.reductions:
+        raise ValueError(
+            f"{key}: reduction must be one of {', '.join(loss.reductions)}, got {reduction!r}"
+        )
+    return replace(
+        loss, bound=tuple(sorted(bound.items())), reduction=reduction, builder=base.builder
+    )
+
+
+def _builder_options(loss: Loss) -> list[str]:
+    if loss.builder is None:
+        return []
+    return [
+        p.name
+        for p in inspect.signature(loss.builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
 
 
 def catalog() -> Iterator[Loss]:
@@ -464,7 +826,3 @@ def catalog() -> Iterator[Loss]:
 
 def _load() -> None:
     importlib.import_module("symloss.losses")  # registers the catalog on import
-
-
-def describe_constraints(loss: Loss) -> list[str]:
-    return [f"{c.name}: {c.description}" for c in loss.constraints]

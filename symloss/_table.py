@@ -18,12 +18,13 @@ def per_sample_terms(loss: Loss, pred: np.ndarray, target: np.ndarray):
     """
     if not loss.separable or len(loss.indices) != 1:
         raise ValueError(f"{loss.name}: the table needs a loss that is a single sum over samples")
-    arrays, sizes = loss._arrays(pred, target)
+    batch = loss._arrays(pred, target)
+    arrays, sizes = batch.arrays, batch.sizes
     addends = sp.Add.make_args(loss.term)
     headers, columns = [], []
     for a in addends:
         kernel = Kernel(stabilize(a.doit(), frozenset({loss.target})), loss.indices)
-        values = np.broadcast_to(kernel(arrays, sizes), pred.shape).astype(np.float64)
+        values = np.broadcast_to(kernel(arrays, sizes), batch.shape).astype(np.float64)
         headers.append(pretty(a).replace("⋅", " "))
         columns.append(values + 0.0)
     return headers, columns

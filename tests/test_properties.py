@@ -87,7 +87,8 @@ def test_clean_forms_equal_the_raw_derivatives(loss, data):
     raw_h, clean_h = loss._hessian
     layout = loss._layout
     hess_layout = layout if loss.separable else (*layout, (loss.hessian_index, layout[-1][1]))
-    arrays, sizes = loss._arrays(pred, target)
+    batch = loss._arrays(pred, target)
+    arrays, sizes = batch.arrays, batch.sizes
     for raw, clean, lay in ((raw_g, clean_g, layout), (raw_h, clean_h, hess_layout)):
         a = _numeric.Kernel(raw, lay)(arrays, sizes)
         b = _numeric.Kernel(clean, lay)(arrays, sizes)
@@ -125,7 +126,7 @@ def test_loss_rejects_undeclared_symbols():
     y, t = symloss.array("y"), symloss.array("t")
     i, alpha = symloss.index("i"), sp.Symbol("alpha")
     with pytest.raises(ValueError, match="undeclared symbols: alpha"):
-        symloss.Loss("x", "x", alpha * (y[i] - t[i]) ** 2, 1 / symloss.n, ((i, symloss.n),), y, t)
+        symloss.Loss("x", "x", alpha * (y[i] - t[i]) ** 2, 1, ((i, symloss.n),), y, t)
 
 
 def test_register_refuses_duplicates():
