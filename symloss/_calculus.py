@@ -300,3 +300,19 @@ def orient(expr: sp.Expr, sample: dict, free: frozenset = frozenset()) -> sp.Exp
 
 def _involves(expr: sp.Expr, bases: frozenset) -> bool:
     return any(isinstance(a, Indexed) and a.base in bases for a in sp.preorder_traversal(expr))
+
+
+def kink_arguments(expr: sp.Expr) -> list[sp.Expr]:
+    """Arguments whose sign switches a non-smooth piece of *expr* (zero at the kink)."""
+    found: list[sp.Expr] = []
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, (sp.Abs, sp.sign, sp.Heaviside)):
+            found.append(node.args[0])
+        elif isinstance(node, (sp.Max, sp.Min)):
+            first, *rest = node.args
+            found.extend(first - other for other in rest)
+        elif isinstance(node, sp.Piecewise):
+            for _, cond in node.args:
+                if isinstance(cond, sp.core.relational.Relational):
+                    found.append(cond.lhs - cond.rhs)
+    return found

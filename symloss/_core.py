@@ -196,6 +196,9 @@ class Loss:
     label_reduction : bool
         With integer labels, the mean divides by the summed class weights of the
         labels (PyTorch's weighted mean) instead of ``n``.
+    nonnegative : bool
+        Whether the value is >= 0 on the whole domain (False for, e.g., a Poisson
+        negative log-likelihood without its Stirling term).
 
     Examples
     --------
@@ -229,6 +232,7 @@ class Loss:
     extra_inputs: tuple[IndexedBase, ...] = ()
     ignore_index: int | None = None
     label_reduction: bool = False
+    nonnegative: bool = True
     builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -303,6 +307,21 @@ class Loss:
             + (f": {p.description}" if p.description else "")
             for p in self.params
         ]
+
+    @cached_property
+    def kinks(self) -> tuple[sp.Expr, ...]:
+        """Expressions whose zeros are the points where the loss is not twice differentiable.
+
+        Collected from ``Abs``, ``sign``, ``Heaviside``, ``Max``/``Min`` and ``Piecewise``
+        conditions in the summand, its gradient and its Hessian; at those points
+        the gradient is a documented subgradient (see ``conventions``).
+        """
+        found: list[sp.Expr] = []
+        for expr in (self._kernel_summand, self._kernel_gradient[0]):
+            for k in _calculus.kink_arguments(expr):
+                if k.has(self.pred) and k not in found and -k not in found:
+                    found.append(k)
+        return tuple(found)
 
     # ------------------------------------------------------------------ symbolic
     @cached_property

@@ -31,6 +31,18 @@ class relu(Function):
     nargs = 1
 
 
+class maximum(Function):
+    """Element-wise ``max(a, b)`` (``numpy.maximum``); kernel-only."""
+
+    nargs = 2
+
+
+class minimum(Function):
+    """Element-wise ``min(a, b)`` (``numpy.minimum``); kernel-only."""
+
+    nargs = 2
+
+
 class where_nonneg(Function):
     """``a if x >= 0 else b``, element-wise; a kernel-only helper (``numpy.where``)."""
 
@@ -72,6 +84,8 @@ _NUMPY_FUNCS = {
     "xdivy": _np_xdivy,
     "relu": _np_relu,
     "where_nonneg": _np_where_nonneg,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
 }
 
 
@@ -160,6 +174,11 @@ def _expand_kernel_functions(expr: sp.Expr) -> sp.Expr:
             x = node.args[0]
             e = exp(-Abs(x))
             return where_nonneg(x, S.One, e) / (1 + e)
+        if isinstance(node, (sp.Max, sp.Min)) and len(node.args) == 2:
+            a, b = node.args
+            if isinstance(node, sp.Max) and S.Zero in (a, b):
+                return relu(b if a == 0 else a)
+            return (maximum if isinstance(node, sp.Max) else minimum)(a, b)
         return node
 
     return _bottom_up(expr, rule)
@@ -235,6 +254,9 @@ class Kernel:
                 return leaf(node, self._sum_leaf(node))
             if isinstance(node, Symbol) and node.is_integer and node.is_positive:
                 return leaf(node, lambda a, s: np.float64(s[node]))
+            if isinstance(node, Symbol):  # a hyperparameter, passed by name
+                name = str(node)
+                return leaf(node, lambda a, s: a[name])
             if node.args:
                 return node.func(*[walk(x) for x in node.args])
             return node

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 
 import symloss
+from symloss import _numeric
 
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -24,42 +27,73 @@ def registry_params():
     return pytest.mark.parametrize("loss", LOSSES, ids=[L.name for L in LOSSES])
 
 
-def _element(domain, margin=0.02):
+@dataclass
+class Case:
+    """One drawn call: ``loss(pred, target, **kw)``."""
+
+    pred: np.ndarray
+    target: np.ndarray
+    kw: dict = field(default_factory=dict)
+
+    def __iter__(self):  # so that ``pred, target = case`` works
+        return iter((self.pred, self.target))
+
+
+def _elements(domain, size, margin=0.02):
     s = domain.set if domain is not None else sp.Interval(-sp.oo, sp.oo)
+    if isinstance(s, sp.FiniteSet):
+        return st.lists(st.sampled_from([float(v) for v in s]), min_size=size, max_size=size)
+    if s == sp.Interval(0, 1):  # class labels or soft labels
+        values = st.sampled_from([0.0, 1.0, 0.3, 0.75])
+        return st.lists(values, min_size=size, max_size=size)
     lo = float(s.inf) + margin if s.inf.is_finite else -6.0
     hi = float(s.sup) - margin if s.sup.is_finite else 6.0
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+    if s.inf.is_finite and s.sup.is_infinite:
+        hi = float(s.inf) + 6.0
+    values = st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+    return st.lists(values, min_size=size, max_size=size)
+
+
+def _draw_rows(draw, n, m, one_hot):
+    rows = []
+    for _ in range(n):
+        if one_hot or draw(st.booleans()):
+            row = np.zeros(m)
+            row[draw(st.integers(0, m - 1))] = 1.0
+        else:
+            w = np.array(draw(st.lists(st.floats(0.05, 1.0), min_size=m, max_size=m)))
+            row = w / w.sum()
+        rows.append(row)
+    return np.array(rows)
 
 
 @st.composite
-def inputs(draw, loss, max_n=5, max_m=4):
-    """``(pred, target)`` drawn inside the loss's domains and constraints."""
+def inputs(draw, loss, max_n=5, max_m=4, kink_margin=1e-3):
+    """A :class:`Case` drawn inside the loss's domains and constraints, away from kinks."""
     n = draw(st.integers(1, max_n))
-    shape = (n,) if len(loss.indices) == 1 else (n, draw(st.integers(2, max_m)))
+    ndim = len(loss.input_indices)
+    shape = (n,) if ndim == 1 else (n, draw(st.integers(2, max_m)))
     size = int(np.prod(shape))
-    pred = np.array(
-        draw(
-            st.lists(_element(loss.domains.get(str(loss.pred.label))), min_size=size, max_size=size)
-        )
-    )
-    tdom = loss.domains.get(str(loss.target.label))
+    doms = loss.domains
+    pred = np.array(draw(_elements(doms.get(str(loss.pred.label)), size))).reshape(shape)
     if any(c.name == "one_hot" for c in loss.constraints):
-        rows = []
-        for _ in range(n):
-            if draw(st.booleans()):
-                row = np.zeros(shape[1])
-                row[draw(st.integers(0, shape[1] - 1))] = 1.0
-            else:
-                w = np.array(
-                    draw(st.lists(st.floats(0.05, 1.0), min_size=shape[1], max_size=shape[1]))
-                )
-                row = w / w.sum()
-            rows.append(row)
-        target = np.array(rows)
-    elif tdom is not None and tdom.set == sp.Interval(0, 1):
-        target = np.array(
-            draw(st.lists(st.sampled_from([0.0, 1.0, 0.3, 0.75]), min_size=size, max_size=size))
-        )
+        target = _draw_rows(draw, n, shape[1], one_hot=False)
     else:
-        target = np.array(draw(st.lists(_element(tdom), min_size=size, max_size=size)))
-    return pred.reshape(shape), target.reshape(shape)
+        target = np.array(draw(_elements(doms.get(str(loss.target.label)), size))).reshape(shape)
+    kw = {
+        str(b.label): np.array(draw(_elements(doms.get(str(b.label)), size))).reshape(shape)
+        for b in loss.extra_inputs
+    }
+    case = Case(pred, target, kw)
+    for kink in loss.kinks:
+        values = kink_values(loss, kink, case)
+        assume(np.all(np.abs(values) > kink_margin))
+    return case
+
+
+def kink_values(loss, kink, case):
+    """The kink expression evaluated element-wise at a drawn case."""
+    batch = loss._arrays(case.pred, case.target, **case.kw)
+    layout = loss.input_indices
+    kernel = _numeric.Kernel(kink, layout)
+    return np.broadcast_to(kernel(batch.arrays, batch.sizes), batch.shape)

@@ -15,7 +15,7 @@ import symloss
 from symloss import _numeric
 
 
-def numeric_grad(loss, pred, target, h=1e-6):
+def numeric_grad(loss, pred, target, h=1e-6, **kw):
     """Central differences of ``loss(pred, target)``, one element at a time."""
     g = np.zeros_like(pred)
     for idx in np.ndindex(pred.shape):
@@ -23,7 +23,7 @@ def numeric_grad(loss, pred, target, h=1e-6):
         up, down = pred.copy(), pred.copy()
         up[idx] += step
         down[idx] -= step
-        g[idx] = (loss(up, target) - loss(down, target)) / (2 * step)
+        g[idx] = (loss(up, target, **kw) - loss(down, target, **kw)) / (2 * step)
     return g
 
 
@@ -39,13 +39,14 @@ def test_gradient_matches_central_differences(loss, data):
 @registry_params()
 @given(data=st.data())
 def test_hessian_matches_differences_of_the_gradient(loss, data):
-    pred, target = data.draw(inputs(loss))
+    case = data.draw(inputs(loss))
+    pred, target, kw = case.pred, case.target, case.kw
     h = 1e-6
-    hess = loss.hess(pred, target)
+    hess = loss.hess(pred, target, **kw)
     if loss.separable:
         # Diagonal Hessian: perturbing every element at once differentiates each gradient
         # element by its own input only.
-        fd = (loss.grad(pred + h, target) - loss.grad(pred - h, target)) / (2 * h)
+        fd = (loss.grad(pred + h, target, **kw) - loss.grad(pred - h, target, **kw)) / (2 * h)
         assert hess.shape == pred.shape
     else:
         fd = np.zeros(pred.shape + pred.shape[-1:])
@@ -53,15 +54,15 @@ def test_hessian_matches_differences_of_the_gradient(loss, data):
             up, down = pred.copy(), pred.copy()
             up[:, col] += h
             down[:, col] -= h
-            fd[:, :, col] = (loss.grad(up, target) - loss.grad(down, target)) / (2 * h)
+            fd[:, :, col] = (loss.grad(up, target, **kw) - loss.grad(down, target, **kw)) / (2 * h)
     np.testing.assert_allclose(hess, fd, rtol=1e-5, atol=1e-6)
 
 
-@registry_params()
+@pytest.mark.parametrize("loss", [L for L in LOSSES if L.nonnegative], ids=lambda L: L.name)
 @given(data=st.data())
 def test_value_is_nonnegative_on_the_domain(loss, data):
-    pred, target = data.draw(inputs(loss))
-    assert loss(pred, target) >= 0
+    case = data.draw(inputs(loss))
+    assert loss(case.pred, case.target, **case.kw) >= 0
 
 
 @registry_params()
@@ -82,12 +83,13 @@ def test_gradient_is_closed_form(loss):
 @given(data=st.data())
 def test_clean_forms_equal_the_raw_derivatives(loss, data):
     """The displayed gradient/Hessian and the kernel's raw forms are the same function."""
-    pred, target = data.draw(inputs(loss))
+    case = data.draw(inputs(loss))
+    pred, target = case.pred, case.target
     raw_g, clean_g, _ = loss._gradient
     raw_h, clean_h = loss._hessian
     layout = loss._layout
     hess_layout = layout if loss.separable else (*layout, (loss.hessian_index, layout[-1][1]))
-    batch = loss._arrays(pred, target)
+    batch = loss._arrays(pred, target, **case.kw)
     arrays, sizes = batch.arrays, batch.sizes
     for raw, clean, lay in ((raw_g, clean_g, layout), (raw_h, clean_h, hess_layout)):
         a = _numeric.Kernel(raw, lay)(arrays, sizes)
@@ -115,7 +117,7 @@ def test_minimum_at_target_applies_where_the_math_says():
 )
 @given(data=st.data())
 def test_minimum_at_pred_equals_target(loss, data):
-    _, target = data.draw(inputs(loss))
+    target = data.draw(inputs(loss)).target
     target = np.clip(target, 0.05, 0.95) if loss.domains["y"].set.sup == 1 else target
     np.testing.assert_allclose(loss.grad(target, target), 0, atol=1e-12)
     for shift in (-0.01, 0.01):
