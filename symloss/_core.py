@@ -58,6 +58,18 @@ class Domain:
     def accepted(self) -> sp.Set:
         return self.closure if self.closure is not None else self.set
 
+    def any_violation(self, values: np.ndarray) -> bool:
+        """Whether some element lies outside the accepted set (two reductions, no masks)."""
+        s = self.accepted
+        v = np.asarray(values, dtype=np.float64)
+        if isinstance(s, sp.Interval) and v.size:
+            lo, hi = float(s.inf), float(s.sup)
+            mn, mx = v.min(), v.max()  # NaN propagates and fails every comparison below
+            ok_lo = mn > lo if (s.left_open or s.inf.is_infinite) else mn >= lo
+            ok_hi = mx < hi if (s.right_open or s.sup.is_infinite) else mx <= hi
+            return not (ok_lo and ok_hi)
+        return bool(self.violations(v).any())
+
     def violations(self, values: np.ndarray) -> np.ndarray:
         """Boolean mask of the elements outside the accepted set (NaN is always outside)."""
         s = self.accepted
@@ -484,11 +496,61 @@ class Loss:
     def _arrays(self, pred, target, weight=None, **extra) -> _Batch:
         return _prepare(self, pred, target, weight, extra)
 
+    @cached_property
+    def _fused_kernel(self) -> _numeric.Kernel | None:
+        """Value and gradient in one kernel, sharing subexpressions (same layout only)."""
+        if self.indices != self.input_indices:
+            return None
+        exprs = (self._stable(self._kernel_summand), self._stable(self._kernel_gradient[0]))
+        return _numeric.Kernel(exprs, self._layout)
+
+    def _compute(self, batch: _Batch, value: bool, grad: bool, hess: bool = False):
+        """Evaluate the kernels block by block; returns (per-sample values, grad, hess)."""
+        n = batch.shape[0]
+        per = np.empty(n) if value else None
+        g = np.empty(batch.shape) if grad else None
+        hshape = batch.shape if self.separable else (*batch.shape, batch.shape[-1])
+        h = np.empty(hshape) if hess else None
+        fused = self._fused_kernel if value and grad else None
+        kernels = [
+            k
+            for k, want in (
+                (self._value_kernel, value and fused is None),
+                (self._grad_kernel, grad and fused is None),
+                (self._hess_kernel, hess),
+            )
+            if want
+        ]
+        sample_size = self.indices[0][1]
+        blocked = not any(
+            sample_size in k.sums_over for k in (*kernels, *([fused] if fused else []))
+        )
+        sizes = batch.sizes
+
+        def run(arrays, lo, hi):
+            rows = hi - lo
+            if fused is not None:
+                v, gg = fused(arrays, sizes)
+            else:
+                v = self._value_kernel(arrays, sizes) if value else None
+                gg = self._grad_kernel(arrays, sizes) if grad else None
+            if value:
+                full = np.broadcast_to(v, (rows, *batch.value_shape[1:]))
+                per[lo:hi] = full.reshape(rows, -1).sum(axis=1) if full.ndim > 1 else full
+            if grad:
+                g[lo:hi] = gg
+            if hess:
+                h[lo:hi] = self._hess_kernel(arrays, sizes)
+
+        row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
+        if blocked:
+            _numeric.map_blocks(run, batch.arrays, batch.sample_keys, n, row_size)
+        else:
+            run(batch.arrays, 0, n)
+        return per, g, h
+
     def _reduce(self, batch: _Batch, per: np.ndarray) -> np.ndarray | float:
-        """Apply weights and the reduction to per-element values of the sum-reduced loss."""
-        per = np.broadcast_to(per, batch.value_shape)
-        if per.ndim > 1:
-            per = per.reshape(per.shape[0], -1).sum(axis=1)
+        """Apply weights and the reduction to per-sample values of the sum-reduced loss."""
         if batch.weight is not None:
             per = per * batch.weight
         if self.reduction == "none":
@@ -502,27 +564,30 @@ class Loss:
         divides by ``n``, as PyTorch's ``weight`` does.
         """
         batch = self._arrays(pred, target, weight, **extra)
-        return self._reduce(batch, self._value_kernel(batch.arrays, batch.sizes))
+        per, _, _ = self._compute(batch, value=True, grad=False)
+        return self._reduce(batch, per)
 
     def grad(self, pred, target, *, weight=None, **extra) -> np.ndarray:
         """:math:`\\partial E / \\partial x`, an array of the input's shape."""
         batch = self._arrays(pred, target, weight, **extra)
-        g = np.array(np.broadcast_to(self._grad_kernel(batch.arrays, batch.sizes), batch.shape))
+        _, g, _ = self._compute(batch, value=False, grad=True)
         return batch.unflatten(batch.scale_rows(g))
 
     def hess(self, pred, target, *, weight=None, **extra) -> np.ndarray:
         """The Hessian: its diagonal (input's shape) or per-sample blocks ``(n, m, m)``."""
         batch = self._arrays(pred, target, weight, **extra)
-        shape = batch.shape if self.separable else (*batch.shape, batch.shape[-1])
-        h = np.array(np.broadcast_to(self._hess_kernel(batch.arrays, batch.sizes), shape))
+        _, _, h = self._compute(batch, value=False, grad=False, hess=True)
         return batch.unflatten(batch.scale_rows(h)) if self.separable else batch.scale_rows(h)
 
     def value_and_grad(self, pred, target, *, weight=None, **extra):
-        """``(L(pred, target), L.grad(pred, target))``, validating the inputs once."""
+        """``(L(pred, target), L.grad(pred, target))`` in one pass.
+
+        The inputs are validated once, and value and gradient come from one fused
+        kernel that computes their shared subexpressions once, block by block.
+        """
         batch = self._arrays(pred, target, weight, **extra)
-        value = self._reduce(batch, self._value_kernel(batch.arrays, batch.sizes))
-        g = np.array(np.broadcast_to(self._grad_kernel(batch.arrays, batch.sizes), batch.shape))
-        return value, batch.unflatten(batch.scale_rows(g))
+        per, g, _ = self._compute(batch, value=True, grad=True)
+        return self._reduce(batch, per), batch.unflatten(batch.scale_rows(g))
 
 
 @dataclass
@@ -536,11 +601,15 @@ class _Batch:
     original_shape: tuple[int, ...]
     count: float  # what the reduction divides by
     weight: np.ndarray | None  # per-sample factor (weights, ignored rows), or None
+    sample_keys: frozenset = frozenset()  # arrays whose first axis is the samples
 
     def scale_rows(self, g: np.ndarray) -> np.ndarray:
+        """Apply per-sample weights and the reduction's count, in place."""
         if self.weight is not None:
-            g = g * self.weight.reshape((-1,) + (1,) * (g.ndim - 1))
-        return g / self.count
+            g *= self.weight.reshape((-1,) + (1,) * (g.ndim - 1))
+        if self.count != 1:
+            g /= self.count
+        return g
 
     def unflatten(self, g: np.ndarray) -> np.ndarray:
         return g.reshape(self.original_shape) if g.shape != self.original_shape else g
@@ -585,7 +654,7 @@ def _prepare(loss: Loss, pred, target, weight, extra) -> _Batch:
     else:
         if t_raw.dtype.kind not in "biuf":
             raise ValueError(f"{name}: target must be numeric, got dtype {t_raw.dtype}")
-        t = t_raw.astype(np.float64)
+        t = np.asarray(t_raw, dtype=np.float64)
     if ndim == 1 and p.ndim != 1:
         p = p.reshape(-1)  # element-wise losses treat every element as a sample
         t = t.reshape(-1) if t.shape == original else t
@@ -618,10 +687,10 @@ def _prepare(loss: Loss, pred, target, weight, extra) -> _Batch:
         dom = loss.domains.get(key)
         if dom is None:
             continue
-        bad = dom.violations(arr)
         if labels is not None and key == str(loss.target.label):
             continue
-        if bad.any():
+        if dom.any_violation(arr):
+            bad = dom.violations(arr)
             where = tuple(int(q) for q in np.argwhere(bad)[0])
             shown = (
                 where
@@ -698,7 +767,10 @@ def _prepare(loss: Loss, pred, target, weight, extra) -> _Batch:
     else:
         count = float(np.prod([sizes[s] for s in (loss.mean_over or (loss.indices[0][1],))]))
     value_shape = tuple(p.shape[: len(loss.indices)])
-    return _Batch(arrays, sizes, p.shape, value_shape, original, count, w)
+    sample_keys = frozenset({str(loss.pred.label), str(loss.target.label)}) | {
+        str(b.label) for b in loss.extra_inputs
+    }
+    return _Batch(arrays, sizes, p.shape, value_shape, original, count, w, sample_keys)
 
 
 def _pretty_eq(lhs, rhs) -> str:

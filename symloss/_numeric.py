@@ -15,12 +15,15 @@ Two steps, both derived from the expression and nothing kept by hand:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import sympy as sp
 from sympy import Abs, Add, Function, Indexed, KroneckerDelta, Mul, Pow, S, Sum, Symbol, exp, log
 from sympy.codegen.cfunctions import log1p
+from sympy.printing.numpy import NumPyPrinter
 
 from ._symbols import logsumexp, sigmoid, softmax, softplus, xdivy, xlogy
 
@@ -89,14 +92,28 @@ _NUMPY_FUNCS = {
 }
 
 
-def _row_logsumexp(z):
-    top = np.max(z, axis=-1, keepdims=True)
-    return (top + np.log(np.sum(np.exp(z - top), axis=-1, keepdims=True)))[..., 0]
+def _row_stats(z, cache: dict, name: str):
+    """Row maximum, shifted exponentials and their row sums of ``z``, once per call.
+
+    Softmax and log-sum-exp of the same logits share them, so a fused value and
+    gradient kernel exponentiates the logits once.
+    """
+    key = ("row_stats", name)
+    if key not in cache:
+        top = np.max(z, axis=-1, keepdims=True)
+        e = np.exp(z - top)
+        cache[key] = (top, e, np.sum(e, axis=-1, keepdims=True))
+    return cache[key]
 
 
-def _row_softmax(z):
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+def _row_logsumexp(z, cache, name):
+    top, _, total = _row_stats(z, cache, name)
+    return (top + np.log(total))[..., 0]
+
+
+def _row_softmax(z, cache, name):
+    _, e, total = _row_stats(z, cache, name)
+    return e / total
 
 
 def _depends_on(expr: sp.Basic, bases: frozenset) -> bool:
@@ -204,7 +221,7 @@ def _place(arr: np.ndarray, indices: Sequence[sp.Basic], layout: Layout) -> np.n
     return arr.reshape(shape)
 
 
-Leaf = Callable[[Mapping[str, np.ndarray], Mapping[Symbol, int]], np.ndarray]
+Leaf = Callable[[Mapping[str, np.ndarray], Mapping[Symbol, int], dict], np.ndarray]
 
 
 class Kernel:
@@ -215,13 +232,24 @@ class Kernel:
     axes follow the layout, and ``sizes`` maps the size symbols to integers.
     """
 
-    def __init__(self, expr: sp.Expr, layout: Layout):
+    def __init__(self, expr: sp.Expr | tuple[sp.Expr, ...], layout: Layout):
         self.layout = tuple(layout)
         self.expr = expr
         leaves: dict[Symbol, Leaf] = {}
-        body = self._lift(_expand_kernel_functions(expr), leaves)
+        if isinstance(expr, tuple):  # several outputs sharing subexpressions
+            body = [self._lift(_expand_kernel_functions(e), leaves) for e in expr]
+        else:
+            body = self._lift(_expand_kernel_functions(expr), leaves)
         self._leaves = list(leaves.values())
-        self._fn = sp.lambdify(list(leaves), body, modules=[_NUMPY_FUNCS, "numpy"], cse=True)
+        self._fn = sp.lambdify(
+            list(leaves), body, modules=[_NUMPY_FUNCS, "numpy"], cse=True, printer=_printer()
+        )
+        exprs = expr if isinstance(expr, tuple) else (expr,)
+        #: Sizes that some sum in the kernel runs over (a sum over the samples forbids
+        #: evaluating the kernel block by block).
+        self.sums_over = frozenset(
+            hi for e in exprs for node in e.atoms(Sum) for _, _, hi in node.limits
+        )
 
     def _lift(self, expr: sp.Basic, leaves: dict[Symbol, Leaf]) -> sp.Basic:
         layout = self.layout
@@ -237,26 +265,32 @@ class Kernel:
         def walk(node: sp.Basic) -> sp.Basic:
             if isinstance(node, Indexed):
                 name, idx = str(node.base.label), node.indices
-                return leaf(node, lambda a, s: _place(np.asarray(a[name]), idx, layout))
+                return leaf(node, lambda a, s, c: _place(np.asarray(a[name]), idx, layout))
             if isinstance(node, softmax):
                 base, r, c = node.args
                 name = str(base.label)
-                return leaf(node, lambda a, s: _place(_row_softmax(a[name]), (r, c), layout))
+                return leaf(
+                    node,
+                    lambda a, s, cache: _place(_row_softmax(a[name], cache, name), (r, c), layout),
+                )
             if isinstance(node, logsumexp):
                 base, r = node.args
                 name = str(base.label)
-                return leaf(node, lambda a, s: _place(_row_logsumexp(a[name]), (r,), layout))
+                return leaf(
+                    node,
+                    lambda a, s, cache: _place(_row_logsumexp(a[name], cache, name), (r,), layout),
+                )
             if isinstance(node, KroneckerDelta):
                 p, q = node.args
                 size = dict(layout)[p]
-                return leaf(node, lambda a, s: _place(np.eye(s[size]), (p, q), layout))
+                return leaf(node, lambda a, s, c: _place(np.eye(s[size]), (p, q), layout))
             if isinstance(node, Sum):
                 return leaf(node, self._sum_leaf(node))
             if isinstance(node, Symbol) and node.is_integer and node.is_positive:
-                return leaf(node, lambda a, s: np.float64(s[node]))
+                return leaf(node, lambda a, s, c: np.float64(s[node]))
             if isinstance(node, Symbol):  # a hyperparameter, passed by name
                 name = str(node)
-                return leaf(node, lambda a, s: a[name])
+                return leaf(node, lambda a, s, c: a[name])
             if node.args:
                 return node.func(*[walk(x) for x in node.args])
             return node
@@ -271,16 +305,89 @@ class Kernel:
         kernel = Kernel(inner, (*self.layout, (var, hi)))
         ndim = len(self.layout) + 1
 
-        def evaluate(a, s):
-            vals = np.broadcast_to(kernel(a, s), _full_shape(kernel.layout, a, s, ndim))
+        def evaluate(a, s, cache):
+            vals = np.asarray(kernel(a, s, cache))
+            vals = vals.reshape((1,) * (ndim - vals.ndim) + vals.shape)
+            # Only the summed axis needs its true length: a summand constant along it
+            # counts m times.  Other axes broadcast later.
+            vals = np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
             return vals.sum(axis=-1)
 
         return evaluate
 
-    def __call__(self, arrays: Mapping[str, np.ndarray], sizes: Mapping[Symbol, int]) -> np.ndarray:
+    def __call__(self, arrays: Mapping[str, np.ndarray], sizes: Mapping[Symbol, int], cache=None):
+        cache = {} if cache is None else cache
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-            return self._fn(*[make(arrays, sizes) for make in self._leaves])
+            return self._fn(*[make(arrays, sizes, cache) for make in self._leaves])
 
 
-def _full_shape(layout: Layout, arrays, sizes, ndim: int) -> tuple[int, ...]:
-    return tuple(int(sizes[size]) for _, size in layout)[:ndim]
+class _KernelPrinter(NumPyPrinter):
+    """NumPy code printer that writes reciprocals as divisions (``x**-1.0`` is a slow pow)."""
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == -1:
+            return f"1/({self._print(expr.base)})"
+        if expr.exp == 2:
+            base = self._print(expr.base)
+            return f"(({base})*({base}))"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _printer() -> _KernelPrinter:
+    # The settings lambdify itself uses, plus our kernel-only functions by name.
+    return _KernelPrinter(
+        {
+            "fully_qualified_modules": False,
+            "inline": True,
+            "allow_unknown_functions": True,
+            "user_functions": {name: name for name in _NUMPY_FUNCS},
+        }
+    )
+
+
+# ---------------------------------------------------------------- blocked evaluation
+#: Rows per block are chosen so that one block of one array holds about this many
+#: float64 elements (256 KiB): the temporaries of a kernel then stay in cache.
+BLOCK_ELEMENTS = int(os.environ.get("SYMLOSS_BLOCK_ELEMENTS", 32768))
+#: Worker threads for blocked evaluation (NumPy releases the GIL inside ufuncs).
+THREADS = int(os.environ.get("SYMLOSS_NUM_THREADS", os.cpu_count() or 1))
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="symloss")
+    return _POOL
+
+
+def map_blocks(
+    run: Callable[[dict[str, np.ndarray], int, int], None],
+    arrays: Mapping[str, np.ndarray],
+    sample_keys: frozenset,
+    n: int,
+    row_size: int,
+) -> None:
+    """Call ``run(block_arrays, start, stop)`` over blocks of rows, on worker threads.
+
+    Arrays named in *sample_keys* are sliced along their first (sample) axis; the
+    others (hyperparameters, class weights) are passed whole.  Small inputs run in
+    one block on the calling thread.
+    """
+    rows = max(1, BLOCK_ELEMENTS // max(1, row_size))
+    if n <= rows or THREADS < 1:
+        run(dict(arrays), 0, n)
+        return
+
+    def one(start: int) -> None:
+        stop = min(start + rows, n)
+        block = {k: (v[start:stop] if k in sample_keys else v) for k, v in arrays.items()}
+        run(block, start, stop)
+
+    starts = range(0, n, rows)
+    if THREADS == 1:
+        for start in starts:
+            one(start)
+    else:
+        for future in [_pool().submit(one, start) for start in starts]:
+            future.result()
