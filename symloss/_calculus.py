@@ -228,6 +228,10 @@ def _negativity(expr: sp.Expr) -> int:
     return count
 
 
+#: Above this many nodes, :func:`clean` tries only the cheap rewrites.
+CLEAN_MAX_NODES = 400
+
+
 def clean(
     expr: sp.Expr,
     *,
@@ -243,6 +247,9 @@ def clean(
     is a point inside it).  Every step is a SymPy equivalence; ``tests/test_core.py``
     also checks the result numerically against the raw derivative for every loss.
     """
+    if candidates is None and _size(expr) > CLEAN_MAX_NODES:
+        # factor/cancel can take minutes on large expressions; keep the cheap forms.
+        candidates = (lambda e: e, sp.factor_terms)
     funcs = candidates or (
         lambda e: e,
         sp.expand,

@@ -27,7 +27,7 @@ import numpy as np
 import sympy as sp
 from sympy import Indexed, IndexedBase, Sum, Symbol
 
-from . import _calculus, _numeric
+from . import _budget, _calculus, _numeric
 from ._calculus import Constraint
 from ._printing import STYLES, latex_expr
 from ._symbols import logsumexp, sigmoid, softmax
@@ -211,6 +211,10 @@ class Loss:
     nonnegative : bool
         Whether the value is >= 0 on the whole domain (False for, e.g., a Poisson
         negative log-likelihood without its Stirling term).
+    budget_seconds : float, optional
+        Wall-clock budget for each derivation step of this loss.  Set for losses
+        parsed from user text (see :mod:`symloss._budget`); ``None`` (trusted
+        registry losses) means no limit.
 
     Examples
     --------
@@ -245,6 +249,7 @@ class Loss:
     ignore_index: int | None = None
     label_reduction: bool = False
     nonnegative: bool = True
+    budget_seconds: float | None = field(default=None, compare=False, repr=False)
     builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -353,17 +358,30 @@ class Loss:
             expr, self.indices, self.pred, constraints, element=self.input_indices
         )
 
+    def _bounded(self, what: str):
+        """A budget context for one derivation step of this loss."""
+        return _budget.budget(self.budget_seconds, f"{what} of {self.name}")
+
+    def _checked(self, expr: sp.Expr, what: str) -> sp.Expr:
+        if self.budget_seconds is not None:
+            _budget.check_size(expr, f"the {what} of {self.name}")
+        return expr
+
     @cached_property
     def _kernel_gradient(self) -> tuple[sp.Expr, tuple[Constraint, ...]]:
         """Raw derivative of the sum-reduced loss: what the kernels evaluate."""
-        return self._derive(self._kernel_summand, self.constraints)
+        with self._bounded("deriving the gradient"):
+            raw, used = self._derive(self._kernel_summand, self.constraints)
+        return self._checked(raw, "gradient"), used
 
     @cached_property
     def _gradient(self) -> tuple[sp.Expr, sp.Expr, tuple[Constraint, ...]]:
         """(raw, clean, constraints used) for the gradient by :attr:`element`."""
         raw, used = self._kernel_gradient
         raw = raw / self._count
-        return raw, self._clean(raw), used
+        with self._bounded("simplifying the gradient"):
+            clean = self._clean(raw)
+        return raw, clean, used
 
     def _clean(self, expr: sp.Expr) -> sp.Expr:
         # A point inside every domain, to orient signs: predictions and probabilities
@@ -407,6 +425,9 @@ class Loss:
         if self.separable:
             return None
         taken = {str(v) for v, _ in (*self.indices, *self.input_indices)}
+        # Nor a letter bound by a sum inside the term (the cosine's sum over k): the
+        # Hessian partner y[i, k] would be captured by that sum.
+        taken |= {str(s) for s in self.term.atoms(Symbol)}
         return next(sp.Symbol(c, integer=True) for c in "klpq" if c not in taken)
 
     @property
@@ -417,14 +438,16 @@ class Loss:
     @cached_property
     def _kernel_hessian(self) -> sp.Expr:
         raw_grad = self._kernel_gradient[0]
-        if self.separable:
-            return sp.diff(raw_grad, self.element)
-        return sp.diff(raw_grad, self._hessian_partner)
+        wrt = self.element if self.separable else self._hessian_partner
+        with self._bounded("deriving the Hessian"):
+            # Row sums in the gradient (cosine, Dice) differentiate to Kronecker deltas.
+            return self._checked(_calculus.collapse(sp.diff(raw_grad, wrt)), "Hessian")
 
     @cached_property
     def _hessian(self) -> tuple[sp.Expr, sp.Expr]:
         raw = self._kernel_hessian / self._count
-        return raw, self._clean(raw)
+        with self._bounded("simplifying the Hessian"):
+            return raw, self._clean(raw)
 
     def hessian(self) -> sp.Expr:
         r"""The Hessian of :math:`E` in closed form.
@@ -478,20 +501,24 @@ class Loss:
     def _stable(self, expr: sp.Expr) -> sp.Expr:
         return _numeric.stabilize(expr, frozenset({self.target}))
 
+    def _compile(self, expr, layout, what: str) -> _numeric.Kernel:
+        with self._bounded(f"compiling the {what} kernel"):
+            return _numeric.Kernel(expr, layout)
+
     @cached_property
     def _value_kernel(self) -> _numeric.Kernel:
-        return _numeric.Kernel(self._stable(self._kernel_summand), self.indices)
+        return self._compile(self._stable(self._kernel_summand), self.indices, "value")
 
     @cached_property
     def _grad_kernel(self) -> _numeric.Kernel:
-        return _numeric.Kernel(self._stable(self._kernel_gradient[0]), self._layout)
+        return self._compile(self._stable(self._kernel_gradient[0]), self._layout, "gradient")
 
     @cached_property
     def _hess_kernel(self) -> _numeric.Kernel:
         layout = self._layout
         if not self.separable:
             layout = (*layout, (self.hessian_index, layout[-1][1]))
-        return _numeric.Kernel(self._stable(self._kernel_hessian), layout)
+        return self._compile(self._stable(self._kernel_hessian), layout, "Hessian")
 
     def _arrays(self, pred, target, weight=None, **extra) -> _Batch:
         return _prepare(self, pred, target, weight, extra)
@@ -502,7 +529,7 @@ class Loss:
         if self.indices != self.input_indices:
             return None
         exprs = (self._stable(self._kernel_summand), self._stable(self._kernel_gradient[0]))
-        return _numeric.Kernel(exprs, self._layout)
+        return self._compile(exprs, self._layout, "value-and-gradient")
 
     def _compute(self, batch: _Batch, value: bool, grad: bool, hess: bool = False):
         """Evaluate the kernels block by block; returns (per-sample values, grad, hess)."""
