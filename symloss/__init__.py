@@ -11,6 +11,7 @@ docs and CLI entry are derived from it.
 from ._calculus import Constraint
 from ._core import Composition, Domain, Loss, catalog, get, names, register
 from ._errors import BudgetExceeded, ParseError, SymlossError
+from ._from_latex import from_latex, identify
 from ._printing import latex_expr as latex
 from ._symbols import array, index, m, n, sigmoid, softmax
 
@@ -29,6 +30,8 @@ __all__ = [
     "index",
     "latex",
     "catalog",
+    "from_latex",
+    "identify",
     "m",
     "n",
     "names",

@@ -53,6 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--part", choices=("loss", "gradient", "hessian", "all"), default="all")
     show.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
 
+    parse = sub.add_parser("parse", help="parse a LaTeX formula into a loss")
+    parse.add_argument("latex", metavar="LATEX", help="the formula, e.g. 'E = \\frac{1}{n}...'")
+    parse.add_argument("--pred", default="y", help="how the prediction is written (default y)")
+    parse.add_argument("--target", default="t", help="how the target is written (default t)")
+    parse.add_argument("--logits", default="z", help="how the logits are written (default z)")
+    parse.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="value of a hyperparameter written as a symbol (repeatable)",
+    )
+    parse.add_argument("--style", choices=("article", "standard"), default="standard")
+    parse.add_argument(
+        "--latex-out", dest="as_latex", action="store_true", help="print LaTeX instead of text"
+    )
+    parse.add_argument(
+        "--identify", action="store_true", help="say which registered loss the formula equals"
+    )
+
     table = sub.add_parser("table", help="per-sample terms of a loss, as in the article's table")
     table.add_argument("name", metavar="NAME")
     table.add_argument("--y", type=_floats, default=None, help="predictions, comma-separated")
@@ -144,7 +164,38 @@ def _fmt(v: float, digits: int) -> str:
     return text.rstrip("0").rstrip(".") if digits == 6 else text
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "table": cmd_table}
+def _param(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not name.strip():
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise UsageError(f"--param expects NAME=NUMBER, got {text!r}") from None
+
+
+def cmd_parse(args) -> int:
+    from ._errors import ParseError
+    from ._from_latex import from_latex, identify
+
+    params = dict(_param(p) for p in args.param)
+    try:
+        L = from_latex(
+            args.latex, pred=args.pred, target=args.target, logits=args.logits, params=params
+        )
+        for part in ("loss", "gradient"):
+            print(L.latex(style=args.style, part=part) if args.as_latex else L.pretty(part))
+        for c in L.constraints_used():
+            print(f"  (uses {c.name}: {c.description})")
+        if args.identify:
+            found = identify(L)
+            print(f"identified: {found}" if found else "identified: no registered loss matches")
+    except ParseError as exc:
+        raise UsageError(f"{exc.reason} (at character {exc.position})\n{exc.caret()}") from None
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "table": cmd_table, "parse": cmd_parse}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
