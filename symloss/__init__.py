@@ -9,11 +9,12 @@ docs and CLI entry are derived from it.
 """
 
 from ._calculus import Constraint
-from ._core import Composition, Domain, Loss, catalog, get, names, register
+from ._core import Composition, Domain, Loss, Param, catalog, get, names, register
 from ._errors import BudgetExceeded, ParseError, SymlossError
 from ._from_latex import from_latex, identify
 from ._printing import latex_expr as latex
 from ._symbols import array, index, m, n, sigmoid, softmax
+from .checker import Report, check
 
 __version__ = "0.1.0"
 
@@ -23,13 +24,16 @@ __all__ = [
     "Constraint",
     "Domain",
     "Loss",
+    "Param",
     "ParseError",
+    "Report",
     "SymlossError",
     "array",
     "get",
     "index",
     "latex",
     "catalog",
+    "check",
     "from_latex",
     "identify",
     "m",

@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--y", type=_floats, default=None, help="predictions, comma-separated")
     table.add_argument("--t", type=_floats, default=None, help="targets, comma-separated")
     table.add_argument("--digits", type=int, default=2)
+
+    from .checker import add_cli as add_check
+
+    add_check(sub)
     return p
 
 
@@ -195,7 +199,19 @@ def cmd_parse(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "show": cmd_show, "table": cmd_table, "parse": cmd_parse}
+def cmd_check(args) -> int:
+    from .checker import run_cli
+
+    return run_cli(args)
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "show": cmd_show,
+    "table": cmd_table,
+    "parse": cmd_parse,
+    "check": cmd_check,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
