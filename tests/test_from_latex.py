@@ -67,9 +67,9 @@ def test_identify_rejects_a_different_loss():
 
 
 def test_identify_sees_through_rewriting():
-    # MSE written expanded and with another index letter.
-    L = symloss.from_latex(r"\frac{1}{n}\sum_{k=1}^{n} (y_k^2 - 2 y_k t_k + t_k^2)")
-    assert symloss.identify(L) == "mean_squared_error"
+    # The article's SSE written expanded and with another index letter.
+    L = symloss.from_latex(r"\frac{1}{2}\sum_{i=1}^{n} (y_i^2 - 2 y_i t_i + t_i^2)")
+    assert symloss.identify(L) == "sum_squared_error"
 
 
 @pytest.mark.parametrize(
