@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, S, Sum, Symbol
+from sympy.concrete.expr_with_limits import ExprWithLimits
 
-from ._symbols import index
+from ._symbols import index, relu, rowgap, rowmax, step
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,24 @@ def _delta_partner(factor: sp.Basic, var: Symbol) -> sp.Expr | None:
 
 def _sum_one(f: sp.Expr, var: Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
     """``Sum(f, (var, lo, hi))`` with deltas collapsed and constant factors pulled out."""
+    deltas = {q for q in f.atoms(KroneckerDelta) if _delta_partner(q, var) is not None}
+    if len(deltas) == 1:
+        # f = delta(var, a) A + B, affine in its one delta: the sum is A[var -> a] + sum B.
+        # Read A off by differentiating, without expanding f, so that a quotient rule's
+        # factors stay whole (a Tversky denominator is not multiplied out).
+        (delta,) = deltas
+        d = sp.Dummy("delta")
+        g = f.xreplace({delta: d})
+        slope = sp.diff(g, d)
+        if not slope.has(d):
+            rest = g.xreplace({d: S.Zero})
+            head = slope.xreplace({var: _delta_partner(delta, var)})
+            return head + _sum_expanded(rest, var, lo, hi) if rest != 0 else head
+    return _sum_expanded(f, var, lo, hi)
+
+
+def _sum_expanded(f: sp.Expr, var: Symbol, lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
+    """:func:`_sum_one` term by term, after expanding products."""
     out = []
     for term in Add.make_args(sp.expand_mul(f)):
         factors = Mul.make_args(term)
@@ -126,6 +145,12 @@ def collapse(expr: sp.Expr) -> sp.Expr:
     def rebuild(node: sp.Basic) -> sp.Basic:
         if isinstance(node, Sum):
             body = collapse(node.function)
+            if not body.has(KroneckerDelta) and all(
+                var in body.free_symbols for var, _, _ in node.limits
+            ):
+                # Nothing to collapse (a row sum the derivative left alone, such as
+                # the cosine's sum of t_ik^2): keep the authored summand whole.
+                return node.func(body, *node.limits)
             for var, lo, hi in node.limits:  # innermost first
                 body = _sum_one(body, var, lo, hi)
             return body
@@ -183,7 +208,9 @@ def derivative(
 
 def rename_indices(expr: sp.Expr, mapping: dict[sp.Basic, Symbol]) -> sp.Expr:
     """Substitute free indices, first moving clashing bound indices to fresh letters."""
-    taken = {str(s) for s in expr.free_symbols} | {str(v) for v in mapping.values()}
+    # Bound letters count as taken too: a fresh letter must not be captured by an inner
+    # sum (multi_margin's sum over j holds the authored sum over k).
+    taken = {str(s) for s in expr.atoms(Symbol)} | {str(v) for v in mapping.values()}
 
     def fresh() -> Symbol:
         for c in "klpqrsuvw":
@@ -193,7 +220,7 @@ def rename_indices(expr: sp.Expr, mapping: dict[sp.Basic, Symbol]) -> sp.Expr:
         raise ValueError("ran out of index letters")  # pragma: no cover
 
     def relabel(node: sp.Basic) -> sp.Basic:
-        if isinstance(node, Sum):
+        if isinstance(node, ExprWithLimits):  # Sum, and rowmax (a maximum over an index)
             body = relabel(node.function)
             limits = []
             for var, lo, hi in node.limits:
@@ -202,7 +229,7 @@ def rename_indices(expr: sp.Expr, mapping: dict[sp.Basic, Symbol]) -> sp.Expr:
                     body = body.xreplace({var: new})
                     var = new
                 limits.append((var, lo, hi))
-            return Sum(body, *limits)
+            return node.func(body, *limits)
         if node.args:
             return node.func(*[relabel(a) for a in node.args])
         return node
@@ -225,7 +252,20 @@ def _negativity(expr: sp.Expr) -> int:
             and node.args[0].is_negative
         ):
             count += 1
+        elif isinstance(node, Add):  # "... - 1": a negative constant term
+            count += sum(1 for a in node.args if a.is_number and a.is_negative)
     return count
+
+
+def _nested_fractions(expr: sp.Expr) -> int:
+    """How many denominators sit inside a sum (``(a/b + c)/d`` has one)."""
+    return sum(
+        1
+        for node in sp.preorder_traversal(expr)
+        if isinstance(node, Add)
+        for sub in sp.preorder_traversal(node)
+        if isinstance(sub, Pow) and sub.exp.is_negative
+    )
 
 
 #: Above this many nodes, :func:`clean` tries only the cheap rewrites.
@@ -247,7 +287,13 @@ def clean(
     is a point inside it).  Every step is a SymPy equivalence; ``tests/test_core.py``
     also checks the result numerically against the raw derivative for every loss.
     """
-    if candidates is None and _size(expr) > CLEAN_MAX_NODES:
+    # Row sums (the cosine's sum_k y_ik t_ik) are quantities, not expressions to
+    # rearrange: hidden behind symbols, factor and expand cannot split sum(y (1 - t))
+    # into sums of -y and -y t.
+    hidden = {s: sp.Dummy("sum") for s in expr.atoms(Sum)}
+    back = {v: s for s, v in hidden.items()}
+    work = expr.xreplace(hidden)
+    if candidates is None and _size(work) > CLEAN_MAX_NODES:
         # factor/cancel can take minutes on large expressions; keep the cheap forms.
         candidates = (lambda e: e, sp.factor_terms)
     funcs = candidates or (
@@ -259,15 +305,27 @@ def clean(
         lambda e: sp.factor(sp.together(e)),
         lambda e: sp.factor(sp.cancel(sp.together(e))),
     )
-    best, best_key = expr, (_size(expr), _negativity(expr))
+    if candidates is None and any(not q.exp.is_number for q in work.atoms(Pow)):
+        # y**(1 - p)/y only combines to y**(-p) by powsimp (Tweedie's symbolic power).
+        funcs = (*funcs, lambda e: sp.factor(sp.expand(sp.powsimp(e))))
+    if candidates is None and expr.has(sp.sinh, sp.cosh, sp.tanh):
+        # sinh/cosh from d log(cosh) read as tanh; trigsimp is slow, so only here.
+        funcs = (*funcs, sp.trigsimp, lambda e: sp.trigsimp(sp.together(e)))
+
+    # Ties in size go to the form without fractions inside fractions, then to the one
+    # with the fewest minus signs.
+    def key(e: sp.Expr) -> tuple[int, int, int]:
+        return _size(e), _nested_fractions(e), _negativity(e)
+
+    best, best_key = expr, key(expr)
     for f in funcs:
         try:
-            cand = f(expr)
+            cand = f(work).xreplace(back)
         except (StopIteration, RecursionError, sp.PolynomialError, TypeError, ValueError):
             continue
-        key = (_size(cand), _negativity(cand))
-        if key < best_key:
-            best, best_key = cand, key
+        cand_key = key(cand)
+        if cand_key < best_key:
+            best, best_key = cand, cand_key
     return orient(best, sample, fixed_sign) if sample else best
 
 
@@ -309,17 +367,55 @@ def _involves(expr: sp.Expr, bases: frozenset) -> bool:
     return any(isinstance(a, Indexed) and a.base in bases for a in sp.preorder_traversal(expr))
 
 
+def almost_everywhere(expr: sp.Expr) -> sp.Expr:
+    """*expr* with every ``DiracDelta`` set to 0: the derivative almost everywhere.
+
+    Differentiating ``sign`` or ``Heaviside`` (from ``Abs``, ``Max`` or a ``Piecewise``
+    branch) leaves a ``DiracDelta`` at the kink.  Away from it the derivative is 0, and
+    autograd (PyTorch) returns 0 at the kink too, so that is the value symloss uses.
+    """
+    if not expr.has(sp.DiracDelta):
+        return expr
+    return expr.replace(lambda e: isinstance(e, sp.DiracDelta), lambda e: S.Zero)
+
+
 def kink_arguments(expr: sp.Expr) -> list[sp.Expr]:
-    """Arguments whose sign switches a non-smooth piece of *expr* (zero at the kink)."""
+    """Arguments whose sign switches a non-smooth piece of *expr* (zero at the kink).
+
+    A kink inside a sum or a row maximum whose argument depends on the bound index
+    (``sum_k relu(u_ik)``) is left out: it is not a function of one element, and the
+    same kink appears element-wise in the summand (``relu(u_ij)``).
+    """
     found: list[sp.Expr] = []
-    for node in sp.preorder_traversal(expr):
-        if isinstance(node, (sp.Abs, sp.sign, sp.Heaviside)):
-            found.append(node.args[0])
+
+    def visit(node: sp.Basic, bound: frozenset) -> None:
+        here: list[sp.Expr] = []
+        if isinstance(node, (sp.Abs, sp.sign, sp.Heaviside, relu, step)):
+            here.append(node.args[0])
         elif isinstance(node, (sp.Max, sp.Min)):
             first, *rest = node.args
-            found.extend(first - other for other in rest)
+            here.extend(first - other for other in rest)
         elif isinstance(node, sp.Piecewise):
             for _, cond in node.args:
                 if isinstance(cond, sp.core.relational.Relational):
-                    found.append(cond.lhs - cond.rhs)
+                    here.append(cond.lhs - cond.rhs)
+        elif isinstance(node, rowmax):
+            here.append(rowgap(node))  # a tie between the two largest values
+        elif (
+            isinstance(node, Pow)
+            and node.exp.is_Rational
+            and not node.exp.is_integer
+            and not node.base.is_positive
+        ):
+            # A root is not differentiable where its argument vanishes: the cosine's
+            # sqrt(eps + sum_k y_ik^2) at a zero row (with eps = 1e-12, a point of
+            # curvature 1/sqrt(eps)).  Arguments provably positive never vanish.
+            here.append(node.base)
+        found.extend(k for k in here if not k.free_symbols & bound)
+        if isinstance(node, ExprWithLimits):
+            bound = bound | {lim[0] for lim in node.limits}
+        for arg in node.args:
+            visit(arg, bound)
+
+    visit(expr, frozenset())
     return found

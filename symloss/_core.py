@@ -101,6 +101,8 @@ def _set_text(s: sp.Set) -> str:
         return f"{left}{s.inf}, {s.sup}{right}"
     if isinstance(s, sp.FiniteSet):
         return "{" + ", ".join(map(str, s)) + "}"
+    if isinstance(s, sp.Union):
+        return " U ".join(_set_text(part) for part in s.args)
     return sp.sstr(s)
 
 
@@ -352,11 +354,13 @@ class Loss:
         return (self.coef * self.term).doit()
 
     def _derive(self, expr: sp.Expr, constraints) -> tuple[sp.Expr, tuple[Constraint, ...]]:
+        # Derivatives are taken almost everywhere (DiracDelta = 0), as autograd does.
         if self.separable:
-            return sp.diff(expr, self.element), ()
-        return _calculus.derivative(
+            return _calculus.almost_everywhere(sp.diff(expr, self.element)), ()
+        raw, used = _calculus.derivative(
             expr, self.indices, self.pred, constraints, element=self.input_indices
         )
+        return _calculus.almost_everywhere(raw), used
 
     def _bounded(self, what: str):
         """A budget context for one derivation step of this loss."""
@@ -428,7 +432,9 @@ class Loss:
         # Nor a letter bound by a sum inside the term (the cosine's sum over k): the
         # Hessian partner y[i, k] would be captured by that sum.
         taken |= {str(s) for s in self.term.atoms(Symbol)}
-        return next(sp.Symbol(c, integer=True) for c in "klpq" if c not in taken)
+        # ... or by a row sum the gradient brings (a class-weighted sum_k w_k t_ik).
+        taken |= {str(s) for s in self._kernel_gradient[0].atoms(Symbol)}
+        return next(sp.Symbol(c, integer=True) for c in "klpqrsuvw" if c not in taken)
 
     @property
     def _hessian_partner(self) -> Indexed:
@@ -441,7 +447,8 @@ class Loss:
         wrt = self.element if self.separable else self._hessian_partner
         with self._bounded("deriving the Hessian"):
             # Row sums in the gradient (cosine, Dice) differentiate to Kronecker deltas.
-            return self._checked(_calculus.collapse(sp.diff(raw_grad, wrt)), "Hessian")
+            hess = _calculus.almost_everywhere(_calculus.collapse(sp.diff(raw_grad, wrt)))
+            return self._checked(hess, "Hessian")
 
     @cached_property
     def _hessian(self) -> tuple[sp.Expr, sp.Expr]:
@@ -490,8 +497,30 @@ class Loss:
         lhs, rhs = self._part(part)
         return _pretty_eq(lhs, rhs)
 
+    def derivation(self) -> list:
+        """The gradient's derivation, step by step (see :mod:`symloss._derivation`).
+
+        For a loss on logits: the derivative by the prediction, the activation's
+        Jacobian, the chain rule, and the simplification that names each constraint
+        it uses.  The last form of the last step is :meth:`gradient`.
+        """
+        from ._derivation import derivation
+
+        return derivation(self)
+
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the title, the loss and its gradient as display math, and conventions."""
+        import html
+
+        rows = [f"<strong>{html.escape(self.title)}</strong> (<code>{self.name}</code>)"]
+        for part in ("loss", "gradient"):
+            rows.append(f"<div>$$ {html.escape(self.latex(part=part))} $$</div>")
+        if self.conventions:
+            rows.append(f"<p>{html.escape(self.conventions)}</p>")
+        return "\n".join(rows)
 
     # ------------------------------------------------------------------ numeric
     @property
@@ -902,7 +931,13 @@ def _bind(key: str, frozen: tuple) -> Loss:
     options = dict(frozen)
     reduction = options.pop("reduction", base.reduction)
     params = {p.name: p for p in base.params}
-    structural = {k: v for k, v in options.items() if k not in params}
+    # A parameter the builder also takes, set to None, is a structural choice: the
+    # builder drops its term (sigmoid_focal's alpha=None, as optax's default).
+    structural = {
+        k: v
+        for k, v in options.items()
+        if k not in params or (v is None and k in _builder_options(base))
+    }
     valid = sorted({"reduction", *params, *_builder_options(base)})
     unknown = sorted(set(structural) - set(_builder_options(base)))
     if unknown:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -25,13 +26,19 @@ from sympy import Abs, Add, Function, Indexed, KroneckerDelta, Mul, Pow, S, Sum,
 from sympy.codegen.cfunctions import log1p
 from sympy.printing.numpy import NumPyPrinter
 
-from ._symbols import logsumexp, sigmoid, softmax, softplus, xdivy, xlogy
-
-
-class relu(Function):
-    """``max(x, 0)``; a kernel-only helper that prints to ``numpy.maximum``."""
-
-    nargs = 1
+from ._symbols import (
+    argmax_share,
+    logsumexp,
+    powdiv,
+    relu,
+    rowgap,
+    rowmax,
+    sigmoid,
+    softmax,
+    softplus,
+    xdivy,
+    xlogy,
+)
 
 
 class maximum(Function):
@@ -77,6 +84,14 @@ def _np_relu(x):
     return np.maximum(x, 0.0)
 
 
+def _np_powdiv(b, e, k):
+    return np.power(b, e - k)
+
+
+def _np_step(x):
+    return np.where(x > 0, 1.0, 0.0)  # relu'(0) = 0, as autograd
+
+
 def _np_where_nonneg(x, a, b):
     return np.where(x >= 0, a, b)
 
@@ -86,6 +101,8 @@ _NUMPY_FUNCS = {
     "xlogy": _np_xlogy,
     "xdivy": _np_xdivy,
     "relu": _np_relu,
+    "step": _np_step,
+    "powdiv": _np_powdiv,
     "where_nonneg": _np_where_nonneg,
     "maximum": np.maximum,
     "minimum": np.minimum,
@@ -151,6 +168,10 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
             return node
         if isinstance(node, Add) and isinstance(1 - node, sigmoid):
             return sigmoid(-(1 - node).args[0])
+        if isinstance(node, (Add, Mul)) and node.has(sp.sinh, sp.tanh):
+            node = _hyperbolic(node)
+        if isinstance(node, Mul):
+            node = _merge_powers(node)
         if isinstance(node, Mul) and targets:
             factors = list(node.args)
             weight = [f for f in factors if _depends_on(f, targets)]
@@ -159,6 +180,12 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
             if weight and len(logs) == 1:
                 others = [f for f in rest if f is not logs[0]]
                 return Mul(*others) * xlogy(Mul(*weight), logs[0].args[0])
+            own = [f for f in weight if isinstance(f, log)]
+            if not logs and len(own) == 1 and len(weight) > 1:
+                # t log t (the KL divergence's t log t - t y): a target times the log of
+                # a target, 0 at t = 0 as well.
+                scale = Mul(*[f for f in weight if f is not own[0]])
+                return Mul(*rest) * xlogy(scale, own[0].args[0])
             inverse = [
                 f for f in rest if isinstance(f, Pow) and f.exp == -1 and f.base.has(Indexed)
             ]
@@ -168,6 +195,53 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
         return node
 
     return _bottom_up(expr, rule)
+
+
+def _merge_powers(node: Mul) -> sp.Expr:
+    """``b**g * b**-k`` -> ``powdiv(b, g, k)``, evaluated as ``b**(g - k)``.
+
+    SymPy keeps the two apart unless ``b`` is known positive, and the derivative of a
+    focal factor ``(1 - p)**gamma`` is ``gamma (1 - p)**gamma ... / (1 - p)``: 0/0 where
+    ``1 - p`` underflows to 0, while the merged power is finite there.
+    """
+    exponents: dict[sp.Basic, list[sp.Expr]] = {}
+    for f in node.args:
+        b, e = f.as_base_exp()
+        exponents.setdefault(b, []).append(e)
+    merge = {}
+    for b, es in exponents.items():
+        symbolic = [e for e in es if not e.is_number]
+        negative = [e for e in es if e.is_Integer and e < 0]
+        # Only sums underflow to 0 from non-zero inputs (1 - p where p rounds to 1).
+        if isinstance(b, Add) and len(es) == 2 and len(symbolic) == 1 and len(negative) == 1:
+            merge[b] = powdiv(b, symbolic[0], -negative[0])
+    if not merge:
+        return node
+    keep = [f for f in node.args if f.as_base_exp()[0] not in merge]
+    return Mul(*keep, *merge.values())
+
+
+def _hyperbolic(node: Add | Mul) -> sp.Expr:
+    """``sinh(x)**k / cosh(x)**k`` -> ``tanh(x)**k`` and ``1 - tanh(x)**2`` -> ``1/cosh(x)**2``.
+
+    The ratio is inf/inf beyond |x| = 710, and ``1 - tanh**2`` cancels to 0 beyond
+    |x| = 19 while its true value is still far above the smallest double.
+    """
+    if isinstance(node, Mul):
+        powers = node.as_powers_dict()
+        for s in [b for b in powers if isinstance(b, sp.sinh)]:
+            c = sp.cosh(s.args[0])
+            if powers.get(c) == -powers[s]:
+                powers[sp.tanh(s.args[0])] = powers.pop(s)
+                del powers[c]
+        return Mul(*(b**e for b, e in powers.items()))
+    if S.One in node.args:
+        for term in node.args:
+            square = -term
+            if isinstance(square, Pow) and square.exp == 2 and isinstance(square.base, sp.tanh):
+                rest = [a for a in node.args if a not in (S.One, term)]
+                return Add(*rest) + 1 / sp.cosh(square.base.args[0]) ** 2
+    return node
 
 
 def _bottom_up(expr: sp.Basic, rule: Callable[[sp.Basic], sp.Basic]) -> sp.Basic:
@@ -187,6 +261,16 @@ def _expand_kernel_functions(expr: sp.Expr) -> sp.Expr:
         if isinstance(node, softplus):
             x = node.args[0]
             return relu(x) + log1p(exp(-Abs(x)))
+        if isinstance(node, log) and isinstance(node.args[0], sp.cosh):
+            # log cosh x: 2 sinh^2(x/2) = cosh x - 1 without cancellation near 0, and
+            # |x| - log 2 + log1p(e^(-2|x|)) without overflow (tests/test_regression.py).
+            x = node.args[0].args[0]
+            return sp.Piecewise(
+                (log1p(2 * sp.sinh(x / 2) ** 2), Abs(x) < 1),
+                (Abs(x) + log1p(exp(-2 * Abs(x))) - log(2), True),
+            )
+        if isinstance(node, log) and isinstance(node.args[0], Add) and S.One in node.args[0].args:
+            return log1p(node.args[0] - 1)  # log(1 + x), accurate for small x
         if isinstance(node, sigmoid):
             x = node.args[0]
             e = exp(-Abs(x))
@@ -286,6 +370,8 @@ class Kernel:
                 return leaf(node, lambda a, s, c: _place(np.eye(s[size]), (p, q), layout))
             if isinstance(node, Sum):
                 return leaf(node, self._sum_leaf(node))
+            if isinstance(node, (rowmax, argmax_share, rowgap)):
+                return leaf(node, self._row_reduction_leaf(node))
             if isinstance(node, Symbol) and node.is_integer and node.is_positive:
                 return leaf(node, lambda a, s, c: np.float64(s[node]))
             if isinstance(node, Symbol):  # a hyperparameter, passed by name
@@ -302,7 +388,8 @@ class Kernel:
         inner = Sum(node.function, *more) if more else node.function
         if lo != 1:
             raise ValueError(f"sums must start at 1, not {lo}")
-        kernel = Kernel(inner, (*self.layout, (var, hi)))
+        var, inner = self._unshadow(var, inner)
+        kernel = _sum_kernel(inner, (*self.layout, (var, hi)))
         ndim = len(self.layout) + 1
 
         def evaluate(a, s, cache):
@@ -315,10 +402,66 @@ class Kernel:
 
         return evaluate
 
+    def _unshadow(self, var: Symbol, inner: sp.Expr) -> tuple[Symbol, sp.Expr]:
+        """Rename a bound index that is also a layout letter (a kink or a summand
+        evaluated over the elements ``(i, j)`` may hold a sum over ``j``)."""
+        if var not in dict(self.layout):
+            return var, inner
+        fresh = sp.Dummy(str(var), integer=True)
+        return fresh, inner.xreplace({var: fresh})
+
+    def _row_reduction_leaf(self, node: sp.Basic) -> Leaf:
+        """``rowmax`` (the maximum over its index), ``rowgap`` (top minus second) and
+        ``argmax_share(R, d)`` (1/c at the c tied maxima of R's row, else 0, at ``d``)."""
+        top = node if isinstance(node, rowmax) else node.args[0]
+        ((var, lo, hi),) = top.limits
+        if lo != 1:
+            raise ValueError(f"row maxima must start at 1, not {lo}")
+        var, inner = self._unshadow(var, top.function)
+        kernel = Kernel(inner, (*self.layout, (var, hi)))
+        ndim = len(self.layout) + 1
+
+        def row(a, s, cache):
+            vals = np.asarray(kernel(a, s, cache), dtype=np.float64)
+            vals = vals.reshape((1,) * (ndim - vals.ndim) + vals.shape)
+            return np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
+
+        if isinstance(node, rowmax):
+            return lambda a, s, c: row(a, s, c).max(axis=-1)
+        if isinstance(node, rowgap):
+
+            def gap(a, s, c):
+                vals = row(a, s, c)
+                if vals.shape[-1] < 2:
+                    return np.full(vals.shape[:-1], np.inf)
+                two = np.partition(vals, -2, axis=-1)[..., -2:]
+                return two[..., 1] - two[..., 0]
+
+            return gap
+        axis = [v for v, _ in self.layout].index(node.args[1])
+
+        def share(a, s, c):
+            vals = row(a, s, c)
+            hit = vals == vals.max(axis=-1, keepdims=True)
+            out = hit / hit.sum(axis=-1, keepdims=True)
+            # The share at var = d, placed on d's axis of the layout.
+            if out.shape[axis] == 1:
+                return np.moveaxis(np.take(out, 0, axis=axis), -1, axis)
+            return np.moveaxis(np.diagonal(out, axis1=axis, axis2=ndim - 1), -1, axis)
+
+        return share
+
     def __call__(self, arrays: Mapping[str, np.ndarray], sizes: Mapping[Symbol, int], cache=None):
         cache = {} if cache is None else cache
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
             return self._fn(*[make(arrays, sizes, cache) for make in self._leaves])
+
+
+@lru_cache(maxsize=1024)
+def _sum_kernel(expr: sp.Expr, layout: tuple) -> Kernel:
+    """The kernel of a sum's summand, compiled once: the same row sum (the cosine's
+    sum_k y_ik t_ik) recurs in the value, gradient and Hessian kernels of a loss."""
+    return Kernel(expr, layout)
 
 
 class _KernelPrinter(NumPyPrinter):

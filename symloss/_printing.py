@@ -43,6 +43,13 @@ class StandardLatexPrinter(LatexPrinter):
     def _as_ordered_terms(self, expr, order=None):
         return _positive_first(list(expr.args))
 
+    def _print_Basic(self, expr):
+        # ``printmethod`` is ours, so the ``_latex`` hooks SymPy's own atoms carry
+        # (pi, oo, I, EulerGamma) are not found by name; use them before the fallback.
+        if expr.is_Atom and hasattr(expr, "_latex"):
+            return expr._latex(self)
+        return super()._print_Basic(expr)
+
     def _print_Indexed(self, expr):
         return f"{self._print(expr.base.label)}_{{{_index_string(expr.indices, self)}}}"
 
@@ -81,6 +88,10 @@ class StandardLatexPrinter(LatexPrinter):
         if len(sums) != 1:
             return super()._print_Mul(expr)
         coeff = Mul(*[f for f in expr.args if f is not sums[0]])
+        if coeff.has(Indexed, Sum):
+            # A ratio of row sums (the cosine, Dice) is a fraction, not a factor in
+            # front of a sum: \frac{\sum_k y_{ik} t_{ik}}{...}.
+            return super()._print_Mul(expr)
         sign = ""
         if coeff.could_extract_minus_sign():
             sign, coeff = "-", -coeff
@@ -90,6 +101,13 @@ class StandardLatexPrinter(LatexPrinter):
         else:
             front = rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
         return f"{sign}{front}{self._print(sums[0])}"
+
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        # A power delimits its base itself (\sqrt{...}, \left(...\right)^{2}), so a sum
+        # inside it cannot run on into the next factor: no extra parentheses.
+        if isinstance(expr, Pow) and expr.exp.is_Rational and expr.exp.is_positive:
+            last = True
+        return super()._needs_mul_brackets(expr, first=first, last=last)
 
     def _print_Sum(self, expr):
         tex = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy import Function, Indexed, IndexedBase, KroneckerDelta, S, Symbol, exp, log
+from sympy.concrete.expr_with_limits import ExprWithLimits
 
 #: Number of samples (the article's n) and of classes (its m).
 n = Symbol("n", integer=True, positive=True)
@@ -147,6 +148,195 @@ class xdivy(Function):
         return x / y
 
 
+class powdiv(Function):
+    r""":math:`b^e / b^k` (``k`` a positive integer), evaluated as :math:`b^{e-k}` (kernels only).
+
+    The derivative of a power :math:`b^\gamma` is :math:`\gamma b^\gamma b'/b`, and SymPy
+    keeps :math:`b^\gamma` and :math:`1/b` apart unless it knows :math:`b > 0`; where
+    :math:`b` underflows to 0 that is 0/0, while :math:`b^{\gamma - 1}` is finite.
+    """
+
+    nargs = 3
+
+    def _eval_rewrite_as_exp(self, b, e, k, **kwargs):
+        return b**e / b**k
+
+
+class relu(Function):
+    r""":math:`\max(0, x)` with PyTorch's derivative at the kink, :math:`\mathrm{relu}'(0) = 0`.
+
+    SymPy's ``Max(0, x)`` differentiates to ``Heaviside(x)``, whose value at 0 is 1/2;
+    ``relu`` differentiates to :class:`step`, which is 0 there, as
+    ``torch.nn.functional.relu`` and the hinge of ``multi_margin_loss`` are in autograd.
+    It prints as :math:`\max\left(0, x\right)`.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_number and x.is_extended_real:
+            return sp.Max(S.Zero, x)
+        if x.is_nonnegative:
+            return x
+        if x.is_nonpositive:
+            return S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return step(self.args[0])
+
+    def _eval_rewrite_as_Max(self, x, **kwargs):
+        return sp.Max(S.Zero, x)
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _eval_is_nonnegative(self):
+        return True if self.args[0].is_real else None
+
+    def _symloss_latex(self, printer, exp=None):
+        tex = rf"\max\left(0, {printer._print(self.args[0])}\right)"
+        return rf"{tex}^{{{exp}}}" if exp else tex
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        return prettyForm(*printer._print(sp.Tuple(S.Zero, self.args[0])).left("max"))
+
+
+class step(Function):
+    r"""The unit step :math:`\mathbf{1}[x > 0]`, with :math:`\mathbf{1}[0 > 0] = 0`.
+
+    The derivative of :class:`relu`.  Its own derivative is 0 almost everywhere, which
+    is also what autograd returns at 0; a power of it is itself.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_positive:
+            return S.One
+        if x.is_nonpositive:
+            return S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return S.Zero
+
+    def _eval_power(self, e):
+        if e.is_integer and e.is_positive:
+            return self
+        return None
+
+    def _eval_rewrite_as_Heaviside(self, x, **kwargs):
+        return sp.Heaviside(x, 0)
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_is_nonnegative(self):
+        return True
+
+    def _symloss_latex(self, printer, exp=None):
+        return rf"\mathbf{{1}}\left[{printer._print(self.args[0])} > 0\right]"
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        form = prettyForm(*printer._print(self.args[0]).right(" > 0"))
+        return prettyForm(*prettyForm(*form.parens("[", "]")).left("1"))
+
+
+class rowmax(ExprWithLimits):
+    r""":math:`\max_{j} f_j`: the largest value of an expression over one index.
+
+    ``rowmax(f, (j, 1, m))`` is to ``max`` what ``Sum(f, (j, 1, m))`` is to a sum: ``j``
+    is bound, and the other indices of ``f`` (the sample ``i``) are free.  Its
+    derivative is the subgradient :math:`\sum_j s_j\, \partial f_j/\partial x`, where
+    :math:`s_j` (:class:`argmax_share`) is 1 at the maximum and, at a tie, splits the
+    gradient equally between the tied maxima (as ``tf.reduce_max``, ``jnp.max`` and
+    ``torch.amax`` do in autograd).
+    """
+
+    def _eval_derivative(self, x):
+        ((var, lo, hi),) = self.limits
+        taken = {s.name for s in self.free_symbols | x.free_symbols} | {var.name}
+        d = next(index(c) for c in "klpqrsuvw" if c not in taken)
+        body = self.function.xreplace({var: d})
+        return sp.Sum(argmax_share(self, d) * sp.diff(body, x), (d, lo, hi))
+
+    def _eval_is_real(self):
+        return self.function.is_real
+
+    def _symloss_latex(self, printer, exp=None):
+        ((var, _, _),) = self.limits
+        tex = rf"\max_{{{printer._print(var)}}} \left({printer._print(self.function)}\right)"
+        return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        ((var, _, _),) = self.limits
+        form = prettyForm(*printer._print(self.function).parens())
+        return prettyForm(*form.left(f"max_{var}"))
+
+
+class argmax_share(Function):
+    r"""The share of :math:`\partial \max_j f_j` that goes to index ``d``.
+
+    ``argmax_share(R, d)`` with ``R = rowmax(f, (j, 1, m))`` is :math:`1/c` when
+    :math:`f_d` is one of the :math:`c` tied maxima of the row, else 0.  It is constant
+    almost everywhere, so its derivative is 0.
+    """
+
+    nargs = 2
+
+    def _eval_derivative(self, x):
+        return S.Zero
+
+    def _eval_is_real(self):
+        return True
+
+    def _eval_is_nonnegative(self):
+        return True
+
+    def _symloss_latex(self, printer, exp=None):
+        top, d = self.args
+        ((var, _, _),) = top.limits
+        tex = (
+            rf"\mathbf{{1}}\left[{printer._print(d)} = \operatorname*{{arg\,max}}_{{"
+            rf"{printer._print(var)}}} \left({printer._print(top.function)}\right)\right]"
+        )
+        return rf"{tex}^{{{exp}}}" if exp else tex
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        top, d = self.args
+        ((var, _, _),) = top.limits
+        form = prettyForm(*printer._print(top.function).parens())
+        form = prettyForm(*form.left(f"{d} = argmax_{var}"))
+        return prettyForm(*prettyForm(*form.parens("[", "]")).left("1"))
+
+
+class rowgap(Function):
+    r"""The gap between the largest and the second largest value of a :class:`rowmax`.
+
+    Zero exactly at a tie, where the row maximum has a kink; used to locate kinks
+    (:func:`symloss._calculus.kink_arguments`), never inside a loss.
+    """
+
+    nargs = 1
+
+    def _eval_is_nonnegative(self):
+        return True
+
+    def _symloss_latex(self, printer, exp=None):
+        return rf"\operatorname{{gap}}\left({printer._print(self.args[0])}\right)"
+
+
 def _fresh_index(expr: sp.Basic) -> Symbol:
     used = {s.name for s in expr.free_symbols}
     for name in "klpqrs":
@@ -157,4 +347,10 @@ def _fresh_index(expr: sp.Basic) -> Symbol:
 
 #: Functions a loss may use besides SymPy's own, by name (used by the parser too).
 ACTIVATIONS = {"sigmoid": sigmoid, "softmax": softmax}
-KERNEL_FUNCTIONS = {"softplus": softplus, "logsumexp": logsumexp, "xlogy": xlogy, "xdivy": xdivy}
+KERNEL_FUNCTIONS = {
+    "softplus": softplus,
+    "logsumexp": logsumexp,
+    "xlogy": xlogy,
+    "xdivy": xdivy,
+    "powdiv": powdiv,
+}
