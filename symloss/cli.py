@@ -39,7 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"symloss {symloss.__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("list", help="table of names, aliases and titles")
+    lst = sub.add_parser("list", help="table of names, aliases and titles")
+    lst.add_argument(
+        "--markdown",
+        action="store_true",
+        help="a Markdown table with each loss's formula (as in the README)",
+    )
 
     show = sub.add_parser("show", help="a loss, its gradient and Hessian")
     show.add_argument("names", nargs="*", metavar="NAME", help="loss names or aliases")
@@ -50,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="LaTeX style (default: article for the article's losses, else standard)",
     )
-    show.add_argument("--part", choices=("loss", "gradient", "hessian", "all"), default="all")
+    show.add_argument(
+        "--part", choices=("loss", "gradient", "hessian", "derivation", "all"), default="all"
+    )
     show.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
 
     parse = sub.add_parser("parse", help="parse a LaTeX formula into a loss")
@@ -79,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--t", type=_floats, default=None, help="targets, comma-separated")
     table.add_argument("--digits", type=int, default=2)
 
+    from . import docs
     from .checker import add_cli as add_check
 
     add_check(sub)
+    docs.add_cli(sub)
     return p
 
 
@@ -94,9 +103,25 @@ def _get(name: str):
         raise UsageError(exc.args[0]) from None
 
 
+def markdown_catalog() -> str:
+    """The README's catalog table, generated from the registry."""
+    import symloss
+
+    lines = ["| name | aliases | title | defaults |", "|---|---|---|---|"]
+    for L in symloss.catalog():
+        aliases = ", ".join(f"`{a}`" for a in L.aliases)
+        params = ", ".join(f"{k}={v!r}" for k, v in L.param_values.items())
+        defaults = "; ".join(x for x in (params, f"reduction={L.reduction}") if x)
+        lines.append(f"| `{L.name}` | {aliases} | {L.title} | {defaults} |")
+    return "\n".join(lines)
+
+
 def cmd_list(args) -> int:
     import symloss
 
+    if args.markdown:
+        print(markdown_catalog())
+        return 0
     rows = [(L.name, ", ".join(L.aliases), L.title) for L in symloss.catalog()]
     widths = [max(len(r[c]) for r in rows + [("name", "aliases", "title")]) for c in range(3)]
     for row in [("name", "aliases", "title"), *rows]:
@@ -118,6 +143,14 @@ def cmd_show(args) -> int:
             print()
         print(f"{L.name} ({', '.join(L.aliases)}): {L.title}")
         for part in parts:
+            if part == "derivation":
+                for number, step in enumerate(L.derivation(), 1):
+                    if args.latex:
+                        print(f"% {number}. {step.title}")
+                        print(step.latex(style=args.style or "standard"))
+                    else:
+                        print(f"{number}. {step.pretty()}")
+                continue
             if args.latex:
                 style = args.style or (
                     "article" if _is_article(L) and part == "loss" else "standard"
@@ -199,6 +232,12 @@ def cmd_parse(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from . import docs
+
+    return docs.run_cli(args)
+
+
 def cmd_check(args) -> int:
     from .checker import run_cli
 
@@ -211,6 +250,8 @@ COMMANDS = {
     "table": cmd_table,
     "parse": cmd_parse,
     "check": cmd_check,
+    "docs": cmd_docs,
+    "export": cmd_docs,
 }
 
 
@@ -220,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # output piped into `head`: not an error
+        sys.stderr.close()
+        return 0
     except UsageError as exc:
         if debug:
             raise

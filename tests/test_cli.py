@@ -84,3 +84,15 @@ def test_usage_errors_are_one_line_exit_2(args, message):
 def test_debug_shows_the_traceback():
     out = run("--debug", "show", "nope")
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_readme_catalog_is_generated_from_the_registry():
+    from pathlib import Path
+
+    from symloss.cli import markdown_catalog
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- catalog:start -->")[1].split("<!-- catalog:end -->")[0]
+    assert block.strip() == markdown_catalog(), "run: symloss list --markdown, paste into README"
+    for L in symloss.catalog():
+        assert f"`{L.name}`" in block
