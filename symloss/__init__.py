@@ -37,12 +37,12 @@ def __getattr__(name: str):
 
 
 def latex(obj, style: str = "standard", part: str = "loss") -> str:
-    """LaTeX for a :class:`Loss` (its *part*) or for any SymPy expression built from
+    r"""LaTeX for a :class:`Loss` (its *part*) or for any SymPy expression built from
     symloss's symbols, in the ``"standard"`` or ``"article"`` style.
 
     >>> import symloss
-    >>> symloss.latex(symloss.sigmoid(symloss.array("z")[symloss.index("i")]))
-    '\\sigma\\left(z_{i}\\right)'
+    >>> print(symloss.latex(symloss.sigmoid(symloss.array("z")[symloss.index("i")])))
+    \sigma\left(z_{i}\right)
     """
     if isinstance(obj, Loss):
         return obj.latex(style=style, part=part)
