@@ -21,3 +21,41 @@ def test_kernel_benchmark_runs_and_prints_ratios():
         assert name in out.stdout
     assert out.stdout.count("hand stable NumPy") == 2
     assert "x\n" in out.stdout
+
+
+def _run(script, *args, timeout=120):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_catalog_benchmark_runs_every_loss_and_prints_its_table():
+    import symloss
+
+    stdout = _run("catalog.py", "--quick")
+    for column in ("vag s", "L+grad s", "torch s", "copy s", "vag/torch", "vag/copy", "x10"):
+        assert column in stdout
+    rows = [line.split()[0] for line in stdout.splitlines() if line and line[0].isalpha()]
+    for name in symloss.names():
+        assert name in rows, name
+
+
+def test_catalog_benchmark_picks_losses():
+    stdout = _run("catalog.py", "--quick", "--losses", "bce_logits", "mse", "--no-scaling")
+    assert "sigmoid_binary_cross_entropy" in stdout
+    assert "mean_squared_error" in stdout
+    assert "huber" not in stdout
+
+
+def test_derivation_benchmark_runs_and_prints_its_ratios():
+    stdout = _run("derivation.py", "--quick")
+    assert "Cold build of the full catalog" in stdout
+    assert "symloss show bce" in stdout
+    assert "x\n" in stdout
+    for name in ("bce_logits", "cce_logits"):
+        assert name in stdout
