@@ -1219,4 +1219,7 @@ def run_cli(args) -> int:
         raise UsageError(exc.args[0]) from None
     except UnsafeOutputError as exc:
         raise UsageError(str(exc).replace("force=True (--force)", "--force")) from None
+    except OSError as exc:  # an unwritable or missing place: the user's to fix
+        where = exc.filename or getattr(args, "out", None) or getattr(args, "output", "")
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
     raise UsageError(f"unknown command {args.command!r}")
