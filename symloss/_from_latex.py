@@ -16,6 +16,7 @@ import random
 
 import sympy as sp
 from sympy import Indexed, IndexedBase, Interval, Mul, Sum, Symbol
+from sympy.concrete.expr_with_limits import ExprWithLimits
 
 from . import _budget
 from ._core import Domain, Loss, Param, catalog, get
@@ -107,12 +108,21 @@ def from_latex(
         raise ParseError(text, 0, f"the formula does not use the prediction {pred!r}")
 
     indices = tuple((v, size) for v, size in limits)
+    extra = tuple(
+        sorted(
+            (b for b in term.atoms(IndexedBase) if b not in (PRED, TARGET, LOGITS)),
+            key=lambda b: str(b.label),
+        )
+    )
     element_indices = None
     ranks = {len(e.indices) for e in term.atoms(Indexed) if e.base == input_base}
     if ranks == {len(indices) + 1} and len(indices) == 1:
         # A per-sample loss over vectors (cosine, dice): elements y[i, j] summed inside.
         inner = next(e.indices[-1] for e in term.atoms(Indexed) if e.base == input_base)
-        size = next(hi for s in term.atoms(Sum) for var, _, hi in s.limits if var == inner)
+        bound = [s for s in sp.preorder_traversal(term) if isinstance(s, ExprWithLimits)]
+        size = next((hi for s in bound for var, _, hi in s.limits if var == inner), None)
+        if size is None:
+            raise ParseError(text, 0, f"{pred!r} has an index that no sum or maximum binds")
         letter = next(index(c) for c in "jklpq" if index(c) not in {v for v, _ in indices})
         element_indices = (*indices, (letter, size))
     elif ranks and ranks != {len(indices)}:
@@ -120,6 +130,8 @@ def from_latex(
             text, 0, f"{pred!r} is used with {sorted(ranks)} indices inside {len(indices)} sum(s)"
         )
     domains = {str(input_base.label): _input_domain(term, input_base), "t": _target_domain(term)}
+    for b in extra:  # further arrays (a variance): real, passed by keyword at call time
+        domains[str(b.label)] = _REALS
     constraints = ()
     if len(indices) == 2 and term.has(softmax):
         from .losses._article import ONE_HOT
@@ -141,6 +153,7 @@ def from_latex(
             domains=domains,
             constraints=constraints,
             element_indices=element_indices,
+            extra_inputs=extra,
             reduction=reduction,
             reductions=("mean", "sum", "none") if reduction == "mean" else ("sum", "none"),
             params=tuple(param_objs),

@@ -492,6 +492,10 @@ class _Reader:
         fname, src = tok.text, self.text[tok.pos : tok.end]
         if cond and fname in ("if", "for", "when", "where"):
             return
+        if fname not in _FUNCS and self.peek() == "_" and fname.isalpha():
+            # \mathrm{var}_{i}: a multi-letter array (an extra input such as a variance)
+            self.take()
+            return out.emit(out.slot(("id", fname, self.subscript())), tok.pos)
         if fname not in _FUNCS:
             self.fail(f"unknown function {src}", tok.pos)
         if fname == "softmax":  # softmax(z)_{ij} or softmax(z, i, j)
@@ -502,6 +506,19 @@ class _Reader:
                 self.fail("write softmax(z)_{ij}", tok.pos)
             return out.emit(out.slot(("softmax", args[0][1], (args[1][1], args[2][1]))), tok.pos)
         base = power = None
+        if fname == "max" and self.peek() == "_":  # \max_{j}(f): a maximum over one index
+            self.take()
+            letters = self.subscript()
+            if len(letters) != 1 or not letters[0].isalpha():
+                self.fail(r"\max_{...} takes one index letter", tok.pos)
+            (arg,) = (
+                self.call_args(1, src)
+                if self.peek() in _CLOSING
+                else self.fail(
+                    rf"put the argument of {src}_{{{letters[0]}}} in parentheses", tok.pos
+                )
+            )
+            return out.emit(out.slot(("rowmax", letters[0], arg)), tok.pos)
         if self.peek() == "_":
             if fname != "log":
                 self.fail(f"{src} takes no subscript")
@@ -678,6 +695,9 @@ class _Reader:
             return self.identifier_value(entry[1], entry[2], bound, out.start)
         if kind == "softmax":
             return _symbols.softmax(self.array(entry[1], out.start), *map(_symbols.index, entry[2]))
+        if kind == "rowmax":  # the index is bound inside, like a sum's, and runs to m
+            body = self.build(entry[2], bound | {entry[1]})
+            return _symbols.rowmax(body, (_symbols.index(entry[1]), 1, _symbols.m))
         if kind == "cases":
             return sp.Piecewise(*[(build(v), True if c is None else build(c)) for v, c in entry[1]])
         _, fname, args, base, power = entry  # a function call

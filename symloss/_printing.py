@@ -51,7 +51,15 @@ class StandardLatexPrinter(LatexPrinter):
         return super()._print_Basic(expr)
 
     def _print_Indexed(self, expr):
-        return f"{self._print(expr.base.label)}_{{{_index_string(expr.indices, self)}}}"
+        return f"{self._label(expr)}_{{{_index_string(expr.indices, self)}}}"
+
+    def _label(self, expr) -> str:
+        # A multi-letter array name (Gaussian NLL's variance input, var) is upright,
+        # so it reads as one name and parses back as one array.
+        name = str(expr.base.label)
+        if len(name) > 1 and name.isalpha() and not self._print(expr.base.label).startswith("\\"):
+            return rf"\mathrm{{{name}}}"
+        return self._print(expr.base.label)
 
     def _print_Derivative(self, expr):
         # Always partial, with the function in the numerator: \frac{\partial E}{\partial y_{i}}.
@@ -143,7 +151,7 @@ class ArticleLatexPrinter(StandardLatexPrinter):
 
     def _print_Indexed(self, expr):
         sub = _index_string(expr.indices, self)
-        label = self._print(expr.base.label)
+        label = self._label(expr)
         return f"{label}_{sub}" if len(sub) == 1 else f"{label}_{{{sub}}}"
 
     def _print_log(self, expr, exp=None):
