@@ -142,6 +142,8 @@ def cmd_show(args) -> int:
         if pos:
             print()
         print(f"{L.name} ({', '.join(L.aliases)}): {L.title}")
+        for line in L.describe_params():
+            print(f"  parameter {line}")
         for part in parts:
             if part == "derivation":
                 for number, step in enumerate(L.derivation(), 1):
