@@ -560,11 +560,14 @@ class Loss:
         exprs = (self._stable(self._kernel_summand), self._stable(self._kernel_gradient[0]))
         return self._compile(exprs, self._layout, "value-and-gradient")
 
-    def _compute(self, batch: _Batch, value: bool, grad: bool, hess: bool = False):
-        """Evaluate the kernels block by block; returns (per-sample values, grad, hess)."""
+    def _compute(self, batch: _Batch, value: bool, grad: bool, hess: bool = False, out=None):
+        """Evaluate the kernels block by block; returns (per-sample values, grad, hess).
+
+        The gradient is written into *out* when given (see :meth:`grad`).
+        """
         n = batch.shape[0]
         per = np.empty(n) if value else None
-        g = np.empty(batch.shape) if grad else None
+        g = (np.empty(batch.shape) if out is None else batch.buffer(out)) if grad else None
         hshape = batch.shape if self.separable else (*batch.shape, batch.shape[-1])
         h = np.empty(hshape) if hess else None
         fused = self._fused_kernel if value and grad else None
@@ -623,11 +626,15 @@ class Loss:
         per, _, _ = self._compute(batch, value=True, grad=False)
         return self._reduce(batch, per)
 
-    def grad(self, pred, target, *, weight=None, **extra) -> np.ndarray:
-        """:math:`\\partial E / \\partial x`, an array of the input's shape."""
+    def grad(self, pred, target, *, weight=None, out=None, **extra) -> np.ndarray:
+        """:math:`\\partial E / \\partial x`, an array of the input's shape.
+
+        ``out``, a C-contiguous float64 array of the input's shape, receives the
+        gradient (and is returned), so a training loop allocates nothing per step.
+        """
         batch = self._arrays(pred, target, weight, **extra)
-        _, g, _ = self._compute(batch, value=False, grad=True)
-        return batch.unflatten(batch.scale_rows(g))
+        _, g, _ = self._compute(batch, value=False, grad=True, out=out)
+        return batch.unflatten(batch.scale_rows(g)) if out is None else _scaled(batch, g, out)
 
     def hess(self, pred, target, *, weight=None, **extra) -> np.ndarray:
         """The Hessian: its diagonal (input's shape) or per-sample blocks ``(n, m, m)``."""
@@ -635,15 +642,22 @@ class Loss:
         _, _, h = self._compute(batch, value=False, grad=False, hess=True)
         return batch.unflatten(batch.scale_rows(h)) if self.separable else batch.scale_rows(h)
 
-    def value_and_grad(self, pred, target, *, weight=None, **extra):
+    def value_and_grad(self, pred, target, *, weight=None, out=None, **extra):
         """``(L(pred, target), L.grad(pred, target))`` in one pass.
 
         The inputs are validated once, and value and gradient come from one fused
         kernel that computes their shared subexpressions once, block by block.
+        ``out`` receives the gradient, as in :meth:`grad`.
         """
         batch = self._arrays(pred, target, weight, **extra)
-        per, g, _ = self._compute(batch, value=True, grad=True)
-        return self._reduce(batch, per), batch.unflatten(batch.scale_rows(g))
+        per, g, _ = self._compute(batch, value=True, grad=True, out=out)
+        grad = batch.unflatten(batch.scale_rows(g)) if out is None else _scaled(batch, g, out)
+        return self._reduce(batch, per), grad
+
+
+def _scaled(batch: _Batch, g: np.ndarray, out: np.ndarray) -> np.ndarray:
+    batch.scale_rows(g)  # in place, into out's memory
+    return out
 
 
 @dataclass
@@ -658,6 +672,16 @@ class _Batch:
     count: float  # what the reduction divides by
     weight: np.ndarray | None  # per-sample factor (weights, ignored rows), or None
     sample_keys: frozenset = frozenset()  # arrays whose first axis is the samples
+
+    def buffer(self, out) -> np.ndarray:
+        """*out* viewed in the kernels' layout, after checking it can hold the gradient."""
+        if not isinstance(out, np.ndarray) or out.dtype != np.float64:
+            raise TypeError("out must be a float64 numpy array")
+        if out.shape != self.original_shape:
+            raise ValueError(f"out has shape {out.shape}, the gradient has {self.original_shape}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("out must be C-contiguous and writeable")
+        return out.reshape(self.shape)  # a view: contiguous
 
     def scale_rows(self, g: np.ndarray) -> np.ndarray:
         """Apply per-sample weights and the reduction's count, in place."""

@@ -170,3 +170,24 @@ def test_kernels_are_vectorised_over_large_inputs():
 
     for kernel in (L._value_kernel, L._grad_kernel):
         assert "for " not in inspect.getsource(kernel._fn)
+
+
+def test_grad_writes_into_out_buffers():
+    L = symloss.get("cce_logits")
+    rng = np.random.default_rng(3)
+    z, t = rng.normal(size=(50, 4)), np.eye(4)[rng.integers(0, 4, 50)]
+    buf = np.full(z.shape, np.nan)
+    assert L.grad(z, t, out=buf) is buf
+    np.testing.assert_array_equal(buf, L.grad(z, t))
+    buf2 = np.full(z.shape, np.nan)
+    value, g = L.value_and_grad(z, t, out=buf2)
+    assert g is buf2 and value == L(z, t)
+    np.testing.assert_array_equal(buf2, buf)
+    M = symloss.get("mse")  # element-wise: any shape, out of the same shape
+    y2 = rng.normal(size=(3, 5))
+    out = np.empty((3, 5))
+    np.testing.assert_array_equal(M.grad(y2, 0 * y2, out=out), 2 * y2 / 15)
+    with pytest.raises(ValueError, match="out has shape"):
+        L.grad(z, t, out=np.empty((4, 50)))
+    with pytest.raises(TypeError, match="float64"):
+        L.grad(z, t, out=np.empty(z.shape, dtype=np.float32))
