@@ -669,9 +669,14 @@ class _Reader:
         return sp.log(x) if base is None else sp.log(x, base)
 
     def power(self, base, exponent, pos):
-        if not base.free_symbols and exponent.is_Rational:  # SymPy computes these exactly
-            size = max(len(str(abs(base.p))), len(str(base.q))) if base.is_Rational else 1
-            if abs(exponent.p) * size > _MAX_POWER_DIGITS:
+        if exponent.is_Rational:
+            # SymPy raises every number inside the base exactly: 9^{10^6}, but also the
+            # 2 of (2 y_i)^{10^6} and the 3 of (3^{1/2} y_i)^{10^6}.
+            numbers = [a for a in base.atoms(sp.Rational) if a not in (0, 1, -1)]
+            size = max((max(len(str(abs(a.p))), len(str(a.q))) for a in numbers), default=0)
+            if not size and not base.free_symbols:
+                size = 1  # an irrational constant such as pi
+            if size and abs(exponent.p) * size > _MAX_POWER_DIGITS:
                 self.fail("number too large", pos)
         return sp.Pow(base, exponent)
 
