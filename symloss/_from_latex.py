@@ -19,7 +19,7 @@ from sympy import Indexed, IndexedBase, Interval, Mul, Sum, Symbol
 from sympy.concrete.expr_with_limits import ExprWithLimits
 
 from . import _budget
-from ._core import Domain, Loss, Param, catalog, get
+from ._core import Domain, Loss, Param, catalog
 from ._errors import ParseError
 from ._latex_in import parse_latex
 from ._symbols import array, index, logsumexp, m, n, sigmoid, softmax
@@ -136,11 +136,7 @@ def from_latex(
     if len(indices) == 2 and term.has(softmax):
         from .losses._article import ONE_HOT
 
-        constraints = (
-            ONE_HOT.__class__(
-                ONE_HOT.name, _rename_constraint(ONE_HOT, indices), ONE_HOT.rhs, ONE_HOT.description
-            ),
-        )
+        constraints = (ONE_HOT,)  # matched up to index renaming, see Constraint.apply
     try:
         return Loss(
             name=name or parsed.name or "custom",
@@ -234,11 +230,6 @@ def _target_domain(term: sp.Expr) -> Domain | None:
         if isinstance(node, sp.Add) and (1 - node).has(TARGET) and (1 - node).is_Indexed:
             return _UNIT  # (1 - t): a label or probability in [0, 1]
     return None
-
-
-def _rename_constraint(constraint, indices):
-    (i_, _), (j_, _) = indices
-    return constraint.lhs.xreplace({index("i"): i_, index("j"): j_})
 
 
 # ---------------------------------------------------------------------- identify
@@ -353,4 +344,4 @@ def identify(loss: Loss) -> str | None:
     return None
 
 
-__all__ = ["from_latex", "identify", "equivalent", "get"]
+__all__ = ["equivalent", "from_latex", "identify"]
