@@ -213,6 +213,11 @@ class Loss:
     nonnegative : bool
         Whether the value is >= 0 on the whole domain (False for, e.g., a Poisson
         negative log-likelihood without its Stirling term).
+    stable_term : sympy.Expr, optional
+        An equal form of ``term`` that float64 evaluates without cancellation, used by
+        the kernels only (Dice's ``1 - (2 TP + s)/D`` as ``(FP + FN)/D``); the printed
+        definition and the displayed derivatives come from ``term``, and
+        ``tests/test_numeric.py`` proves the two equal.
     budget_seconds : float, optional
         Wall-clock budget for each derivation step of this loss.  Set for losses
         parsed from user text (see :mod:`symloss._budget`); ``None`` (trusted
@@ -252,6 +257,7 @@ class Loss:
     label_reduction: bool = False
     nonnegative: bool = True
     budget_seconds: float | None = field(default=None, compare=False, repr=False)
+    stable_term: sp.Expr | None = field(default=None, compare=False, repr=False)
     builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -346,7 +352,18 @@ class Loss:
     @cached_property
     def _kernel_summand(self) -> sp.Expr:
         """``scale * term`` (the sum reduction), authored order dropped, for kernels."""
-        return (self.scale * self.term).doit()
+        term = self.term if self.stable_term is None else self.stable_term
+        return (self.scale * term).doit()
+
+    @cached_property
+    def _display_gradient(self) -> tuple[sp.Expr, tuple[Constraint, ...]]:
+        """Raw derivative of the sum-reduced *authored* term (the kernels' unless a
+        ``stable_term`` is given)."""
+        if self.stable_term is None:
+            return self._kernel_gradient
+        with self._bounded("deriving the gradient"):
+            raw, used = self._derive((self.scale * self.term).doit(), self.constraints)
+        return self._checked(raw, "gradient"), used
 
     @cached_property
     def _summand(self) -> sp.Expr:
@@ -381,7 +398,7 @@ class Loss:
     @cached_property
     def _gradient(self) -> tuple[sp.Expr, sp.Expr, tuple[Constraint, ...]]:
         """(raw, clean, constraints used) for the gradient by :attr:`element`."""
-        raw, used = self._kernel_gradient
+        raw, used = self._display_gradient
         raw = raw / self._count
         with self._bounded("simplifying the gradient"):
             clean = self._clean(raw)
@@ -416,7 +433,7 @@ class Loss:
         """The gradient without applying any constraint."""
         if not self.constraints:
             return self.gradient()
-        raw, _ = self._derive(self._kernel_summand, ())
+        raw, _ = self._derive((self.scale * self.term).doit(), ())
         return self._clean(raw / self._count)
 
     @cached_property
@@ -434,6 +451,7 @@ class Loss:
         taken |= {str(s) for s in self.term.atoms(Symbol)}
         # ... or by a row sum the gradient brings (a class-weighted sum_k w_k t_ik).
         taken |= {str(s) for s in self._kernel_gradient[0].atoms(Symbol)}
+        taken |= {str(s) for s in self._display_gradient[0].atoms(Symbol)}
         return next(sp.Symbol(c, integer=True) for c in "klpqrsuvw" if c not in taken)
 
     @property
@@ -441,9 +459,7 @@ class Loss:
         outer = tuple(v for v, _ in self.input_indices[:-1])
         return self.pred[(*outer, self.hessian_index)]
 
-    @cached_property
-    def _kernel_hessian(self) -> sp.Expr:
-        raw_grad = self._kernel_gradient[0]
+    def _hessian_of(self, raw_grad: sp.Expr) -> sp.Expr:
         wrt = self.element if self.separable else self._hessian_partner
         with self._bounded("deriving the Hessian"):
             # Row sums in the gradient (cosine, Dice) differentiate to Kronecker deltas.
@@ -451,8 +467,15 @@ class Loss:
             return self._checked(hess, "Hessian")
 
     @cached_property
+    def _kernel_hessian(self) -> sp.Expr:
+        return self._hessian_of(self._kernel_gradient[0])
+
+    @cached_property
     def _hessian(self) -> tuple[sp.Expr, sp.Expr]:
-        raw = self._kernel_hessian / self._count
+        display = self._kernel_hessian
+        if self.stable_term is not None:
+            display = self._hessian_of(self._display_gradient[0])
+        raw = display / self._count
         with self._bounded("simplifying the Hessian"):
             return raw, self._clean(raw)
 

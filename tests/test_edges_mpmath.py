@@ -64,11 +64,6 @@ PARAM_EDGES = {  # tiny and huge hyperparameters where the domain allows
     "mean_absolute_percentage_error": [{"eps": 1e-300}],
 }
 
-_DICE = (
-    "library: dice with smooth=1e6 evaluates 1 - (eps + 2 sum ty)/(eps + sum t + sum y), "
-    "which cancels when eps dominates (the loss is ~1e-6..1e-12 from terms of size 1): value "
-    "relative error {} (measured against the stable mpmath reference)"
-)
 _TWEEDIE = (
     "library: tweedie's 1/((1-p)(2-p)) form near p = 1 and p = 2 divides a cancelled "
     "numerator by ~1e-6: value relative error {}"
@@ -84,12 +79,6 @@ _POLY1 = (
 )
 #: (loss, case id) -> reason; the genuine library failures found (strict xfail).
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("dice", "row0-class0|smooth=1000000.0"): _DICE.format("1.4e-11"),
-    ("dice", "row0-class1|smooth=1000000.0"): _DICE.format("2.2e-11"),
-    ("dice", "row0-class2|smooth=1000000.0"): _DICE.format("2.1e-5"),
-    ("dice", "row1-class0|smooth=1000000.0"): _DICE.format("2.2e-5"),
-    ("dice", "row1-class1|smooth=1000000.0"): _DICE.format("5.4e-12"),
-    ("dice", "row1-class2|smooth=1000000.0"): _DICE.format("3.1e-11"),
     ("tweedie", "t=1e-12|power=1.000001"): _TWEEDIE.format("1.6e-11"),
     ("tweedie", "t=1|power=1.000001"): _TWEEDIE.format("1.3e-11"),
     ("tweedie", "t=1e-12|power=1.999999"): _TWEEDIE.format("1.3e-12"),

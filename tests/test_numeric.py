@@ -191,3 +191,27 @@ def test_grad_writes_into_out_buffers():
         L.grad(z, t, out=np.empty((4, 50)))
     with pytest.raises(TypeError, match="float64"):
         L.grad(z, t, out=np.empty(z.shape, dtype=np.float32))
+
+
+STABLE_TERMS = [L for L in symloss.catalog() if L.stable_term is not None]
+
+
+def test_some_losses_keep_a_stable_term():
+    assert {"dice", "tversky"} <= {L.name for L in STABLE_TERMS}
+
+
+@pytest.mark.parametrize("loss", STABLE_TERMS, ids=lambda L: L.name)
+def test_stable_term_equals_the_definition(loss):
+    """Symbolic proof that the kernels' form equals the printed definition."""
+    import dataclasses
+
+    from symloss._from_latex import equivalent
+
+    as_stable = dataclasses.replace(loss, term=loss.stable_term, stable_term=None)
+    assert equivalent(as_stable, loss, seconds=30)
+    # The kernels of the definition itself give the same numbers at ordinary points.
+    plain = dataclasses.replace(loss, stable_term=None)
+    rng = np.random.default_rng(5)
+    pred, target = rng.random((4, 3)), np.eye(3)[rng.integers(0, 3, 4)]
+    assert loss(pred, target) == pytest.approx(plain(pred, target), rel=1e-13)
+    np.testing.assert_allclose(loss.grad(pred, target), plain.grad(pred, target), rtol=1e-12)

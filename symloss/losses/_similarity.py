@@ -130,14 +130,18 @@ _OVERLAP_REFS = (
     "MONAI: monai.losses.DiceLoss (smooth_nr, smooth_dr; per sample by default, batch=False).",
 )
 
+# False positives and false negatives, as sums of non-negative terms: 1 - (TP + s)/D
+# computed as (FP + FN)/D has no cancellation (1 - y is exact near y = 1).
+_false_pos = _row_sum(Mul(y[i, k], 1 - t[i, k], evaluate=False))
+_false_neg = _row_sum(Mul(1 - y[i, k], t[i, k], evaluate=False))
+_dice_den = Add(_row_sum(y[i, k]), _row_sum(t[i, k]), smooth, evaluate=False)
+
 dice = register(
     Loss(
         name="dice",
         title="Dice loss",
-        term=_one_minus_ratio(
-            Add(2 * _overlap, smooth, evaluate=False),
-            Add(_row_sum(y[i, k]), _row_sum(t[i, k]), smooth, evaluate=False),
-        ),
+        term=_one_minus_ratio(Add(2 * _overlap, smooth, evaluate=False), _dice_den),
+        stable_term=(_false_pos + _false_neg) / _dice_den,
         scale=S.One,
         indices=((i, n),),
         element_indices=ROWS,
@@ -169,14 +173,10 @@ tversky = register(
         title="Tversky loss",
         term=_one_minus_ratio(
             Add(_overlap, smooth, evaluate=False),
-            Add(
-                _overlap,
-                Mul(alpha, _row_sum(Mul(y[i, k], 1 - t[i, k], evaluate=False))),
-                Mul(beta, _row_sum(Mul(1 - y[i, k], t[i, k], evaluate=False))),
-                smooth,
-                evaluate=False,
-            ),
+            Add(_overlap, Mul(alpha, _false_pos), Mul(beta, _false_neg), smooth, evaluate=False),
         ),
+        stable_term=(alpha * _false_pos + beta * _false_neg)
+        / (_overlap + alpha * _false_pos + beta * _false_neg + smooth),
         scale=S.One,
         indices=((i, n),),
         element_indices=ROWS,
