@@ -436,10 +436,6 @@ class Loss:
         raw, _ = self._derive((self.scale * self.term).doit(), ())
         return self._clean(raw / self._count)
 
-    @cached_property
-    def _general_kernel_gradient(self) -> sp.Expr:
-        return self._derive(self._kernel_summand, ())[0]
-
     @property
     def hessian_index(self) -> Symbol | None:
         """The extra index of the per-sample Hessian block (``None`` when diagonal)."""

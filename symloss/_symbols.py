@@ -16,7 +16,6 @@ m = Symbol("m", integer=True, positive=True)
 
 #: Index letters.  ``i``/``k`` run over samples, ``j`` over classes, as in the article.
 i, j, k, l = (Symbol(c, integer=True) for c in "ijkl")
-INDEX_LETTERS = "ijklpqrs"
 
 
 def index(name: str) -> Symbol:
@@ -343,14 +342,3 @@ def _fresh_index(expr: sp.Basic) -> Symbol:
         if name not in used:
             return index(name)
     raise ValueError("ran out of index letters")  # pragma: no cover
-
-
-#: Functions a loss may use besides SymPy's own, by name (used by the parser too).
-ACTIVATIONS = {"sigmoid": sigmoid, "softmax": softmax}
-KERNEL_FUNCTIONS = {
-    "softplus": softplus,
-    "logsumexp": logsumexp,
-    "xlogy": xlogy,
-    "xdivy": xdivy,
-    "powdiv": powdiv,
-}

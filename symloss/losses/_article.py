@@ -25,6 +25,8 @@ PROBABILITY = Domain(
     Interval(0, 1),
     "probability in (0, 1); 0 and 1 give the limit, +inf where the loss is infinite",
 )
+#: Element-wise predictions and targets on the whole real line (shared by the families).
+REAL = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real")
 LOGIT = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real logit")
 BINARY_TARGET = Domain(Interval(0, 1), None, "class 0 or 1 (soft labels in [0, 1] allowed)")
 ONE_HOT_TARGET = Domain(Interval(0, 1), None, "one-hot row (probability rows allowed)")

@@ -26,11 +26,11 @@ from sympy import Add, FiniteSet, Interval, Max, Mul, Piecewise, Rational, S, Sy
 
 from .._core import Domain, Loss, Param, register
 from .._symbols import array, i, n
+from ._article import REAL
 
 y, t = array("y"), array("t")
 var = array("var")
 
-REAL = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real")
 POSITIVE = Domain(Interval.open(0, sp.oo), None, "positive real")
 COUNT = Domain(Interval(0, sp.oo), None, "non-negative count (need not be an integer)")
 

@@ -27,10 +27,10 @@ from sympy import Abs, Add, Interval, Max, Piecewise, Rational, S, Symbol, cosh,
 
 from .._core import Domain, Loss, Param, register
 from .._symbols import array, i, n
+from ._article import REAL
 
 y, t = array("y"), array("t")
 
-REAL = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real")
 ABOVE_MINUS_ONE = Domain(Interval.open(-1, sp.oo), None, "greater than -1, so log(1 + x) exists")
 
 #: The residual as PyTorch writes it (input - target), kept in that order for printing.

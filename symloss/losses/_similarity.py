@@ -31,13 +31,13 @@ from sympy import Add, Interval, Mul, Pow, S, Sum, Symbol
 
 from .._core import Domain, Loss, Param, register
 from .._symbols import array, i, j, k, m, n
+from ._article import REAL
 
 y, t = array("y"), array("t")
 
 #: One sample is a row: the loss sums over i, the elements are y[i, j].
 ROWS = ((i, n), (j, m))
 
-REAL = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real")
 SCORE = Domain(
     Interval.open(0, 1),
     Interval(0, 1),
