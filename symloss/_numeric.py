@@ -23,13 +23,12 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 from sympy import Abs, Add, Function, Indexed, KroneckerDelta, Mul, Pow, S, Sum, Symbol, exp, log
-from sympy.codegen.cfunctions import log1p
+from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.numpy import NumPyPrinter
 
 from ._symbols import (
     argmax_share,
     logsumexp,
-    powdiv,
     relu,
     rowgap,
     rowmax,
@@ -77,10 +76,6 @@ def _np_relu(x):
     return np.maximum(x, 0.0)
 
 
-def _np_powdiv(b, e, k):
-    return np.power(b, e - k)
-
-
 def _np_step(x):
     return np.where(x > 0, 1.0, 0.0)  # relu'(0) = 0, as autograd
 
@@ -95,7 +90,6 @@ _NUMPY_FUNCS = {
     "xdivy": _np_xdivy,
     "relu": _np_relu,
     "step": _np_step,
-    "powdiv": _np_powdiv,
     "where_nonneg": _np_where_nonneg,
     "maximum": np.maximum,
     "minimum": np.minimum,
@@ -163,8 +157,12 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
             return sigmoid(-(1 - node).args[0])
         if isinstance(node, (Add, Mul)) and node.has(sp.sinh, sp.tanh):
             node = _hyperbolic(node)
+        if isinstance(node, Add) and targets:
+            node = _residual(node, targets)
         if isinstance(node, Mul):
             node = _merge_powers(node)
+            if isinstance(node, xdivy):  # the cofactor may still weight a log by a target
+                return xdivy(rule(node.args[0]), node.args[1])
         if isinstance(node, Mul) and targets:
             factors = list(node.args)
             weight = [f for f in factors if _depends_on(f, targets)]
@@ -187,15 +185,84 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
                 return Mul(*others) * xdivy(Mul(*weight), inverse[0].base)
         return node
 
+    # First on the derivative as SymPy wrote it, before the rules above regroup its terms.
+    expr = _bottom_up(expr, _expm1_pairs)
     return _bottom_up(expr, rule)
 
 
-def _merge_powers(node: Mul) -> sp.Expr:
-    """``b**g * b**-k`` -> ``powdiv(b, g, k)``, evaluated as ``b**(g - k)``.
+def _expm1_pairs(node: sp.Basic) -> sp.Basic:
+    """``c expm1(x) - c exp(x)`` -> ``-c``.
 
-    SymPy keeps the two apart unless ``b`` is known positive, and the derivative of a
-    focal factor ``(1 - p)**gamma`` is ``gamma (1 - p)**gamma ... / (1 - p)``: 0/0 where
-    ``1 - p`` underflows to 0, while the merged power is finite there.
+    The derivative of ``y**b expm1(b L)/b`` (a Tweedie deviance, ``L = log t - log y``)
+    holds ``expm1(b L) - exp(b L)``, which float64 loses entirely once ``exp(b L)``
+    passes 2**53, and which is NaN where both are inf.
+    """
+    if not (isinstance(node, Add) and node.has(expm1)):
+        return node
+    terms = list(node.args)
+    for term in node.args:
+        found = [f for f in Mul.make_args(term) if isinstance(f, expm1)]
+        if len(found) != 1 or term not in terms:
+            continue
+        c = term / found[0]
+        partner = -c * exp(found[0].args[0])
+        if partner in terms:
+            terms.remove(term)
+            terms.remove(partner)
+            terms.append(-c)
+    return Add(*terms)
+
+
+def _residual(node: Add, targets: frozenset) -> sp.Expr:
+    """``p + (-1 - x) t + y`` -> ``(p - t) (1 + x) + (y - x p)``: the residual kept whole.
+
+    A gradient through a softmax or sigmoid ``p`` holds the residual ``p - t`` of ``p``
+    and its target ``t``, and the derivation collects the terms in ``t``: poly-1's
+    ``p - t + eps p (S - t)`` (``S = sum_k p_k t_k``) comes out as
+    ``eps p S + (-eps p - 1) t + p``, which leaves a rounding residue of 1e-16 at
+    ``p = t = S = 1``, where the true value is 0 (or ``e^-1e4``).  Any ``E`` linear in
+    ``t`` equals ``(p - t) Q + E|_{t=p}`` with ``Q = -dE/dt``: ``p - t`` is exact near
+    ``p = t``, and the rest (``eps p (S - p)``) holds its own differences whole.
+
+    Applied where ``p`` (times a number) is a term of the sum and ``Q`` depends on ``p``
+    (``p - t`` and a label-smoothed ``p - (1 - eps) t - eps/m`` stay as they are).
+    """
+    sums = {s: sp.Dummy("sum") for s in node.atoms(Sum)}  # t[i, k] in a sum is another element
+    flat = node.xreplace(sums)
+    terms = {term.as_coeff_Mul()[1] for term in flat.args}
+    for t in sorted((a for a in flat.atoms(Indexed) if a.base in targets), key=str):
+        matching = [
+            p
+            for p in flat.atoms(softmax, sigmoid)
+            if p in terms
+            and (
+                p.args[1:] == t.indices
+                if isinstance(p, softmax)
+                else isinstance(p.args[0], Indexed) and p.args[0].indices == t.indices
+            )
+        ]
+        if len(matching) != 1:
+            continue
+        (p,) = matching
+        slope = sp.diff(flat, t)
+        if not slope.has(p) or slope.has(t):
+            continue
+        rest = sp.factor_terms(sp.expand_mul(flat.xreplace({t: p})))
+        return ((p - t) * -slope + rest).xreplace({d: s for s, d in sums.items()})
+    return node
+
+
+def _merge_powers(node: Mul) -> sp.Expr:
+    """``x * b**g * b**-k`` -> ``xdivy(x, b**(k - g))``: ``x b**(g - k)``, 0 where x is 0.
+
+    SymPy keeps the two powers apart unless ``b`` is known positive, and the derivative
+    of a focal factor ``(1 - p)**gamma`` is ``gamma (1 - p)**gamma ... / (1 - p)``: 0/0
+    where ``1 - p`` underflows to 0.  The merged power is finite there for
+    ``gamma >= k``.  For ``gamma < k`` it is inf, and the cofactor ``x`` has underflowed
+    to 0 with ``b`` (it holds ``b' = p (1 - p)`` or ``log p = log(1 - b)``): where the
+    merged term enters the gradient through the sigmoid or softmax Jacobian, of the size
+    of ``1 - p``, its contribution is below the float64 range, and ``xdivy``'s
+    ``0 / y = 0`` gives that float64 value where ``0 * inf`` gave NaN.
     """
     exponents: dict[sp.Basic, list[sp.Expr]] = {}
     for f in node.args:
@@ -207,11 +274,11 @@ def _merge_powers(node: Mul) -> sp.Expr:
         negative = [e for e in es if e.is_Integer and e < 0]
         # Only sums underflow to 0 from non-zero inputs (1 - p where p rounds to 1).
         if isinstance(b, Add) and len(es) == 2 and len(symbolic) == 1 and len(negative) == 1:
-            merge[b] = powdiv(b, symbolic[0], -negative[0])
+            merge[b] = b ** (-negative[0] - symbolic[0])
     if not merge:
         return node
     keep = [f for f in node.args if f.as_base_exp()[0] not in merge]
-    return Mul(*keep, *merge.values())
+    return xdivy(Mul(*keep), Mul(*merge.values()))
 
 
 def _hyperbolic(node: Add | Mul) -> sp.Expr:

@@ -168,6 +168,17 @@ def test_softmax_focal_matches_keras_docs():
     assert plain(X, np.array([3, 1, 2])) == pytest.approx(1.0986532416034336, rel=1e-13)
 
 
+@pytest.mark.parametrize("eps", [1e-6, 0.5, 2.0, -1.0])
+def test_poly1_gradient_vanishes_where_the_right_class_has_all_the_mass(eps):
+    # p_t rounds to 1: the true gradient, (p - t)(1 + eps p) + eps p (p_t - p), is
+    # ~e^-1e4 in every entry.  Collected as eps p p_t + (-eps p - 1) t + p, it was one
+    # rounding error of 1 + eps (1.1e-16 at eps = 1e-6).
+    L = symloss.get("poly1_cross_entropy", epsilon=eps)
+    logits = np.array([[1e4, -1e4, 0.0], [30.0, -30.0, 1e4]])
+    g = L.grad(logits, np.array([0, 2]))
+    assert np.all(np.abs(g) < 1e-300), g
+
+
 def test_poly1_is_cross_entropy_plus_epsilon_one_minus_pt():
     # optax's poly_loss_cross_entropy: CE + epsilon (1 - p_t), computed here from the
     # cross-entropy (PyTorch 2.13.0 value) and p_t by hand.
@@ -232,10 +243,13 @@ def _focal_grad(zv, tv, a=ALPHA, g=2):
 
 @pytest.mark.parametrize("logit", [-1e4, -740.0, -40.0, -1.0, 0.0, 2.5, 40.0, 740.0, 1e4])
 @pytest.mark.parametrize("target", [0.0, 1.0, 0.3])
-def test_sigmoid_focal_at_extreme_logits_matches_mpmath(logit, target):
-    L = symloss.get("sigmoid_focal")
-    value = reference(_focal, logit, target)
-    grad = reference(_focal_grad, logit, target)
+@pytest.mark.parametrize("gamma", [2.0, 0.5])
+def test_sigmoid_focal_at_extreme_logits_matches_mpmath(logit, target, gamma):
+    # gamma < 1: (1 - p_t)^(gamma - 1) is inf where 1 - p_t underflows (|z| > 745), times
+    # a derivative that underflows with it; the gradient is then 0, not NaN.
+    L = symloss.get("sigmoid_focal", gamma=gamma)
+    value = reference(lambda zv, tv: _focal(zv, tv, g=gamma), logit, target)
+    grad = reference(lambda zv, tv: _focal_grad(zv, tv, g=gamma), logit, target)
     v, g = L(np.array([logit]), np.array([target])), L.grad(np.array([logit]), np.array([target]))
     assert np.isfinite(v) and np.isfinite(g).all()
     assert v == pytest.approx(value, rel=1e-12, abs=1e-300)
@@ -270,30 +284,42 @@ def _softmax_parts(zs):
     return [x / total for x in e], q, [x - top - mpmath.log(total) for x in zs]
 
 
+def _focal_parts(g):
+    return (
+        lambda tj, p, q, lp: -ALPHA * q**g * tj * lp,
+        lambda tj, p, q, lp: tj * q ** (g - 1) * (q - g * p * lp),
+        -ALPHA,
+    )
+
+
+def _poly1_parts(eps):
+    return (
+        lambda tj, p, q, lp: tj * (eps * q - lp),
+        lambda tj, p, q, lp: tj * (1 + eps * p),
+        -1,
+    )
+
+
 # Per class: the loss term f(t, p, 1 - p, log p), and h(t, p, 1 - p, log p) such that
 # d(row)/dz_k = sign (h_k (1 - p_k) - p_k sum_{j != k} h_j), by the softmax Jacobian
 # p_j (delta_jk - p_k); both parts are >= 0, so mpmath's difference is exact enough.
+# gamma < 1 and a small epsilon are where float64 met 0 * inf (focal) and a collected
+# p - t (poly-1) at the confidently right class.
 SOFTMAX_LOSSES = {
-    "softmax_focal": (
-        lambda tj, p, q, lp: -ALPHA * q**2 * tj * lp,
-        lambda tj, p, q, lp: tj * q * (q - 2 * p * lp),
-        -ALPHA,
-    ),
-    "poly1_cross_entropy": (
-        lambda tj, p, q, lp: tj * (2 * q - lp),
-        lambda tj, p, q, lp: tj * (1 + 2 * p),
-        -1,
-    ),
+    "softmax_focal": ({}, _focal_parts(2)),
+    "softmax_focal|gamma=0.5": ({"gamma": 0.5}, _focal_parts(mpmath.mpf("0.5"))),
+    "poly1_cross_entropy": ({}, _poly1_parts(2)),
+    "poly1_cross_entropy|epsilon=1e-6": ({"epsilon": 1e-6}, _poly1_parts(mpmath.mpf(1e-6))),
 }
 
 
-@pytest.mark.parametrize("name", sorted(SOFTMAX_LOSSES))
+@pytest.mark.parametrize("case", sorted(SOFTMAX_LOSSES))
 @pytest.mark.parametrize("scale", [1.0, 30.0, 400.0, 1e4])
-def test_softmax_losses_at_extreme_logits_match_mpmath(name, scale):
-    L = symloss.get(name, reduction="sum")
+def test_softmax_losses_at_extreme_logits_match_mpmath(case, scale):
+    params, (f, h, sign) = SOFTMAX_LOSSES[case]
+    L = symloss.get(case.split("|")[0], reduction="sum", **params)
     logits = np.array([[1.0, -1.0, 0.5], [-0.3, 0.2, 1.0]]) * scale
     target = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]])
-    f, h, sign = SOFTMAX_LOSSES[name]
 
     def value(*a):
         parts = zip(a[3:], *_softmax_parts(a[:3]))

@@ -109,6 +109,31 @@ def test_tweedie_matches_scikit_learn_formula_in_mpmath(p):
     assert L(mu, tt)[-1] == 0.0  # y = t: exactly 0 in the regrouped form
 
 
+@pytest.mark.parametrize("p", [1.000001, 1.001, 1.999999, 2.000001])
+def test_tweedie_next_to_powers_one_and_two_keeps_full_accuracy(p):
+    # The definition's 1/((1-p)(2-p)) divides a numerator that cancels to O(1e-6) here
+    # (relative errors up to 1e-4 before the kernels took the expm1 form).
+    tt = np.array([2.0, 0.0, 1.0, 4.0, 1e-12, 1e12, 3.0])
+    mu = np.array([0.5, 0.5, 2.0, 2.0, 1e12, 1e-12, 2.9])
+    if p > 2:
+        tt[1] = 0.7
+    L = symloss.get("tweedie", power=p, reduction="sum")
+
+    def deep(f, a, b):  # the formula cancels ~1e24 between its terms at 1e-12 vs 1e12
+        with mpmath.workdps(100):
+            low = f(mpmath.mpf(p), mpmath.mpf(a), mpmath.mpf(b))
+        with mpmath.workdps(200):
+            high = f(mpmath.mpf(p), mpmath.mpf(a), mpmath.mpf(b))
+        assert abs(low - high) <= mpmath.mpf(10) ** -30 * abs(high), "reference not stable"
+        return float(high)
+
+    values = symloss.get("tweedie", power=p, reduction="none")(mu, tt)
+    expected = [deep(lambda q, a, b: _mp_tweedie(q)(a, b), a, b) for a, b in zip(mu, tt)]
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+    grad = [deep(lambda q, a, b: 2 * (a - b) * a**-q, a, b) for a, b in zip(mu, tt)]
+    np.testing.assert_allclose(L.grad(mu, tt), grad, rtol=1e-12)
+
+
 def test_tweedie_with_zero_target_and_power_above_two_is_infinite():
     L = symloss.get("tweedie", power=3.0)
     assert L(np.array([1.0]), np.array([0.0])) == np.inf

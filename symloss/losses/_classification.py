@@ -126,10 +126,11 @@ def sigmoid_focal(*, alpha: float | None = 0.25) -> Loss:
             "cross-entropy is BCE on logits, evaluated through softplus.  alpha = None "
             "drops alpha_t (optax's default; torchvision's alpha < 0).  Soft targets in "
             "[0, 1] are accepted, as torchvision and optax accept them.  For gamma < 1 "
-            "(gamma < 2 for the Hessian) the derivative of (1 - p_t)^gamma is 0 * inf where "
-            "1 - p_t underflows to 0 (|z| > 745 in float64), and the kernel returns NaN "
-            "there; torchvision computes 1 - p_t with cancellation and already returns NaN "
-            "from |z| ~ 37."
+            "(gamma < 2 for the Hessian) the derivative of (1 - p_t)^gamma is infinite where "
+            "1 - p_t underflows to 0 (|z| > 745 in float64), times a factor that underflows "
+            "with it: the kernels return the float64 value there, 0 (the true one is below "
+            "the smallest double), not NaN (0 * inf); torchvision computes 1 - p_t with "
+            "cancellation and returns NaN from |z| ~ 37."
         ),
     )
 
@@ -188,7 +189,9 @@ def softmax_focal() -> Loss:
             "probabilities to [1e-7, 1 - 1e-7]; symloss does not: log p is z - logsumexp(z), "
             "finite for every finite logit.  Where p_ij rounds to 1 in float64 (the other "
             "logits more than ~37 below), 1 - p_ij is 0 and so is that term, whose true "
-            "value is below 1e-16 ** gamma."
+            "value is below 1e-16 ** gamma.  For gamma < 1 the derivative of "
+            "(1 - p_ij)^gamma is infinite there, times log p_ij = 0: the gradient is the "
+            "float64 value, not NaN; the Hessian is NaN there for gamma < 1."
         ),
     )
 
