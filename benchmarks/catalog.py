@@ -2,19 +2,24 @@
 
 For every loss in ``symloss.catalog()``, with inputs drawn inside the loss's domains:
 
-- ``vag``: ``L.value_and_grad(pred, target, **kw)``, the default path (one validation,
-  the fused value-and-gradient kernel when the loss has one, blocked and threaded);
+- ``fused``: ``L.value_and_grad(pred, target, **kw)``, the default path (inputs checked
+  block by block, one value-and-gradient kernel when the loss has one, generated as
+  in-place NumPy code by symloss/_fused.py, blocked and threaded);
+- ``lambdify``: the same call with ``symloss._numeric.BACKEND = "lambdify"`` (the same
+  blocks, each kernel printed by SymPy's lambdify: one new array per operation);
 - ``L+grad``: ``L(...)`` and ``L.grad(...)``, two calls;
 - ``torch``: forward + backward of the direct ``torch.nn.functional`` equivalent, when
   there is one and its value and gradient agree with symloss's on these very inputs
   (checked before timing; otherwise the column says why it is empty);
 - ``copy``: a copy of the input arrays, the memory floor;
-- the ratios ``vag / torch`` and ``vag / copy``;
-- ``x10``: time(vag at 10 n) / time(vag at n), about 10 when evaluation is linear in n.
+- the ratios ``fused / torch`` and ``fused / copy``;
+- ``x10``: time(fused at n) / time(fused at n / 10), about 10 when evaluation is linear.
 
 Every figure comes from the same run, measured side by side, best of ``--repeat``.
-Element-wise losses use n = 10^6 elements (and 10^7 for the scaling column), row-wise
-losses 10^5 x 10 (and 10^6 x 10).  Machines are noisy: compare ratios, not seconds.
+Element-wise losses use n = 10^7 elements (and 10^6 for the scaling column), row-wise
+losses 10^6 x 10 (and 10^5 x 10): the sizes of the issue tracker's targets, large
+enough that the copy floor is a memory copy rather than a cache copy.  Machines are
+noisy: compare ratios, not seconds.
 
     python benchmarks/catalog.py                       # the full catalog
     python benchmarks/catalog.py --losses bce_logits mse
@@ -161,8 +166,17 @@ def measure(L, n, m, repeat, scale=True):
 
     run_torch, why = torch_runner(L, pred, target, kw)
     inputs = (pred, target, *kw.values())
+
+    def lambdified():
+        _numeric.BACKEND = "lambdify"
+        try:
+            return L.value_and_grad(pred, target, **kw)
+        finally:
+            _numeric.BACKEND = "fused"
+
     row = {
         "vag": best_of(lambda: L.value_and_grad(pred, target, **kw), repeat),
+        "lambdify": best_of(lambdified, repeat),
         "sep": best_of(lambda: (L(pred, target, **kw), L.grad(pred, target, **kw)), repeat),
         "torch": best_of(run_torch, repeat) if run_torch else None,
         "copy": best_of(lambda: [a.copy() for a in inputs], repeat),
@@ -171,9 +185,8 @@ def measure(L, n, m, repeat, scale=True):
         "paths_err": paths_err,
     }
     if scale:
-        big = make_inputs(L, 10 * n, m)
-        L.value_and_grad(big[0], big[1], **big[2])  # warm the pages once
-        row["vag10"] = best_of(lambda: L.value_and_grad(big[0], big[1], **big[2]), repeat)
+        small = make_inputs(L, n // 10, m)
+        row["vag_small"] = best_of(lambda: L.value_and_grad(small[0], small[1], **small[2]), repeat)
     return row
 
 
@@ -185,7 +198,7 @@ def main(argv=None):
     p.add_argument("--no-scaling", action="store_true", help="skip the 10 n column")
     args = p.parse_args(argv)
     n1, (n2, m2), repeat = (
-        (10**6, (10**5, 10), args.repeat) if not args.quick else (2000, (200, 10), 1)
+        (10**7, (10**6, 10), args.repeat) if not args.quick else (2000, (200, 10), 1)
     )
     losses = [symloss.get(name) for name in args.losses] if args.losses else list(symloss.catalog())
     try:
@@ -200,15 +213,19 @@ def main(argv=None):
         f"{_numeric.THREADS}, block {_numeric.BLOCK_ELEMENTS} elements; best of {repeat}"
     )
     print(
-        f"sizes: element-wise n = {n1} (x10: {10 * n1}); row-wise {n2} x {m2} "
-        f"(x10: {10 * n2} x {m2}); float64"
+        f"sizes: element-wise n = {n1} (x10 column: against {n1 // 10}); row-wise {n2} x {m2} "
+        f"(against {n2 // 10} x {m2}); float64"
     )
-    print("vag = L.value_and_grad (default path); L+grad = L(...) and L.grad(...) separately;")
-    print("fused = value_and_grad runs one fused value+gradient kernel (else two kernels);")
-    print("x10 = time(vag, 10 n) / time(vag, n), ~10 if linear.\n")
+    print(
+        "fused = L.value_and_grad, the default path (in-place NumPy kernels); lambdify ="
+        " the same with SymPy's lambdify kernels;\nL+grad = L(...) and L.grad(...)"
+        " separately; 1k = value and gradient share one kernel (else two kernels);"
+    )
+    print("x10 = time(fused, n) / time(fused, n / 10), ~10 if linear.\n")
     head = (
-        f"{'loss':32s} {'shape':>12s} {'fused':>5s} {'vag s':>8s} {'L+grad s':>9s} "
-        f"{'torch s':>8s} {'copy s':>8s} {'vag/torch':>9s} {'vag/copy':>8s} {'x10':>6s}"
+        f"{'loss':30s} {'shape':>10s} {'1k':>3s} {'fused s':>8s} {'lambdify':>8s} "
+        f"{'L+grad s':>8s} {'torch s':>8s} {'copy s':>7s} {'f/torch':>7s} {'f/copy':>6s} "
+        f"{'x10':>5s}"
     )
     print(head)
     print("-" * len(head))
@@ -219,12 +236,12 @@ def main(argv=None):
         r = measure(L, n, m, repeat, scale=not args.no_scaling)
         shape = f"{n}x{m}" if two_d else f"{n}"
         torch_s = f"{r['torch']:8.4f}" if r["torch"] is not None else f"{'-':>8s}"
-        vs_torch = f"{r['vag'] / r['torch']:8.2f}x" if r["torch"] is not None else f"{'-':>9s}"
-        x10 = f"{r['vag10'] / r['vag']:6.1f}" if "vag10" in r else f"{'-':>6s}"
+        vs_torch = f"{r['vag'] / r['torch']:6.2f}x" if r["torch"] is not None else f"{'-':>7s}"
+        x10 = f"{r['vag'] / r['vag_small']:5.1f}" if "vag_small" in r else f"{'-':>5s}"
         print(
-            f"{L.name:32s} {shape:>12s} {'yes' if r['fused'] else 'no':>5s} {r['vag']:8.4f} "
-            f"{r['sep']:9.4f} {torch_s} {r['copy']:8.4f} {vs_torch} "
-            f"{r['vag'] / r['copy']:7.1f}x {x10}",
+            f"{L.name:30s} {shape:>10s} {'yes' if r['fused'] else 'no':>3s} {r['vag']:8.4f} "
+            f"{r['lambdify']:8.4f} {r['sep']:8.4f} {torch_s} {r['copy']:7.4f} {vs_torch} "
+            f"{r['vag'] / r['copy']:5.1f}x {x10}",
             flush=True,
         )
         if r["paths_err"] > 1e-12:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -580,12 +581,17 @@ class Loss:
         return self._compile(exprs, self._layout, "value-and-gradient")
 
     def _compute(self, batch: _Batch, value: bool, grad: bool, hess: bool = False, out=None):
-        """Evaluate the kernels block by block; returns (per-sample values, grad, hess).
+        """Evaluate the kernels block by block: ``(value, gradient, Hessian)``.
 
-        The gradient is written into *out* when given (see :meth:`grad`).
+        Each block of rows is validated (``batch.validate``), evaluated, and its
+        gradient and Hessian rows are scaled by the sample weights and the reduction's
+        count while still in cache; the value is reduced from per-block partial sums
+        (per-sample values for ``reduction="none"``).  The gradient is written into
+        *out* when given (see :meth:`grad`).
         """
         n = batch.shape[0]
-        per = np.empty(n) if value else None
+        per = np.empty(n) if value and self.reduction == "none" else None
+        partial: dict[int, float] = {}
         g = (np.empty(batch.shape) if out is None else batch.buffer(out)) if grad else None
         hshape = batch.shape if self.separable else (*batch.shape, batch.shape[-1])
         h = np.empty(hshape) if hess else None
@@ -603,29 +609,54 @@ class Loss:
         blocked = not any(
             sample_size in k.sums_over for k in (*kernels, *([fused] if fused else []))
         )
-        sizes = batch.sizes
+        sizes, weight = batch.sizes, batch.weight
+
+        def take(v, gg, lo, hi):
+            # Kernel.evaluate's arrays are scratch: used here, before the next kernel.
+            if v is not None:
+                full = np.broadcast_to(v, (hi - lo, *batch.value_shape[1:]))
+                if per is None and weight is None:
+                    partial[lo] = float(np.sum(full))
+                else:
+                    rowsum = full
+                    if full.ndim > 1:
+                        rowsum = _numeric._reduce_rows(np.add, full.reshape(hi - lo, -1))
+                    if weight is not None:
+                        rowsum = rowsum * weight[lo:hi]
+                    if per is not None:
+                        per[lo:hi] = rowsum
+                    else:
+                        partial[lo] = float(np.sum(rowsum))
+            if gg is not None:
+                g[lo:hi] = gg
+                batch.scale_rows(g[lo:hi], lo)
 
         def run(arrays, lo, hi):
-            rows = hi - lo
+            if batch.validate is not None:
+                batch.validate(arrays, lo)
             if fused is not None:
-                v, gg = fused(arrays, sizes)
+                take(*fused.evaluate(arrays, sizes), lo, hi)
             else:
-                v = self._value_kernel(arrays, sizes) if value else None
-                gg = self._grad_kernel(arrays, sizes) if grad else None
-            if value:
-                full = np.broadcast_to(v, (rows, *batch.value_shape[1:]))
-                per[lo:hi] = full.reshape(rows, -1).sum(axis=1) if full.ndim > 1 else full
-            if grad:
-                g[lo:hi] = gg
+                if value:
+                    take(self._value_kernel.evaluate(arrays, sizes), None, lo, hi)
+                if grad:
+                    take(None, self._grad_kernel.evaluate(arrays, sizes), lo, hi)
             if hess:
-                h[lo:hi] = self._hess_kernel(arrays, sizes)
+                h[lo:hi] = self._hess_kernel.evaluate(arrays, sizes)
+                batch.scale_rows(h[lo:hi], lo)
 
         row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
         if blocked:
             _numeric.map_blocks(run, batch.arrays, batch.sample_keys, n, row_size)
         else:
             run(batch.arrays, 0, n)
-        return per, g, h
+        if not value:
+            result = None
+        elif per is not None:
+            result = batch.unflatten_samples(per)
+        else:  # fsum of the block sums: the order of the blocks' threads does not matter
+            result = math.fsum(partial[k] for k in sorted(partial)) / batch.count + 0.0
+        return result, g, h
 
     def _reduce(self, batch: _Batch, per: np.ndarray) -> np.ndarray | float:
         """Apply weights and the reduction to per-sample values of the sum-reduced loss."""
@@ -641,42 +672,37 @@ class Loss:
         ``weight`` (shape ``(n,)``) multiplies each sample's loss; the mean still
         divides by ``n``, as PyTorch's ``weight`` does.
         """
-        batch = self._arrays(pred, target, weight, **extra)
-        per, _, _ = self._compute(batch, value=True, grad=False)
-        return self._reduce(batch, per)
+        batch = _prepare(self, pred, target, weight, extra, defer=True)
+        return self._compute(batch, value=True, grad=False)[0]
 
     def grad(self, pred, target, *, weight=None, out=None, **extra) -> np.ndarray:
         """:math:`\\partial E / \\partial x`, an array of the input's shape.
 
         ``out``, a C-contiguous float64 array of the input's shape, receives the
         gradient (and is returned), so a training loop allocates nothing per step.
+        If the inputs are invalid, the error is raised and ``out``'s contents are
+        unspecified (blocks are checked as they are evaluated).
         """
-        batch = self._arrays(pred, target, weight, **extra)
-        _, g, _ = self._compute(batch, value=False, grad=True, out=out)
-        return batch.unflatten(batch.scale_rows(g)) if out is None else _scaled(batch, g, out)
+        batch = _prepare(self, pred, target, weight, extra, defer=True)
+        g = self._compute(batch, value=False, grad=True, out=out)[1]
+        return batch.unflatten(g) if out is None else out
 
     def hess(self, pred, target, *, weight=None, **extra) -> np.ndarray:
         """The Hessian: its diagonal (input's shape) or per-sample blocks ``(n, m, m)``."""
-        batch = self._arrays(pred, target, weight, **extra)
-        _, _, h = self._compute(batch, value=False, grad=False, hess=True)
-        return batch.unflatten(batch.scale_rows(h)) if self.separable else batch.scale_rows(h)
+        batch = _prepare(self, pred, target, weight, extra, defer=True)
+        h = self._compute(batch, value=False, grad=False, hess=True)[2]
+        return batch.unflatten(h) if self.separable else h
 
     def value_and_grad(self, pred, target, *, weight=None, out=None, **extra):
         """``(L(pred, target), L.grad(pred, target))`` in one pass.
 
-        The inputs are validated once, and value and gradient come from one fused
-        kernel that computes their shared subexpressions once, block by block.
-        ``out`` receives the gradient, as in :meth:`grad`.
+        The inputs are validated block by block as they are evaluated, and value and
+        gradient come from one fused kernel that computes their shared subexpressions
+        once.  ``out`` receives the gradient, as in :meth:`grad`.
         """
-        batch = self._arrays(pred, target, weight, **extra)
-        per, g, _ = self._compute(batch, value=True, grad=True, out=out)
-        grad = batch.unflatten(batch.scale_rows(g)) if out is None else _scaled(batch, g, out)
-        return self._reduce(batch, per), grad
-
-
-def _scaled(batch: _Batch, g: np.ndarray, out: np.ndarray) -> np.ndarray:
-    batch.scale_rows(g)  # in place, into out's memory
-    return out
+        batch = _prepare(self, pred, target, weight, extra, defer=True)
+        value, g, _ = self._compute(batch, value=True, grad=True, out=out)
+        return value, (batch.unflatten(g) if out is None else out)
 
 
 @dataclass
@@ -691,6 +717,8 @@ class _Batch:
     count: float  # what the reduction divides by
     weight: np.ndarray | None  # per-sample factor (weights, ignored rows), or None
     sample_keys: frozenset = frozenset()  # arrays whose first axis is the samples
+    #: Element-wise checks still to run, block by block (``_prepare(defer=True)``).
+    validate: Callable[[Mapping[str, np.ndarray], int], None] | None = None
 
     def buffer(self, out) -> np.ndarray:
         """*out* viewed in the kernels' layout, after checking it can hold the gradient."""
@@ -702,10 +730,12 @@ class _Batch:
             raise ValueError("out must be C-contiguous and writeable")
         return out.reshape(self.shape)  # a view: contiguous
 
-    def scale_rows(self, g: np.ndarray) -> np.ndarray:
-        """Apply per-sample weights and the reduction's count, in place."""
+    def scale_rows(self, g: np.ndarray, start: int = 0) -> np.ndarray:
+        """Apply per-sample weights and the reduction's count, in place (*g*'s rows
+        are the samples from *start* on)."""
         if self.weight is not None:
-            g *= self.weight.reshape((-1,) + (1,) * (g.ndim - 1))
+            w = self.weight[start : start + g.shape[0]]
+            g *= w.reshape((-1,) + (1,) * (g.ndim - 1))
         if self.count != 1:
             g /= self.count
         return g
@@ -719,7 +749,13 @@ class _Batch:
         return per
 
 
-def _prepare(loss: Loss, pred, target, weight, extra) -> _Batch:
+def _prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> _Batch:
+    """Check and lay out one call's inputs.
+
+    With *defer*, the element-wise checks (domains, row constraints) are not run
+    here but left in the batch's ``validate``, for the blocked evaluation to run on
+    each block while it is in cache.
+    """
     name = loss.name
     role = _role(loss, loss.pred)
     p = np.asarray(pred, dtype=np.float64)
@@ -782,38 +818,20 @@ def _prepare(loss: Loss, pred, target, weight, extra) -> _Batch:
         arrays[key] = arr
     if extra:
         raise TypeError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
-    for key, arr in arrays.items():
-        dom = loss.domains.get(key)
-        if dom is None:
-            continue
-        if labels is not None and key == str(loss.target.label):
-            continue
-        if dom.any_violation(arr):
-            bad = dom.violations(arr)
-            where = tuple(int(q) for q in np.argwhere(bad)[0])
-            shown = (
-                where
-                if arr.shape == original
-                else tuple(int(q) for q in np.unravel_index(where[0], original))
-                if ndim == 1
-                else where
-            )
-            who = (
-                "target"
-                if key == str(loss.target.label)
-                else role
-                if key == str(loss.pred.label)
-                else key
-            )
-            raise ValueError(
-                f"{name}: {who} {key}{list(shown)} = {float(arr[where])!r} is outside the domain "
-                f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
-            )
-    if labels is None:
-        for c in loss.constraints:
-            check = _CONSTRAINT_CHECKS.get(c.name)
-            if check is not None:
-                check(loss, c, t)
+    checks = tuple(
+        (key, loss.domains[key])
+        for key in arrays
+        if loss.domains.get(key) is not None
+        and not (labels is not None and key == str(loss.target.label))
+    )
+    constraints = tuple(
+        (c, _CONSTRAINT_CHECKS[c.name])
+        for c in (loss.constraints if labels is None else ())
+        if c.name in _CONSTRAINT_CHECKS
+    )
+    validate = _Validator(loss, role, original, checks, constraints)
+    if not defer:
+        validate(arrays, 0)
     for prm in loss.params:
         value = loss.param_values[prm.name]
         if isinstance(prm.symbol, IndexedBase):
@@ -869,7 +887,59 @@ def _prepare(loss: Loss, pred, target, weight, extra) -> _Batch:
     sample_keys = frozenset({str(loss.pred.label), str(loss.target.label)}) | {
         str(b.label) for b in loss.extra_inputs
     }
-    return _Batch(arrays, sizes, p.shape, value_shape, original, count, w, sample_keys)
+    return _Batch(
+        arrays,
+        sizes,
+        p.shape,
+        value_shape,
+        original,
+        count,
+        w,
+        sample_keys,
+        validate if defer else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Validator:
+    """The element-wise input checks, runnable on the whole input or a block of rows.
+
+    ``validate(arrays, start)`` checks arrays whose first axis starts at sample
+    *start*, and names the first offending element by its index in the caller's
+    input.
+    """
+
+    loss: Loss
+    role: str
+    original: tuple[int, ...]
+    domains: tuple[tuple[str, Domain], ...]
+    constraints: tuple[tuple[Constraint, Callable], ...]
+
+    def __call__(self, arrays: Mapping[str, np.ndarray], start: int) -> None:
+        loss = self.loss
+        for key, dom in self.domains:
+            arr = arrays[key]
+            if not dom.any_violation(arr):
+                continue
+            where = tuple(int(q) for q in np.argwhere(dom.violations(arr))[0])
+            value = float(arr[where])
+            where = (where[0] + start, *where[1:])
+            if len(loss.input_indices) == 1 and len(self.original) != 1:
+                where = tuple(int(q) for q in np.unravel_index(where[0], self.original))
+            who = (
+                "target"
+                if key == str(loss.target.label)
+                else self.role
+                if key == str(loss.pred.label)
+                else key
+            )
+            raise ValueError(
+                f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
+                f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
+            )
+        t = arrays.get(str(loss.target.label))
+        for c, check in self.constraints:
+            check(loss, c, t, start)
 
 
 def _pretty_eq(lhs, rhs) -> str:
@@ -889,17 +959,18 @@ def _role(loss: Loss, base: IndexedBase) -> str:
     return "logit" if loss.composition is not None else "prediction"
 
 
-def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray) -> None:
-    sums = t.sum(axis=-1)
-    bad = ~np.isclose(sums, 1.0, rtol=0, atol=1e-9 * t.shape[-1])
+def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
+    sums = _numeric._reduce_rows(np.add, t)
+    bad = ~(np.abs(sums - 1.0) <= 1e-9 * t.shape[-1])  # a NaN sum is bad too
     if bad.any():
         row = int(np.argmax(bad))
         raise ValueError(
-            f"{loss.name}: target row {row} sums to {float(sums[row])!r}, but {c.description}"
+            f"{loss.name}: target row {row + start} sums to {float(sums[row])!r}, "
+            f"but {c.description}"
         )
 
 
-_CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray], None]] = {
+_CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {
     "one_hot": _check_rows_sum_to_one,
 }
 

@@ -26,6 +26,7 @@ from sympy import Abs, Add, Function, Indexed, KroneckerDelta, Mul, Pow, S, Sum,
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.numpy import NumPyPrinter
 
+from . import _fused
 from ._symbols import (
     argmax_share,
     logsumexp,
@@ -96,6 +97,25 @@ _NUMPY_FUNCS = {
 }
 
 
+#: Up to this many columns, a row reduction runs as a loop of element-wise ufuncs over
+#: the columns: NumPy reduces a short last axis element by element (2.9 ns per element
+#: for the max over 10 columns, 0.6 ns column by column; the sum crosses over at 16).
+_COLUMN_LOOP = {"maximum": 64, "add": 16}
+
+
+def _reduce_rows(ufunc: np.ufunc, vals: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """``ufunc.reduce(vals, axis=-1)``, fast for short rows (the max is the same; the
+    sum adds the columns left to right, which NumPy's order may differ from in the
+    last bit)."""
+    m = vals.shape[-1]
+    if vals.ndim < 2 or m < 2 or m > _COLUMN_LOOP[ufunc.__name__]:
+        return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
+    acc = ufunc(vals[..., 0], vals[..., 1])
+    for j in range(2, m):
+        ufunc(acc, vals[..., j], out=acc)
+    return acc[..., None] if keepdims else acc
+
+
 def _row_stats(z, cache: dict, name: str):
     """Row maximum, shifted exponentials and their row sums of ``z``, once per call.
 
@@ -104,9 +124,9 @@ def _row_stats(z, cache: dict, name: str):
     """
     key = ("row_stats", name)
     if key not in cache:
-        top = np.max(z, axis=-1, keepdims=True)
+        top = _reduce_rows(np.maximum, z, keepdims=True)
         e = np.exp(z - top)
-        cache[key] = (top, e, np.sum(e, axis=-1, keepdims=True))
+        cache[key] = (top, e, _reduce_rows(np.add, e, keepdims=True))
     return cache[key]
 
 
@@ -380,17 +400,28 @@ class Kernel:
         self.layout = tuple(layout)
         self.expr = expr
         leaves: dict[Symbol, Leaf] = {}
+        # One memo for all outputs, so that CSE sees the value's and the gradient's
+        # z[i] as the same symbol and shares exp(-|z|) and friends.
+        memo: dict[sp.Basic, Symbol] = {}
         if isinstance(expr, tuple):  # several outputs sharing subexpressions
-            # One memo for all outputs, so that CSE sees the value's and the gradient's
-            # z[i] as the same symbol and shares exp(-|z|) and friends.
-            memo: dict[sp.Basic, Symbol] = {}
             body = [self._lift(_expand_kernel_functions(e), leaves, memo) for e in expr]
         else:
-            body = self._lift(_expand_kernel_functions(expr), leaves)
+            body = self._lift(_expand_kernel_functions(expr), leaves, memo)
+        arrays = [sym for node, sym in memo.items() if not isinstance(node, Symbol)]
         self._leaves = list(leaves.values())
+        outputs = list(body) if isinstance(expr, tuple) else [body]
+        replacements, reduced = sp.cse(outputs)  # once, for both code generators
         self._fn = sp.lambdify(
-            list(leaves), body, modules=[_NUMPY_FUNCS, "numpy"], cse=True, printer=_printer()
+            list(leaves),
+            body,
+            modules=[_NUMPY_FUNCS, "numpy"],
+            cse=lambda _: (replacements, reduced if isinstance(expr, tuple) else reduced[0]),
+            printer=_printer(),
         )
+        try:
+            self._inplace = _fused.compile_fused(replacements, reduced, list(leaves), arrays)
+        except _fused.Unsupported:
+            self._inplace = None
         exprs = expr if isinstance(expr, tuple) else (expr,)
         #: Sizes that some sum in the kernel runs over (a sum over the samples forbids
         #: evaluating the kernel block by block).
@@ -461,7 +492,7 @@ class Kernel:
             # Only the summed axis needs its true length: a summand constant along it
             # counts m times.  Other axes broadcast later.
             vals = np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
-            return vals.sum(axis=-1)
+            return _reduce_rows(np.add, vals)
 
         return evaluate
 
@@ -490,7 +521,7 @@ class Kernel:
             return np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
 
         if isinstance(node, rowmax):
-            return lambda a, s, c: row(a, s, c).max(axis=-1)
+            return lambda a, s, c: _reduce_rows(np.maximum, row(a, s, c))
         if isinstance(node, rowgap):
 
             def gap(a, s, c):
@@ -518,6 +549,24 @@ class Kernel:
         cache = {} if cache is None else cache
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
             return self._fn(*[make(arrays, sizes, cache) for make in self._leaves])
+
+    @property
+    def fused(self) -> bool:
+        """Whether :meth:`evaluate` runs generated in-place code (else ``lambdify``'s)."""
+        return self._inplace is not None and BACKEND == "fused"
+
+    def evaluate(self, arrays: Mapping[str, np.ndarray], sizes: Mapping[Symbol, int]):
+        """As calling the kernel, through the fused in-place code (:mod:`symloss._fused`).
+
+        The arrays returned belong to the calling thread's scratch pool: use them
+        before this thread's next ``evaluate``.
+        """
+        if not self.fused:
+            return self(arrays, sizes)
+        cache: dict = {}
+        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+            out = self._inplace(*[make(arrays, sizes, cache) for make in self._leaves])
+        return out if isinstance(self.expr, tuple) else out[0]
 
 
 @lru_cache(maxsize=1024)
@@ -554,7 +603,10 @@ def _printer() -> _KernelPrinter:
 # ---------------------------------------------------------------- blocked evaluation
 #: Rows per block are chosen so that one block of one array holds about this many
 #: float64 elements (256 KiB): the temporaries of a kernel then stay in cache.
-BLOCK_ELEMENTS = int(os.environ.get("SYMLOSS_BLOCK_ELEMENTS", 32768))
+BLOCK_ELEMENTS = int(os.environ.get("SYMLOSS_BLOCK_ELEMENTS", 131072))
+#: ``"fused"`` (generated in-place NumPy code, :mod:`symloss._fused`) or ``"lambdify"``
+#: (SymPy's lambdify, one allocation per operation); both evaluate block by block.
+BACKEND = os.environ.get("SYMLOSS_BACKEND", "fused")
 #: Worker threads for blocked evaluation (NumPy releases the GIL inside ufuncs).
 THREADS = int(os.environ.get("SYMLOSS_NUM_THREADS", os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
@@ -578,11 +630,12 @@ def map_blocks(
 
     Arrays named in *sample_keys* are sliced along their first (sample) axis; the
     others (hyperparameters, class weights) are passed whole.  Small inputs run in
-    one block on the calling thread.
+    one block on the calling thread.  If blocks raise, the first block's error (in
+    row order) is raised after every block has finished.
     """
     # Row-wise kernels (softmax over classes) pay per-block costs per row reduction;
     # larger blocks measured 15% faster for them (benchmarks/kernels.py).
-    budget = BLOCK_ELEMENTS * (8 if row_size > 1 else 1)
+    budget = BLOCK_ELEMENTS
     rows = max(1, budget // max(1, row_size))
     if n <= rows or THREADS < 1:
         run(dict(arrays), 0, n)
@@ -598,5 +651,10 @@ def map_blocks(
         for start in starts:
             one(start)
     else:
-        for future in [_pool().submit(one, start) for start in starts]:
-            future.result()
+        futures = [_pool().submit(one, start) for start in starts]
+        # Wait for every block before raising, so that no block still writes into the
+        # caller's buffers afterwards; the first failing block (in row order) wins.
+        errors = [f.exception() for f in futures]
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first

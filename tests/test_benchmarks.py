@@ -20,6 +20,7 @@ def test_kernel_benchmark_runs_and_prints_ratios():
     for name in ("bce_logits", "cce_logits"):
         assert name in out.stdout
     assert out.stdout.count("hand stable NumPy") == 2
+    assert out.stdout.count("symloss vag, lambdify") == 2
     assert "x\n" in out.stdout
 
 
@@ -38,7 +39,16 @@ def test_catalog_benchmark_runs_every_loss_and_prints_its_table():
     import symloss
 
     stdout = _run("catalog.py", "--quick")
-    for column in ("vag s", "L+grad s", "torch s", "copy s", "vag/torch", "vag/copy", "x10"):
+    for column in (
+        "fused s",
+        "lambdify",
+        "L+grad s",
+        "torch s",
+        "copy s",
+        "f/torch",
+        "f/copy",
+        "x10",
+    ):
         assert column in stdout
     rows = [line.split()[0] for line in stdout.splitlines() if line and line[0].isalpha()]
     for name in symloss.names():
@@ -59,3 +69,16 @@ def test_derivation_benchmark_runs_and_prints_its_ratios():
     assert "x\n" in stdout
     for name in ("bce_logits", "cce_logits"):
         assert name in stdout
+
+
+def test_numexpr_probe_runs():
+    """With numexpr installed it compares (and first checks numexpr's results equal
+    symloss's); without it, it says so and exits cleanly."""
+    stdout = _run("numexpr_probe.py", "--quick")
+    try:
+        import numexpr  # noqa: F401
+    except ImportError:
+        assert "numexpr is not installed" in stdout
+    else:
+        for name in ("bce_logits", "huber", "mse"):
+            assert f"{name}: numexpr / symloss" in stdout

@@ -1,0 +1,174 @@
+"""The fused in-place kernels (symloss/_fused.py) against lambdify's, and their pieces.
+
+lambdify's kernels are the reference here: they print the same expressions as nested
+NumPy calls.  The public API runs the fused kernels, so the registry-wide mpmath
+comparisons in tests/test_edges_mpmath.py check them against the symbolic truth too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+from conftest import inputs, registry_params
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symloss import _fused, _numeric
+from symloss._symbols import relu, step, xdivy, xlogy
+
+SPECIALS = np.array([-np.inf, -1e300, -2.5, -1.0, -0.0, 0.0, 1e-310, 0.5, 1.0, 3.0, np.inf, np.nan])
+
+
+def _kernels(loss):
+    kernels = {
+        "value": loss._value_kernel,
+        "gradient": loss._grad_kernel,
+        "Hessian": loss._hess_kernel,
+    }
+    if loss._fused_kernel is not None:
+        kernels["value and gradient"] = loss._fused_kernel
+    return kernels
+
+
+def _same(a, b) -> bool:
+    """Equal to 1e-12 relative, or to 1e-12 absolute of max(1, the largest entry).
+
+    Two orders of the same operations round differently where terms cancel (a
+    cosine distance of 6e-14 between identical rows is 1 - 0.99999999999994 and
+    differs in its 3rd digit); the drawn inputs keep every term O(1), as in
+    tests/test_properties.py, so this absolute floor is rounding, not a wrong formula.
+    """
+    a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
+    both_nan = np.isnan(a) & np.isnan(b)
+    finite = np.isfinite(a) & np.isfinite(b)
+    scale = np.max(np.abs(np.where(finite, a, 0.0)), initial=0.0)
+    close = np.isclose(a, b, rtol=1e-12, atol=1e-12 * max(1.0, scale)) | (a == b)
+    return bool(np.all(both_nan | close))
+
+
+@registry_params()
+def test_every_kernel_of_the_catalog_is_fused(loss):
+    """No registered loss falls back to lambdify: the generator knows every node used."""
+    for what, kernel in _kernels(loss).items():
+        assert kernel._inplace is not None, f"{loss.name}: the {what} kernel is not fused"
+
+
+@registry_params()
+@settings(max_examples=15)
+@given(data=st.data())
+def test_fused_kernels_equal_lambdify_kernels(loss, data):
+    case = data.draw(inputs(loss))
+    batch = loss._arrays(case.pred, case.target, **case.kw)
+    for what, kernel in _kernels(loss).items():
+        expected = kernel(batch.arrays, batch.sizes)
+        got = kernel.evaluate(batch.arrays, batch.sizes)
+        pairs = zip(expected, got) if isinstance(kernel.expr, tuple) else [(expected, got)]
+        for e, g in pairs:
+            assert _same(e, g), f"{loss.name} {what}: fused {g} != lambdify {e}"
+
+
+def _compile(expr, *symbols):
+    fn = _fused.compile_fused(*sp.cse([expr]), list(symbols))
+    return lambda *values: np.array(fn(*values)[0], copy=True)
+
+
+x, y, z = sp.symbols("x y z", real=True)
+
+
+@pytest.mark.parametrize(
+    "expr, reference",
+    [
+        # References are NumPy's own functions, written independently of the generator.
+        (sp.sign(x), np.sign),
+        (sp.Abs(x), np.abs),
+        (relu(x), lambda v: np.maximum(v, 0.0)),
+        (step(x), lambda v: np.where(v > 0, 1.0, 0.0)),  # relu'(x), 0 unless x > 0
+        (
+            sp.Piecewise((x, x < 0), (2 * x, x < 1), (-x, True)),
+            lambda v: np.select([v < 0, v < 1], [v, 2 * v], -v),
+        ),
+        (sp.Piecewise((x, x > 0)), lambda v: np.where(v > 0, v, np.nan)),
+        (sp.Heaviside(x), lambda v: np.heaviside(v, 0.5)),
+        (
+            1 / x**2 - 3 * x**3 + sp.sqrt(sp.Abs(x)),
+            lambda v: 1 / v**2 - 3 * v**3 + np.sqrt(np.abs(v)),
+        ),
+        (-x / (1 + sp.exp(-x)), lambda v: -v / (1 + np.exp(-v))),
+    ],
+    ids=[
+        "sign",
+        "abs",
+        "relu",
+        "step",
+        "piecewise",
+        "piecewise-no-default",
+        "heaviside",
+        "powers",
+        "quotient",
+    ],
+)
+def test_generated_code_matches_numpy_at_special_values(expr, reference):
+    fn = _compile(expr, x)
+    with np.errstate(all="ignore"):
+        got, want = fn(SPECIALS.copy()), reference(SPECIALS.copy())
+    # Sums may add in another order (a last-bit difference); infinities, NaN and the
+    # sign of zero must match exactly.
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=0)
+    numbers = ~np.isnan(want)
+    assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+
+
+def test_select_is_exact_on_every_bit_pattern():
+    """The bit-wise blend returns the chosen operand's bits (inf, NaN, -0.0, subnormals)."""
+    fn = _compile(sp.Piecewise((x, z > 0), (y, True)), x, y, z)
+    a, b = np.meshgrid(SPECIALS, SPECIALS[::-1])
+    cond = np.where(np.arange(a.size).reshape(a.shape) % 3 == 0, 1.0, -1.0)
+    got = fn(a, b, cond)
+    want = np.where(cond > 0, a, b)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
+def test_xlogy_and_xdivy_are_zero_where_the_weight_is_zero():
+    t = np.array([0.0, 0.0, 0.5, 1.0])
+    p = np.array([0.0, 2.0, 0.0, 0.25])
+    with np.errstate(all="ignore"):
+        assert np.array_equal(_compile(xlogy(x, y), x, y)(t, p), [0.0, 0.0, -np.inf, np.log(0.25)])
+        assert np.array_equal(_compile(xdivy(x, y), x, y)(t, p), [0.0, 0.0, np.inf, 4.0])
+
+
+def test_broadcasting_scalars_and_rows():
+    """Leaves of different shapes (a scalar parameter, a row statistic, a matrix)."""
+    fn = _compile(x * sp.exp(y) - z, x, y, z)
+    rows = np.array([[1.0], [2.0]])
+    grid = np.arange(6.0).reshape(2, 3)
+    got = fn(np.float64(0.5), rows, grid)
+    assert np.allclose(got, 0.5 * np.exp(rows) - grid, rtol=1e-15)
+    assert got.shape == (2, 3)
+    assert _compile(2 * x + 1, x)(np.float64(3.0)) == 7.0  # all-scalar code
+
+
+def test_results_are_scratch_until_the_next_call():
+    """The contract Kernel.evaluate documents: a thread's next call reuses the arrays."""
+    fn = _fused.compile_fused(*sp.cse([x + 1]), [x])
+    first = fn(np.zeros(4))[0]
+    kept = first.copy()
+    fn(np.ones(4))
+    assert np.array_equal(kept, np.ones(4))
+    assert np.array_equal(first, 2 * np.ones(4))  # overwritten in place: the same buffer
+
+
+def test_unknown_functions_fall_back_to_lambdify():
+    f = sp.Function("mystery")
+    with pytest.raises(_fused.Unsupported, match="mystery"):
+        _fused.generate(*sp.cse([f(x) + 1]), [x])
+    i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    kernel = _numeric.Kernel(sp.asinh(sp.IndexedBase("y")[i]), [(i, n)])
+    assert kernel._inplace is None and not kernel.fused
+    value = kernel.evaluate({"y": np.array([1.0, 5.0])}, {n: 2})
+    assert np.array_equal(value, np.arcsinh([1.0, 5.0]))
+
+
+def test_constants_without_a_float_value_fall_back():
+    with pytest.raises(_fused.Unsupported):
+        _fused.generate(*sp.cse([x + sp.I]), [x])
