@@ -574,8 +574,11 @@ class Loss:
 
     @cached_property
     def _fused_kernel(self) -> _numeric.Kernel | None:
-        """Value and gradient in one kernel, sharing subexpressions (same layout only)."""
-        if self.indices != self.input_indices:
+        """Value and gradient in one kernel, sharing subexpressions, over the input's
+        layout.  A summand over fewer indices than the input (a row-wise loss:
+        cosine, Dice) is constant along the others, and comes out with length 1 there.
+        """
+        if self.indices != self.input_indices[: len(self.indices)]:
             return None
         exprs = (self._stable(self._kernel_summand), self._stable(self._kernel_gradient[0]))
         return self._compile(exprs, self._layout, "value-and-gradient")
@@ -614,6 +617,9 @@ class Loss:
         def take(v, gg, lo, hi):
             # Kernel.evaluate's arrays are scratch: used here, before the next kernel.
             if v is not None:
+                v = np.asarray(v)
+                if v.ndim > len(batch.value_shape):  # a row-wise summand from a fused kernel
+                    v = v[(..., *(0,) * (v.ndim - len(batch.value_shape)))]
                 full = np.broadcast_to(v, (hi - lo, *batch.value_shape[1:]))
                 if per is None and weight is None:
                     partial[lo] = float(np.sum(full))
