@@ -325,7 +325,8 @@ class Scratch:
         return pool
 
     def get(self, dtype, slot: int, operands) -> np.ndarray:
-        shape = np.broadcast_shapes(*[np.shape(o) for o in operands])
+        shapes = {np.shape(o) for o in operands}
+        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
         pool = self._pool()
         key = (slot, shape, dtype)
         arr = pool.get(key)
