@@ -23,15 +23,19 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
 from sympy import Indexed, IndexedBase, Sum, Symbol
 
-from . import _budget, _calculus, _numeric
+from . import _budget, _calculus
 from ._calculus import Constraint
 from ._printing import STYLES, latex_expr
 from ._symbols import logsumexp, sigmoid, softmax
+
+if TYPE_CHECKING:  # the kernels are imported on first use: `symloss show` needs none
+    from . import _numeric
 
 PARTS = ("loss", "gradient", "hessian")
 
@@ -548,10 +552,14 @@ class Loss:
         return self.input_indices
 
     def _stable(self, expr: sp.Expr) -> sp.Expr:
+        from . import _numeric
+
         return _numeric.stabilize(expr, frozenset({self.target}))
 
     def _compile(self, expr, layout, what: str) -> _numeric.Kernel:
         with self._bounded(f"compiling the {what} kernel"):
+            from . import _numeric
+
             return _numeric.Kernel(expr, layout)
 
     @cached_property
@@ -592,6 +600,8 @@ class Loss:
         (per-sample values for ``reduction="none"``).  The gradient is written into
         *out* when given (see :meth:`grad`).
         """
+        from . import _numeric
+
         n = batch.shape[0]
         per = np.empty(n) if value and self.reduction == "none" else None
         partial: dict[int, float] = {}
@@ -966,6 +976,8 @@ def _role(loss: Loss, base: IndexedBase) -> str:
 
 
 def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
+    from . import _numeric
+
     sums = _numeric._reduce_rows(np.add, t)
     bad = ~(np.abs(sums - 1.0) <= 1e-9 * t.shape[-1])  # a NaN sum is bad too
     if bad.any():
@@ -1027,7 +1039,7 @@ def get(name: str, **options) -> Loss:
     TypeError
         For an unknown option; the message names the valid ones.
     """
-    _load()
+    _load(name)
     key = _ALIASES.get(name, name)
     if key not in _REGISTRY:
         close = difflib.get_close_matches(name, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.5)
@@ -1097,5 +1109,12 @@ def catalog() -> Iterator[Loss]:
     return (get(k) for k in names())
 
 
-def _load() -> None:
-    importlib.import_module("symloss.losses")  # registers the catalog on import
+def _load(name: str | None = None) -> None:
+    """Import the loss families (which register their losses): all of them, or, with
+    *name*, those up to the one that defines it."""
+    from .losses import FAMILIES
+
+    for family in FAMILIES:
+        if name is not None and (name in _REGISTRY or name in _ALIASES):
+            return
+        importlib.import_module(f"symloss.losses.{family}")

@@ -137,6 +137,15 @@ def test_tweedie_next_to_powers_one_and_two_keeps_full_accuracy(p):
 def test_tweedie_with_zero_target_and_power_above_two_is_infinite():
     L = symloss.get("tweedie", power=3.0)
     assert L(np.array([1.0]), np.array([0.0])) == np.inf
+    # The documented convention (the loss's conventions text): the value is +inf, the
+    # limit, and the gradient there is NaN (inf * 0 in the kernel's expm1 form); the
+    # other samples' gradients are unaffected.
+    assert "NaN gradient" in L.conventions
+    g = L.grad(np.array([1.0, 2.0]), np.array([0.0, 1.0]))
+    assert np.isnan(g[0])
+    # d/dy of 2 (t^(2-p)/((1-p)(2-p)) - t y^(1-p)/(1-p) + y^(2-p)/(2-p)) at p = 3, by hand:
+    # 2 (y^(1-p) - t y^(-p)) = 2 (1/4 - 1/8) = 1/4 at y = 2, t = 1; over n = 2: 1/8.
+    assert g[1] == pytest.approx(0.125, rel=1e-14)
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 0.5, 0.0, -1.0])

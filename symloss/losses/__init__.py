@@ -1,11 +1,16 @@
-"""The catalog.  Importing this package registers every loss, one module per family."""
+"""The catalog, one module per family.
 
-from . import (  # noqa: F401  (imported for their registrations)
-    _article,
-    _classification,
-    _distributions,
-    _margin,
-    _probabilistic,
-    _regression,
-    _similarity,
+The registry imports the families on demand (``symloss.get("bce")`` imports only the
+family that defines ``bce``, which keeps ``symloss show bce`` quick to start;
+``symloss.names()`` and ``symloss.catalog()`` import them all), always in this order.
+"""
+
+FAMILIES = (
+    "_article",
+    "_classification",
+    "_distributions",
+    "_margin",
+    "_probabilistic",
+    "_regression",
+    "_similarity",
 )
