@@ -671,7 +671,10 @@ class Loss:
         elif per is not None:
             result = batch.unflatten_samples(per)
         else:  # fsum of the block sums: the order of the blocks' threads does not matter
-            result = math.fsum(partial[k] for k in sorted(partial)) / batch.count + 0.0
+            sums = [partial[k] for k in sorted(partial)]
+            # (fsum raises on inf + -inf, where the plain sum gives NaN as NumPy's does)
+            total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
+            result = total / batch.count + 0.0
         return result, g, h
 
     def _reduce(self, batch: _Batch, per: np.ndarray) -> np.ndarray | float:
