@@ -24,7 +24,7 @@ import sympy as sp
 from sympy import Add, Mul, Pow, S
 from sympy.codegen.cfunctions import expm1, log1p
 
-from ._symbols import powdiv, relu, step, xdivy, xlogy
+from ._symbols import relu, step, xdivy, xlogy
 
 
 class Unsupported(Exception):
@@ -166,9 +166,6 @@ class _Emitter:
             return self.ufunc("maximum", self.emit(node.args[0]), "0.0")
         if func is step:  # relu'(0) = 0, as autograd
             return self.ufunc("greater", self.emit(node.args[0]), "0.0")
-        if func is powdiv:
-            b, e, k = node.args
-            return self.ufunc("power", self.emit(b), self.emit(e - k))
         if func is xlogy or func is xdivy:
             x, y = (self.emit(a) for a in node.args)
             op = "_np.log({1}, out={out}); _np.multiply({0}, {out}, out={out})"

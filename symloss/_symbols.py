@@ -147,20 +147,6 @@ class xdivy(Function):
         return x / y
 
 
-class powdiv(Function):
-    r""":math:`b^e / b^k` (``k`` a positive integer), evaluated as :math:`b^{e-k}` (kernels only).
-
-    The derivative of a power :math:`b^\gamma` is :math:`\gamma b^\gamma b'/b`, and SymPy
-    keeps :math:`b^\gamma` and :math:`1/b` apart unless it knows :math:`b > 0`; where
-    :math:`b` underflows to 0 that is 0/0, while :math:`b^{\gamma - 1}` is finite.
-    """
-
-    nargs = 3
-
-    def _eval_rewrite_as_exp(self, b, e, k, **kwargs):
-        return b**e / b**k
-
-
 class relu(Function):
     r""":math:`\max(0, x)` with PyTorch's derivative at the kink, :math:`\mathrm{relu}'(0) = 0`.
 
