@@ -99,18 +99,25 @@ _NUMPY_FUNCS = {
 }
 
 
-#: Up to this many columns, a row reduction runs as a loop of element-wise ufuncs over
+#: Row maxima over up to this many columns run as a loop of element-wise maxima over
 #: the columns: NumPy reduces a short last axis element by element (2.9 ns per element
-#: for the max over 10 columns, 0.6 ns column by column; the sum crosses over at 16).
-_COLUMN_LOOP = {"maximum": 64, "add": 16}
+#: for the max over 10 columns, 0.6 ns column by column).
+_MAX_COLUMN_LOOP = 64
 
 
 def _reduce_rows(ufunc: np.ufunc, vals: np.ndarray, keepdims: bool = False) -> np.ndarray:
-    """``ufunc.reduce(vals, axis=-1)``, fast for short rows (the max is the same; the
-    sum adds the columns left to right, which NumPy's order may differ from in the
-    last bit)."""
+    """``ufunc.reduce(vals, axis=-1)`` for ``numpy.maximum`` and ``numpy.add``, fast for
+    short rows.  The max is the same; sums add in another order than NumPy's pairwise
+    one (a last-bit difference): column by column below 8 columns, else through
+    ``einsum`` (0.28 ns per element over 10 columns, against 1.4 for ``sum``).
+    """
     m = vals.shape[-1]
-    if vals.ndim < 2 or m < 2 or m > _COLUMN_LOOP[ufunc.__name__]:
+    if vals.ndim < 2 or m < 2:
+        return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
+    if ufunc is np.add and m >= 8:
+        total = np.einsum("...j->...", vals)
+        return total[..., None] if keepdims else total
+    if ufunc is np.maximum and m > _MAX_COLUMN_LOOP:
         return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
     acc = ufunc(vals[..., 0], vals[..., 1])
     for j in range(2, m):
@@ -540,8 +547,8 @@ class Kernel:
 
         def share(a, s, c):
             vals = row(a, s, c)
-            hit = vals == vals.max(axis=-1, keepdims=True)
-            out = hit / hit.sum(axis=-1, keepdims=True)
+            hit = (vals == _reduce_rows(np.maximum, vals, keepdims=True)).astype(np.float64)
+            out = hit / _reduce_rows(np.add, hit, keepdims=True)
             # The share at var = d, placed on d's axis of the layout.
             if out.shape[axis] == 1:
                 return np.moveaxis(np.take(out, 0, axis=axis), -1, axis)
