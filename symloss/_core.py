@@ -644,8 +644,11 @@ class Loss:
                     else:
                         partial[lo] = float(np.sum(rowsum))
             if gg is not None:
-                g[lo:hi] = gg
-                batch.scale_rows(g[lo:hi], lo)
+                if weight is None and batch.count != 1:  # copy and scale in one operation
+                    np.divide(gg, batch.count, out=g[lo:hi])
+                else:
+                    g[lo:hi] = gg
+                    batch.scale_rows(g[lo:hi], lo)
 
         def run(arrays, lo, hi):
             if batch.validate is not None:
