@@ -600,7 +600,7 @@ class Loss:
         (per-sample values for ``reduction="none"``).  The gradient is written into
         *out* when given (see :meth:`grad`).
         """
-        from . import _numeric
+        from . import _fused, _numeric
 
         n = batch.shape[0]
         per = np.empty(n) if value and self.reduction == "none" else None
@@ -665,10 +665,18 @@ class Loss:
                 batch.scale_rows(h[lo:hi], lo)
 
         row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
-        if blocked:
-            _numeric.map_blocks(run, batch.arrays, batch.sample_keys, n, row_size)
-        else:
-            run(batch.arrays, 0, n)
+        try:
+            if blocked:
+                _numeric.map_blocks(run, batch.arrays, batch.sample_keys, n, row_size)
+            else:
+                run(batch.arrays, 0, n)
+                _fused.SCRATCH.release()  # whole-input scratch is not kept
+        except ValueError:
+            if batch.validate is not None:
+                # The error the whole input gives (domains first, then constraints, each
+                # at its first element), whatever the block size and the failing block.
+                batch.validate(batch.arrays, 0)
+            raise
         if not value:
             result = None
         elif per is not None:

@@ -158,10 +158,9 @@ class _Emitter:
         if func is sp.Heaviside and len(node.args) == 2:
             # numpy.heaviside branches per element (4.9 ns); this is about 1.5 ns.
             x, h0 = (self.emit(a) for a in node.args)
-            up = self.ufunc("greater", x, "0.0")
-            at = self.ufunc("multiply", self.ufunc("equal", x, "0.0"), h0)
+            at = self.ufunc("equal", x, "0.0", dtype="?")
             nan = self.ufunc("not_equal", x, x, dtype="?")  # heaviside(NaN) = NaN
-            return self.select(self.ufunc("add", up, at), [(x, nan)])
+            return self.select(self.ufunc("greater", x, "0.0"), [(x, nan), (h0, at)])
         if func is relu:
             return self.ufunc("maximum", self.emit(node.args[0]), "0.0")
         if func is step:  # relu'(0) = 0, as autograd
@@ -314,6 +313,10 @@ class Scratch:
 
     def __init__(self):
         self._local = threading.local()
+
+    def release(self) -> None:
+        """Drop the calling thread's arrays (after a kernel ran over a whole input)."""
+        self._local.pool = {}
 
     def _pool(self) -> dict:
         pool = getattr(self._local, "pool", None)

@@ -613,7 +613,9 @@ def _printer() -> _KernelPrinter:
 
 # ---------------------------------------------------------------- blocked evaluation
 #: Rows per block are chosen so that one block of one array holds about this many
-#: float64 elements (256 KiB): the temporaries of a kernel then stay in cache.
+#: float64 elements (1 MiB): a kernel's temporaries stay in the 2 MiB L2 cache of the
+#: development machine, and two threads hand the GIL over rarely enough (32,768 was
+#: 2x slower with two threads: benchmarks/kernels.py).
 BLOCK_ELEMENTS = int(os.environ.get("SYMLOSS_BLOCK_ELEMENTS", 131072))
 #: ``"fused"`` (generated in-place NumPy code, :mod:`symloss._fused`) or ``"lambdify"``
 #: (SymPy's lambdify, one allocation per operation); both evaluate block by block.

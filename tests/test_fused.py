@@ -90,6 +90,8 @@ x, y, z = sp.symbols("x y z", real=True)
         ),
         (sp.Piecewise((x, x > 0)), lambda v: np.where(v > 0, v, np.nan)),
         (sp.Heaviside(x), lambda v: np.heaviside(v, 0.5)),
+        (sp.Heaviside(x, sp.oo), lambda v: np.heaviside(v, np.inf)),
+        (sp.Heaviside(x, sp.nan), lambda v: np.heaviside(v, np.nan)),
         (
             1 / x**2 - 3 * x**3 + sp.sqrt(sp.Abs(x)),
             lambda v: 1 / v**2 - 3 * v**3 + np.sqrt(np.abs(v)),
@@ -104,6 +106,8 @@ x, y, z = sp.symbols("x y z", real=True)
         "piecewise",
         "piecewise-no-default",
         "heaviside",
+        "heaviside-inf-at-0",
+        "heaviside-nan-at-0",
         "powers",
         "quotient",
     ],

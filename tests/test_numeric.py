@@ -171,6 +171,34 @@ def test_out_of_domain_prediction_names_loss_and_domain():
         symloss.get("bce")(np.array([0.5, 1.5]), np.array([0.0, 1.0]))
 
 
+@pytest.mark.parametrize("block", [4, 131072])
+def test_input_errors_do_not_depend_on_the_block_size(monkeypatch, block):
+    """Blocks are checked as they run; the error reported is the whole input's: the
+    prediction's domain before the target's, domains before row sums, each at its first
+    element (here a bad target comes early and a bad prediction late)."""
+    from symloss import _numeric
+
+    monkeypatch.setattr(_numeric, "BLOCK_ELEMENTS", block)
+    p, t = np.full(20, 0.5), np.full(20, 0.5)
+    p[15], t[1] = 2.0, -1.0
+    L = symloss.get("bce")
+    for call in (L, L.grad, L.value_and_grad, L.hess):
+        with pytest.raises(ValueError, match=r"prediction y\[15\] = 2\.0 is outside"):
+            call(p, t)
+    y, tt = np.full((10, 3), 1 / 3), np.full((10, 3), 1 / 3)
+    tt[7], y[9, 2] = [1.0, 1.0, 0.0], 5.0
+    with pytest.raises(ValueError, match=r"prediction y\[9, 2\] = 5\.0 is outside"):
+        symloss.get("cce")(y, tt)
+    y[9, 2] = 1 / 3
+    with pytest.raises(ValueError, match="target row 7 sums to 2.0"):
+        symloss.get("cce")(y, tt)
+    # An element-wise loss given a matrix names the element in the caller's shape.
+    p2 = np.full((5, 4), 0.5)
+    p2[3, 1] = -0.5
+    with pytest.raises(ValueError, match=r"prediction y\[3, 1\] = -0\.5"):
+        L(p2, np.full((5, 4), 0.5))
+
+
 def test_non_finite_logits_are_refused_not_nan():
     with pytest.raises(ValueError, match="logit z"):
         symloss.get("bce_logits")(np.array([-np.inf]), np.array([0.0]))
