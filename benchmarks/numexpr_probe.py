@@ -14,22 +14,12 @@ benchmarks/kernels.py is: they are the competitor, not a symloss code path.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from catalog import best_of  # the one timing helper of benchmarks/
 
 import symloss
 from symloss import _numeric
-
-
-def best_of(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
 
 CASES = {
     # name: (value string, gradient string without the 1/n); stable forms, as symloss's.
