@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import sympy as sp
@@ -420,13 +420,8 @@ class Kernel:
         self._leaves = list(leaves.values())
         outputs = list(body) if isinstance(expr, tuple) else [body]
         replacements, reduced = sp.cse(outputs)  # once, for both code generators
-        self._fn = sp.lambdify(
-            list(leaves),
-            body,
-            modules=[_NUMPY_FUNCS, "numpy"],
-            cse=lambda _: (replacements, reduced if isinstance(expr, tuple) else reduced[0]),
-            printer=_printer(),
-        )
+        # lambdify's code is compiled on first use (the fallback and the tests' reference).
+        self._lambdify_input = (list(leaves), body, replacements, reduced)
         try:
             self._inplace = _fused.compile_fused(replacements, reduced, list(leaves), arrays)
         except _fused.Unsupported:
@@ -555,6 +550,17 @@ class Kernel:
             return np.moveaxis(np.diagonal(out, axis1=axis, axis2=ndim - 1), -1, axis)
 
         return share
+
+    @cached_property
+    def _fn(self):
+        leaves, body, replacements, reduced = self._lambdify_input
+        return sp.lambdify(
+            leaves,
+            body,
+            modules=[_NUMPY_FUNCS, "numpy"],
+            cse=lambda _: (replacements, reduced if isinstance(self.expr, tuple) else reduced[0]),
+            printer=_printer(),
+        )
 
     def __call__(self, arrays: Mapping[str, np.ndarray], sizes: Mapping[Symbol, int], cache=None):
         cache = {} if cache is None else cache
