@@ -178,10 +178,14 @@ class _Emitter:
             if pairs[-1][1] == "True":
                 return self.select(pairs[-1][0], pairs[:-1])
             return self.select("_np.nan", pairs)
-        name = func.__name__
-        if name in ("maximum", "minimum"):  # symloss._numeric's kernel-only functions
-            return self.ufunc(name, *[self.emit(a) for a in node.args])
-        if name == "where_nonneg":
+        # symloss._numeric's kernel-only functions, matched by identity (a user's
+        # function that happens to be called "maximum" is not numpy.maximum); imported
+        # here because _numeric imports this module.
+        from ._numeric import maximum, minimum, where_nonneg
+
+        if func is maximum or func is minimum:
+            return self.ufunc(func.__name__, *[self.emit(a) for a in node.args])
+        if func is where_nonneg:
             x, a, b = (self.emit(v) for v in node.args)
             return self.select(b, [(a, self.ufunc("greater_equal", x, "0.0", dtype="?"))])
         raise Unsupported(f"no fused form for {func.__name__}")

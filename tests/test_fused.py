@@ -176,3 +176,13 @@ def test_unknown_functions_fall_back_to_lambdify():
 def test_constants_without_a_float_value_fall_back():
     with pytest.raises(_fused.Unsupported):
         _fused.generate(*sp.cse([x + sp.I]), [x])
+
+
+def test_functions_are_matched_by_identity_not_by_name():
+    """A function of a user's that is merely called "maximum" is not numpy.maximum."""
+    with pytest.raises(_fused.Unsupported, match="maximum"):
+        _fused.generate(*sp.cse([sp.Function("maximum")(x, y)]), [x, y])
+    assert np.array_equal(
+        _compile(_numeric.maximum(x, y), x, y)(np.array([1.0, 5.0]), np.array([3.0, 2.0])),
+        [3.0, 5.0],
+    )
