@@ -78,14 +78,16 @@ class _Emitter:
         self.statements: list[tuple[str, str, str, tuple[str, ...], str]] = []
 
     # -- helpers
-    def _new(self, kind: str, template: str, operands: Sequence[str], dtype: str = "f") -> str:
+    def _new(
+        self, kind: str, template: str, operands: Sequence[str], dtype: str = "f", op=""
+    ) -> str:
         target = f"T{len(self.statements)}"
-        self.statements.append((target, kind, template, tuple(operands), dtype))
+        self.statements.append((target, kind, template, tuple(operands), dtype, op))
         return target
 
     def ufunc(self, name: str, *operands: str, dtype: str = "f") -> str:
         args = ", ".join(f"{{{i}}}" for i in range(len(operands)))
-        return self._new("ufunc", f"_np.{name}({args}, out={{out}})", operands, dtype)
+        return self._new("ufunc", f"_np.{name}({args}, out={{out}})", operands, dtype, name)
 
     def select(self, default: str, pairs: list[tuple[str, str]]) -> str:
         """The value of the first true condition, else *default* (as ``numpy.select``).
@@ -99,10 +101,10 @@ class _Emitter:
         for value, cond in reversed(pairs):
             mask = self.masks.get(cond)
             if mask is None:
-                mask = self._new("ufunc", "_np.subtract(0, {0}, out={out})", (cond,), "i")
+                mask = self._new("ufunc", "_np.subtract(0, {0}, out={out})", (cond,), "i", "mask")
                 self.masks[cond] = mask
             # Not "ufunc": the result must not overwrite b, which the last step reads.
-            acc = self._new("composite", _BLEND, (value, acc, mask))
+            acc = self._new("composite", _BLEND, (value, acc, mask), op="blend")
         return acc
 
     # -- the walk
@@ -154,7 +156,9 @@ class _Emitter:
         if func is sp.sign:
             # numpy.sign takes a branchy loop when it writes over its input (3.9 ns per
             # element on random signs against 0.47): never in place.
-            return self._new("composite", "_np.sign({0}, out={out})", (self.emit(node.args[0]),))
+            return self._new(
+                "composite", "_np.sign({0}, out={out})", (self.emit(node.args[0]),), op="sign"
+            )
         if func is sp.Heaviside and len(node.args) == 2:
             # numpy.heaviside branches per element (4.9 ns); this is about 1.5 ns.
             x, h0 = (self.emit(a) for a in node.args)
@@ -171,7 +175,8 @@ class _Emitter:
             if func is xdivy:
                 op = "_np.divide({0}, {1}, out={out})"
             zero = self.ufunc("equal", x, "0.0", dtype="?")
-            return self.select(self._new("composite", op, (x, y)), [("0.0", zero)])
+            core = self._new("composite", op, (x, y), op=func.__name__)
+            return self.select(core, [("0.0", zero)])
         if func is sp.Piecewise:
             pairs = [(self.emit(e), c) for e, c in node.args]
             pairs = [(e, self.emit(c)) for e, c in pairs]
@@ -258,6 +263,13 @@ def generate(replacements, reduced, leaves: Sequence[sp.Symbol], data=()) -> str
     ``_s``, ``_b`` and ``_m`` (``(slot, *operands)``) return float64, boolean and
     int64 scratch arrays of the operands' broadcast shape.  Raises :class:`Unsupported`.
     """
+    return _assemble(*statements(replacements, reduced, leaves, data), len(leaves))
+
+
+def statements(replacements, reduced, leaves: Sequence[sp.Symbol], data=()):
+    """The three-address statements ``(target, kind, numpy_template, operands, dtype,
+    op)`` and the output names, which both this module and :mod:`symloss._compiled`
+    render.  Leaves are named ``L0, L1, ...``, temporaries ``T0, T1, ...``."""
     names = {leaf: f"L{k}" for k, leaf in enumerate(leaves)}
     em = _Emitter(names, frozenset(data))
     for sym, expr in replacements:
@@ -265,12 +277,12 @@ def generate(replacements, reduced, leaves: Sequence[sp.Symbol], data=()) -> str
         if expr.free_symbols & em.data:
             em.data.add(sym)
     outputs = [em.emit(e) for e in reduced]
-    return _assemble(em.statements, outputs, len(leaves))
+    return em.statements, outputs
 
 
 def _assemble(statements, outputs: list[str], nleaves: int) -> str:
     last_use: dict[str, int] = {}
-    for k, (_, _, _, operands, _) in enumerate(statements):
+    for k, (_, _, _, operands, _, _) in enumerate(statements):
         for o in operands:
             last_use[o] = k
     for o in outputs:
@@ -279,7 +291,7 @@ def _assemble(statements, outputs: list[str], nleaves: int) -> str:
     slot_of: dict[str, int] = {}
     count = {"f": 0, "?": 0, "i": 0}
     lines = []
-    for k, (target, kind, template, operands, dtype) in enumerate(statements):
+    for k, (target, kind, template, operands, dtype, _) in enumerate(statements):
         dying = [o for o in dict.fromkeys(operands) if o in slot_of and last_use.get(o) == k]
         if kind == "ufunc":  # a ufunc may write over an operand of the same shape
             for o in dying:
@@ -331,6 +343,9 @@ class Scratch:
     def get(self, dtype, slot: int, operands) -> np.ndarray:
         shapes = {np.shape(o) for o in operands}
         shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+        return self.array(dtype, slot, shape)
+
+    def array(self, dtype, slot: int, shape: tuple) -> np.ndarray:
         pool = self._pool()
         key = (slot, shape, dtype)
         arr = pool.get(key)
@@ -365,7 +380,8 @@ def _bits(x) -> np.ndarray:
 
 def compile_fused(replacements, reduced, leaves: Sequence[sp.Symbol], data=()):
     """A function of the leaves' values returning the list of *reduced*'s values."""
-    source = generate(replacements, reduced, leaves, data)
+    steps, outputs = statements(replacements, reduced, leaves, data)
+    source = _assemble(steps, outputs, len(leaves))
     namespace = {"_np": np, "_i": _bits}
     # The source holds only names this module made (L0, T3, _np.exp) and float
     # literals: no user text reaches it, as with lambdify's own exec.
@@ -376,4 +392,5 @@ def compile_fused(replacements, reduced, leaves: Sequence[sp.Symbol], data=()):
         return fn(*values, _float, _bool, _mask)
 
     run.source = source
+    run.statements = steps, outputs  # for symloss._compiled
     return run
