@@ -63,15 +63,28 @@ class Domain:
     def accepted(self) -> sp.Set:
         return self.closure if self.closure is not None else self.set
 
+    @cached_property
+    def _interval(self) -> tuple[float, bool, float, bool] | None:
+        """``(lo, lo_open, hi, hi_open)`` of an interval (infinite ends open), else None."""
+        s = self.accepted
+        if not isinstance(s, sp.Interval):
+            return None
+        return (
+            float(s.inf),
+            bool(s.left_open or s.inf.is_infinite),
+            float(s.sup),
+            bool(s.right_open or s.sup.is_infinite),
+        )
+
     def any_violation(self, values: np.ndarray) -> bool:
         """Whether some element lies outside the accepted set (two reductions, no masks)."""
-        s = self.accepted
         v = np.asarray(values, dtype=np.float64)
-        if isinstance(s, sp.Interval) and v.size:
-            lo, hi = float(s.inf), float(s.sup)
+        bounds = self._interval
+        if bounds is not None and v.size:
+            lo, lo_open, hi, hi_open = bounds
             mn, mx = v.min(), v.max()  # NaN propagates and fails every comparison below
-            ok_lo = mn > lo if (s.left_open or s.inf.is_infinite) else mn >= lo
-            ok_hi = mx < hi if (s.right_open or s.sup.is_infinite) else mx <= hi
+            ok_lo = mn > lo if lo_open else mn >= lo
+            ok_hi = mx < hi if hi_open else mx <= hi
             return not (ok_lo and ok_hi)
         return bool(self.violations(v).any())
 
@@ -967,7 +980,7 @@ class _Validator:
                 f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
                 f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
             )
-        t = arrays.get(str(loss.target.label))
+        t = arrays.get(str(loss.target.label)) if self.constraints else None
         for c, check in self.constraints:
             check(loss, c, t, start)
 
