@@ -569,11 +569,23 @@ class Kernel:
 
     @property
     def fused(self) -> bool:
-        """Whether :meth:`evaluate` runs generated in-place code (else ``lambdify``'s)."""
-        return self._inplace is not None and BACKEND == "fused"
+        """Whether :meth:`evaluate` runs generated code (else ``lambdify``'s)."""
+        return self._inplace is not None and BACKEND != "lambdify"
+
+    @cached_property
+    def _compiled(self):
+        """The same statements as one C loop (:mod:`symloss._compiled`), or None."""
+        from . import _compiled
+
+        try:
+            return _compiled.CompiledKernel(*self._inplace.statements, len(self._leaves))
+        except _fused.Unsupported:
+            return None
 
     def evaluate(self, arrays: Mapping[str, np.ndarray], sizes: Mapping[Symbol, int], cache=None):
-        """As calling the kernel, through the fused in-place code (:mod:`symloss._fused`).
+        """As calling the kernel, through generated code: the compiled C loop
+        (:mod:`symloss._compiled`) or the fused in-place NumPy code (:mod:`symloss._fused`),
+        as :data:`BACKEND` says.
 
         The arrays returned belong to the calling thread's scratch pool: use them
         before this thread's next ``evaluate``.
@@ -582,8 +594,25 @@ class Kernel:
             return self(arrays, sizes, cache)
         cache = {} if cache is None else cache
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-            out = self._inplace(*[make(arrays, sizes, cache) for make in self._leaves])
+            values = [make(arrays, sizes, cache) for make in self._leaves]
+            out = None
+            if BACKEND == "c" or (BACKEND == "auto" and _large(values)):
+                out = self._run_compiled(values)
+            if out is None:
+                out = self._inplace(*values)
         return out if isinstance(self.expr, tuple) else out[0]
+
+    def _run_compiled(self, values):
+        from . import _compiled
+
+        if self._compiled is None:
+            return None  # an operation with no C form: the NumPy code runs
+        try:
+            return self._compiled(*values)
+        except _compiled.Unavailable as exc:
+            if BACKEND == "c":
+                raise BackendError(f"SYMLOSS_BACKEND=c: {exc}") from None
+            return None  # "auto": NumPy's fused code, silently
 
 
 @lru_cache(maxsize=1024)
@@ -623,9 +652,28 @@ def _printer() -> _KernelPrinter:
 #: development machine, and two threads hand the GIL over rarely enough (32,768 was
 #: 2x slower with two threads: benchmarks/kernels.py).
 BLOCK_ELEMENTS = int(os.environ.get("SYMLOSS_BLOCK_ELEMENTS", 131072))
-#: ``"fused"`` (generated in-place NumPy code, :mod:`symloss._fused`) or ``"lambdify"``
-#: (SymPy's lambdify, one allocation per operation); both evaluate block by block.
-BACKEND = os.environ.get("SYMLOSS_BACKEND", "fused")
+#: How kernels are evaluated (each block by block):
+#:
+#: - ``"auto"``: the compiled C loop (:mod:`symloss._compiled`) on blocks of at least
+#:   :data:`COMPILE_MIN_ELEMENTS` elements, where a C compiler works; else ``"fused"``;
+#: - ``"c"``: the compiled C loop on every block (an error if no compiler works);
+#: - ``"fused"``: generated in-place NumPy code (:mod:`symloss._fused`), no compiler;
+#: - ``"lambdify"``: SymPy's lambdify, one allocation per operation (the reference).
+BACKEND = os.environ.get("SYMLOSS_BACKEND", "auto")
+#: Blocks smaller than this run NumPy's fused code under ``"auto"``: a small input
+#: never waits for the compiler (about 0.1 s per kernel, once per machine: the
+#: compiled objects are cached on disk).
+COMPILE_MIN_ELEMENTS = int(os.environ.get("SYMLOSS_COMPILE_MIN_ELEMENTS", 65536))
+
+
+class BackendError(RuntimeError):
+    """The backend asked for (``SYMLOSS_BACKEND``) cannot run here."""
+
+
+def _large(values) -> bool:
+    return any(np.size(v) >= COMPILE_MIN_ELEMENTS for v in values if isinstance(v, np.ndarray))
+
+
 #: Worker threads for blocked evaluation (NumPy releases the GIL inside ufuncs).
 THREADS = int(os.environ.get("SYMLOSS_NUM_THREADS", os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None

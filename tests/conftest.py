@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,35 @@ settings.register_profile("dev", deadline=None, suppress_health_check=[HealthChe
 settings.load_profile("ci")
 
 LOSSES = [symloss.get(name) for name in symloss.names()]
+
+
+@functools.cache
+def compiler_problem() -> str | None:
+    """Why symloss's compiled backend cannot run here (None: it can)."""
+    from symloss import _compiled
+
+    i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]), [(i, n)])
+    try:
+        kernel._compiled(np.zeros(2))
+    except _compiled.Unavailable as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture
+def backend_c(monkeypatch):
+    """Every kernel evaluation in the test runs the compiled C loop (symloss/_compiled.py).
+
+    Without a working C compiler the test skips, except where ``SYMLOSS_REQUIRE_CC=1``
+    (as in CI, which installs gcc), where it fails.
+    """
+    problem = compiler_problem()
+    if problem is not None:
+        if os.environ.get("SYMLOSS_REQUIRE_CC") == "1":
+            pytest.fail(f"SYMLOSS_REQUIRE_CC=1 but {problem}")
+        pytest.skip(f"{problem} (set SYMLOSS_REQUIRE_CC=1 to make this a failure)")
+    monkeypatch.setattr(_numeric, "BACKEND", "c")
 
 
 def registry_params():

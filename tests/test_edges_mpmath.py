@@ -331,8 +331,15 @@ def _close(ours: float, ref, atol: float) -> bool:
     return abs(mpmath.mpf(ours) - ref) <= REL * abs(ref) + atol
 
 
+@pytest.mark.parametrize("backend", ["numpy", "c"])
 @pytest.mark.parametrize("name,case_id,pred,target,kw,params", ALL_CASES)
-def test_value_and_gradient_match_high_precision_reference(name, case_id, pred, target, kw, params):
+def test_value_and_gradient_match_high_precision_reference(
+    name, case_id, pred, target, kw, params, backend, request
+):
+    """On both kernel backends: the NumPy code the small inputs here run by default,
+    and the compiled C loop that large inputs run (conftest.py's ``backend_c``)."""
+    if backend == "c":
+        request.getfixturevalue("backend_c")
     L = _loss(name, tuple(sorted(params.items())))
     _, ref_v, ref_g = reference(L, pred, target, kw, params)
     with np.errstate(all="raise"):

@@ -1,0 +1,441 @@
+"""The compiled kernel backend: a kernel's fused statements as one vectorised C loop.
+
+:mod:`symloss._fused` runs a kernel as one NumPy call per operation, so each
+operation reads and writes the whole block once.  Here the same three-address
+statements (:func:`symloss._fused.statements`) become the body of a single C loop,
+compiled with the system's C compiler (``$CC``, else ``cc``) at first use.  The
+loop is vectorised (``#pragma omp simd``) and calls glibc's vector math library,
+libmvec, for exp, log, log1p, pow and friends (4 or 8 lanes per call, at most 4
+ulp from the correctly rounded result, special values as C99's Annex F).
+
+The generated source holds only names made here, C operators and ``repr(float)``
+literals: no user text reaches the compiler.  Shared objects are cached by the
+hash of their source, the compiler's version and the CPU
+(``$SYMLOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/symloss`` or ``~/.cache/symloss``),
+in a directory that only its owner may write, since its files are loaded as code.
+
+Selects, ``maximum``/``minimum`` and ``sign`` follow NumPy's results bit for bit,
+NaN and signed zeros included (tests/test_compiled.py checks every catalog kernel
+and the special values against the NumPy backend).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import math
+import os
+import platform
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from . import _fused
+
+
+class Unavailable(RuntimeError):
+    """No working C compiler or vector math library (the message says which)."""
+
+
+#: NumPy ufunc name -> the C function of the same value (libmvec has vector forms).
+_MATH = {
+    "exp": "exp",
+    "log": "log",
+    "log1p": "log1p",
+    "expm1": "expm1",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "arctan": "atan",
+    "power": "pow",
+}
+_INFIX = {
+    "add": "+",
+    "subtract": "-",
+    "multiply": "*",
+    "divide": "/",
+    "less": "<",
+    "less_equal": "<=",
+    "greater": ">",
+    "greater_equal": ">=",
+    "equal": "==",
+    "not_equal": "!=",
+    "logical_and": "&",
+    "logical_or": "|",
+}
+_UNARY = {
+    "negative": "(-{0})",
+    "absolute": "__builtin_fabs({0})",
+    "sqrt": "__builtin_sqrt({0})",
+    "logical_not": "(!{0})",
+    "mask": "{0}",
+    "sign": "sl_sign({0})",
+    "maximum": "sl_max({0}, {1})",
+    "minimum": "sl_min({0}, {1})",
+    "blend": "({2} ? {0} : {1})",
+    "xlogy": "({0} * log({1}))",
+    "xdivy": "({0} / {1})",
+}
+_LITERALS = {
+    "_np.nan": '__builtin_nan("")',
+    "_np.inf": "__builtin_inf()",
+    "(-_np.inf)": "(-__builtin_inf())",
+    "True": "1",
+    "False": "0",
+}
+# numpy.maximum(a, b) is b on ties (0.0 and -0.0), and NaN if either is; numpy.sign
+# keeps NaN and gives +0.0 for both zeros.  Written without && or ||, which would
+# be branches that stop the loop from being vectorised.
+_PRELUDE = """\
+static inline double sl_max(double a, double b) { double r = a > b ? a : b; return a != a ? a : r; }
+static inline double sl_min(double a, double b) { double r = a < b ? a : b; return a != a ? a : r; }
+static inline double sl_rsqrt(double x) {  /* pow(x, -0.5): +inf at -0, +0 at -inf */
+    double r = 1.0 / (__builtin_sqrt(x) + 0.0); return x == -__builtin_inf() ? 0.0 : r;
+}
+static inline double sl_sign(double x) {
+    double r = x > 0.0 ? 1.0 : 0.0; r = x < 0.0 ? -1.0 : r; return x != x ? x : r;
+}
+"""
+
+CC = os.environ.get("CC", "cc")
+FLAGS = (
+    "-O3",
+    "-march=native",
+    "-fopenmp-simd",  # honour "#pragma omp simd" (and declare simd) without OpenMP
+    "-fno-math-errno",  # exp and log set no errno: they may be vectorised
+    "-fno-trapping-math",  # no FP exceptions are observed: comparisons may be blended
+    "-ffp-contract=off",  # a*b + c is two roundings, as NumPy computes it
+    "-fPIC",
+    "-shared",
+)
+LIBS = ("-lmvec", "-lm")
+
+
+def source(statements, outputs: list[str], kinds: str, constants=None) -> str:
+    """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
+
+    ``kinds[k]`` says what ``in[k]`` (leaf ``Lk``) points at: ``"s"`` one number,
+    ``"r"`` one number per row (a row statistic), ``"f"`` ``rows * m`` contiguous
+    values.  Statements that read no ``"f"`` value run once per row, the others in
+    the inner, vectorised loop over the row's ``m`` elements; ``out[j]`` receives one
+    value per row or per element accordingly (:func:`levels`).  Raises
+    :class:`symloss._fused.Unsupported` for an operation with no C form.
+
+    *constants* maps scalar leaves to values compiled in (exponents: see
+    :func:`exponent_leaves`).  Powers whose exponent is then a known integer from 0
+    to 8, -1 or ±1/2 become products, a reciprocal or a square root, within an ulp
+    per operation of ``numpy.power`` and with its special values (NumPy itself takes
+    ``sqrt`` for 1/2: -0 at -0, NaN at -inf): ``pow`` is the slowest call here.
+    """
+    dtypes = {target: dtype for target, _, _, _, dtype, _ in statements}
+    level = levels(statements, outputs, kinds)
+    known = _fold(statements, constants or {})
+    used = sorted({_MATH[op] for *_, op in statements if op in _MATH})
+    if any(op == "xlogy" for *_, op in statements) and "log" not in used:
+        used.append("log")
+    # Declared, not #included: math.h declares the vector forms under -ffast-math only.
+    head = [
+        "#pragma omp declare simd notinbranch\n"
+        f"double {f}({'double, double' if f == 'pow' else 'double'});"
+        for f in used
+    ]
+    setup, outer, inner = [], [], []
+    for k, kind in enumerate(kinds):
+        if f"L{k}" in known:
+            setup.append(f"    const double L{k} = {_c_float(known[f'L{k}'])};")
+        elif kind == "s":
+            setup.append(f"    const double L{k} = in[{k}][0];")
+        else:
+            setup.append(f"    const double *restrict P{k} = in[{k}];")
+            (outer if kind == "r" else inner).append(
+                f"const double L{k} = P{k}[{'r' if kind == 'r' else 'i'}];"
+            )
+    for target, _, _, operands, _, op in statements:
+        args = [_LITERALS.get(o, o) for o in operands]
+        e = known.get(operands[1]) if op == "power" else None
+        if target in known:
+            expr = _c_float(known[target])
+        elif e is not None and (e in (-1, 0.5, -0.5) or (e.is_integer() and 0 <= e <= 8)):
+            expr = (
+                {
+                    -1: f"(1.0 / {args[0]})",
+                    0.5: f"__builtin_sqrt({args[0]})",  # numpy.power(x, 0.5) is sqrt(x)
+                    -0.5: f"sl_rsqrt({args[0]})",
+                }.get(e)
+                or " * ".join([args[0]] * int(e))
+                or "1.0"
+            )
+        elif op in _MATH:
+            expr = f"{_MATH[op]}({', '.join(args)})"
+        elif op in _INFIX and len(args) == 2:
+            expr = f"({args[0]} {_INFIX[op]} {args[1]})"
+        elif op in _UNARY:
+            expr = _UNARY[op].format(*args)
+        else:
+            raise _fused.Unsupported(f"no C form for {op or 'a composite statement'}")
+        ctype = "double" if dtypes[target] == "f" else "long"
+        (inner if level[target] == "f" else outer).append(f"const {ctype} {target} = {expr};")
+    for j, o in enumerate(outputs):
+        setup.append(f"    double *restrict O{j} = out[{j}];")
+        full = level.get(o) == "f"
+        (inner if full else outer).append(f"O{j}[{'i' if full else 'r'}] = {_LITERALS.get(o, o)};")
+    return "\n".join(
+        [
+            *head,
+            _PRELUDE,
+            "void symloss_kernel(long rows, long m, const double *const *in, double *const *out)",
+            "{",
+            *setup,
+            "    for (long r = 0; r < rows; r++) {",
+            *[f"        {line}" for line in outer],
+            "        #pragma omp simd",
+            "        for (long i = r * m; i < (r + 1) * m; i++) {",
+            *[f"            {line}" for line in inner],
+            "        }",
+            "    }",
+            "}",
+            "",
+        ]
+    )
+
+
+_FOLD = {
+    "add": np.add,
+    "subtract": np.subtract,
+    "multiply": np.multiply,
+    "divide": np.divide,
+    "negative": np.negative,
+}
+
+
+def _fold(statements, constants: dict[int, float]) -> dict[str, float]:
+    """The names whose values the *constants* (leaf index -> value) fix: the leaves,
+    and the arithmetic on them and on literals, computed as the loop would."""
+    known = {f"L{k}": float(v) for k, v in constants.items()}
+    with np.errstate(all="ignore"):
+        for target, _, _, operands, dtype, op in statements:
+            if op in _FOLD and dtype == "f":
+                vals = [known.get(o, _number(o)) for o in operands]
+                if None not in vals:
+                    known[target] = float(_FOLD[op](*map(np.float64, vals)))
+    return known
+
+
+def _number(operand: str) -> float | None:
+    try:
+        return float(operand)  # '1.0', '-0.5', '1e-300'; None for names
+    except ValueError:
+        return None
+
+
+def _c_float(x: float) -> str:
+    if x != x:
+        return _LITERALS["_np.nan"]
+    if math.isinf(x):
+        return _LITERALS["_np.inf" if x > 0 else "(-_np.inf)"]
+    return repr(x)
+
+
+def exponent_leaves(statements) -> frozenset[int]:
+    """Indices of the leaves that some power's exponent is computed from."""
+    deps: dict[str, frozenset] = {}
+    found: set[str] = set()
+    for target, _, _, operands, _, op in statements:
+        deps[target] = frozenset().union(*(deps.get(o, {o}) for o in operands))
+        if op == "power":
+            found |= deps.get(operands[1], {operands[1]})
+    return frozenset(int(o[1:]) for o in found if o.startswith("L"))
+
+
+def levels(statements, outputs: list[str], kinds: str) -> dict[str, str]:
+    """``"f"`` for the names (leaves, temporaries) that vary within a row, else ``"r"``."""
+    level = {f"L{k}": ("f" if kind == "f" else "r") for k, kind in enumerate(kinds)}
+    for target, _, _, operands, _, _ in statements:
+        level[target] = "f" if any(level.get(o) == "f" for o in operands) else "r"
+    return level
+
+
+# ------------------------------------------------------------------ building
+_LOCK = threading.Lock()
+_LOADED: dict[str, ctypes._CFuncPtr] = {}
+_STATE: dict[str, object] = {}  # "identity": str, "unavailable": Unavailable
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("SYMLOSS_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "symloss"
+
+
+def _private_dir() -> Path:
+    path = cache_dir() / "kernels"
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = path.stat()
+    except OSError as exc:
+        raise Unavailable(f"cannot create the kernel cache {path}: {exc.strerror}") from None
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise Unavailable(f"the kernel cache {path} belongs to another user")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise Unavailable(f"the kernel cache {path} is writable by others")
+    return path
+
+
+def _identity() -> str:
+    """What a compiled object depends on besides its source: flags, machine, CPU.
+
+    Not the compiler's version: a cached object stays valid when the compiler
+    changes, and a cache hit needs no compiler at all.
+    """
+    found = _STATE.get("identity")
+    if found is None:
+        cpu = platform.machine() + platform.processor()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpu += "".join(
+                    sorted({ln for ln in f if ln.startswith(("model name", "flags", "Features"))})
+                )
+        except OSError:
+            pass
+        found = _STATE["identity"] = f"{FLAGS}\n{LIBS}\n{cpu}"
+    return found
+
+
+def build(code: str):
+    """The compiled ``symloss_kernel`` of C *code* (from the disk cache when there)."""
+    with _LOCK:
+        if "unavailable" in _STATE:
+            raise _STATE["unavailable"]
+        fn = _LOADED.get(code)
+        if fn is not None:
+            return fn
+        try:
+            fn = _LOADED[code] = _build(code)
+        except Unavailable as exc:
+            _STATE["unavailable"] = exc  # once per process: do not retry every block
+            raise
+        return fn
+
+
+def _build(code: str):
+    key = hashlib.sha256((_identity() + code).encode()).hexdigest()[:32]
+    folder = _private_dir()
+    path = folder / f"k{key}.so"
+    if not path.exists():
+        if shutil.which(CC) is None:
+            raise Unavailable(f"no C compiler: {CC!r} is not on PATH (set $CC)")
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            src, obj = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
+            src.write_text(code, encoding="utf-8")
+            try:
+                done = subprocess.run(
+                    [CC, *FLAGS, str(src), "-o", str(obj), *LIBS],
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                raise Unavailable(f"{CC} failed to run: {exc}") from None
+            if done.returncode != 0:
+                first = next((ln for ln in done.stderr.splitlines() if "error" in ln), "")
+                raise Unavailable(f"{CC} could not compile a kernel: {first.strip()}")
+            os.replace(obj, path)  # atomic: another process sees all of it or nothing
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise Unavailable(f"cannot load a compiled kernel: {exc}") from None
+    fn = lib.symloss_kernel
+    fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    fn.restype = None
+    return fn
+
+
+# ------------------------------------------------------------------ running
+class CompiledKernel:
+    """Callable like :func:`symloss._fused.compile_fused`'s functions: leaf values in,
+    the list of output arrays out (scratch of the calling thread, broadcastable to
+    the leaves' shape: row-level outputs have a last axis of 1).
+
+    Raises :class:`Unavailable` when no compiler works.  ctypes releases the GIL
+    for the call, so blocks run on several threads at once.
+    """
+
+    def __init__(self, statements, outputs: list[str], nleaves: int):
+        self._statements = statements
+        self._outputs = outputs
+        self._fns: dict[tuple, object] = {}
+        self._exponents = exponent_leaves(statements)
+        source(statements, outputs, "f" * nleaves)  # Unsupported now, not at a call
+
+    def function(self, kinds: str, constants: dict[int, float]):
+        """The compiled loop for leaves of these kinds (and constant exponents), and
+        which outputs are per element."""
+        key = kinds, tuple(sorted(constants.items()))
+        plan = self._fns.get(key)
+        if plan is None:
+            level = levels(self._statements, self._outputs, kinds)
+            fn = build(source(self._statements, self._outputs, kinds, constants))
+            plan = self._fns[key] = fn, [level.get(o) == "f" for o in self._outputs]
+        return plan
+
+    def __call__(self, *values):
+        shapes = {np.shape(v) for v in values if isinstance(v, np.ndarray) and v.ndim}
+        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+        lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
+        kinds = "".join(_kind(v, shape, lead, m) for v in values)
+        rows = math.prod(lead) if "r" in kinds else 1
+        m = math.prod(shape) // rows if rows else 0
+        row_shape = lead + (1,) if "r" in kinds else (1,) * len(shape)
+        # Small integer and half-integer exponent parameters are compiled in (one object
+        # per value; a sweep over real-valued exponents shares the general one).
+        constants = {
+            k: float(values[k])
+            for k in self._exponents
+            if kinds[k] == "s"
+            and (2 * float(values[k])).is_integer()
+            and abs(float(values[k])) <= 8
+        }
+        fn, full = self.function(kinds, constants)
+        numbers = np.array([float(v) for v, k in zip(values, kinds) if k == "s"] or [0.0])
+        keep, addresses, j = [numbers], [], 0
+        for k, (v, kind) in enumerate(zip(values, kinds)):
+            if kind == "s":
+                addresses.append(numbers.ctypes.data + 8 * j)
+                j += 1
+                continue
+            a = v if v.dtype == np.float64 else v.astype(np.float64)
+            want = shape if kind == "f" else row_shape
+            if a.shape != want or not a.flags.c_contiguous:  # broadcast or strided
+                dense = _fused.SCRATCH.array(np.float64, -1000 - k, want)
+                np.copyto(dense, a)
+                a = dense
+            keep.append(a)
+            addresses.append(a.ctypes.data)
+        outs = [
+            _fused.SCRATCH.array(np.float64, -1 - j, shape if f else row_shape)
+            for j, f in enumerate(full)
+        ]
+        ins = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
+        ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
+        fn(rows, m, ins, ptrs)
+        return outs
+
+
+def _kind(v, shape: tuple, lead: tuple, m: int) -> str:
+    """``"s"`` a number, ``"r"`` one value per row, ``"f"`` per element (see :func:`source`)."""
+    if not isinstance(v, np.ndarray) or v.ndim == 0:
+        return "s"
+    s = v.shape if v.ndim == len(shape) else (1,) * (len(shape) - v.ndim) + v.shape
+    if s[-1] == 1 and m > 1 and s[:-1] == lead:
+        return "r"
+    return "f"

@@ -1,0 +1,296 @@
+"""The compiled C backend (symloss/_compiled.py) against lambdify's kernels and NumPy.
+
+Every test here runs with ``backend_c`` (conftest.py): each kernel evaluation goes
+through the generated C loop.  References are lambdify's kernels (the same
+expressions printed as nested NumPy calls) and NumPy's own functions; the
+registry-wide mpmath comparison (tests/test_edges_mpmath.py) also runs on this
+backend.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import sympy as sp
+from conftest import inputs, registry_params
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_fused import SPECIALS, _kernels, _same
+
+from symloss import _compiled, _fused, _numeric
+from symloss._symbols import relu, step, xdivy, xlogy
+
+pytestmark = pytest.mark.usefixtures("backend_c")
+
+x, y, z = sp.symbols("x y z", real=True)
+
+
+def _compile(expr, *symbols):
+    """A NumPy-in, NumPy-out function running *expr*'s compiled loop."""
+    kernel = _compiled.CompiledKernel(
+        *_fused.statements(*sp.cse([expr]), list(symbols)), len(symbols)
+    )
+    return lambda *values: np.array(kernel(*values)[0], copy=True)
+
+
+@registry_params()
+def test_every_kernel_of_the_catalog_has_a_c_form(loss):
+    for what, kernel in _kernels(loss).items():
+        assert kernel._compiled is not None, f"{loss.name}: the {what} kernel has no C form"
+
+
+@registry_params()
+@settings(max_examples=10)
+@given(data=st.data())
+def test_compiled_kernels_equal_lambdify_kernels(loss, data):
+    case = data.draw(inputs(loss))
+    batch = loss._arrays(case.pred, case.target, **case.kw)
+    for what, kernel in _kernels(loss).items():
+        expected = kernel(batch.arrays, batch.sizes)
+        got = kernel.evaluate(batch.arrays, batch.sizes)
+        pairs = zip(expected, got) if isinstance(kernel.expr, tuple) else [(expected, got)]
+        for e, g in pairs:
+            assert _same(e, g), f"{loss.name} {what}: compiled {g} != lambdify {e}"
+
+
+@registry_params()
+def test_public_calls_agree_with_the_numpy_backend_on_many_blocks(loss, monkeypatch):
+    """value_and_grad, value, grad over several blocks on worker threads: the C
+    backend's results are the NumPy backend's to 1e-12."""
+    monkeypatch.setattr(_numeric, "BLOCK_ELEMENTS", 64)
+    case = _bulk_case(loss)
+    got_v, got_g = loss.value_and_grad(case.pred, case.target, **case.kw)
+    got_g = got_g.copy()
+    got_h = loss.hess(case.pred, case.target, **case.kw)
+    monkeypatch.setattr(_numeric, "BACKEND", "fused")
+    want_v, want_g = loss.value_and_grad(case.pred, case.target, **case.kw)
+    want_h = loss.hess(case.pred, case.target, **case.kw)
+    assert _same(got_v, want_v) and _same(got_g, want_g) and _same(got_h, want_h)
+
+
+def _bulk_case(loss, n=300):
+    """Deterministic inputs inside the loss's domains, n samples (10 classes if 2-D)."""
+    rng = np.random.default_rng(7)
+    two_d = len(loss.input_indices) == 2
+    shape = (n, 4) if two_d else (n,)
+    doms = loss.domains
+
+    def draw(dom):
+        s = dom.accepted if dom is not None else sp.Interval(-sp.oo, sp.oo)
+        lo, hi = (max(float(s.inf), -3.0), min(float(s.sup), 3.0)) if s.is_Interval else (0, 1)
+        if isinstance(s, sp.FiniteSet):
+            return rng.choice([float(v) for v in s], size=shape)
+        return rng.uniform(lo + 0.01 * (hi - lo), hi - 0.01 * (hi - lo), size=shape)
+
+    pred = draw(doms.get(str(loss.pred.label)))
+    if any(c.name == "one_hot" for c in loss.constraints):
+        target = np.eye(shape[1])[rng.integers(0, shape[1], n)]
+    else:
+        target = draw(doms.get(str(loss.target.label)))
+    kw = {}
+    for key, dom in doms.items():
+        if key not in (str(loss.pred.label), str(loss.target.label)):
+            kw[key] = draw(dom)
+    from types import SimpleNamespace
+
+    return SimpleNamespace(pred=pred, target=target, kw=kw)
+
+
+@pytest.mark.parametrize(
+    "expr, reference",
+    [
+        (sp.sign(x), np.sign),
+        (sp.Abs(x), np.abs),
+        (relu(x), lambda v: np.maximum(v, 0.0)),
+        (step(x), lambda v: np.where(v > 0, 1.0, 0.0)),
+        (
+            sp.Piecewise((x, x < 0), (2 * x, x < 1), (-x, True)),
+            lambda v: np.select([v < 0, v < 1], [v, 2 * v], -v),
+        ),
+        (sp.Piecewise((x, x > 0)), lambda v: np.where(v > 0, v, np.nan)),
+        (sp.Heaviside(x), lambda v: np.heaviside(v, 0.5)),
+        (sp.Heaviside(x, sp.nan), lambda v: np.heaviside(v, np.nan)),
+        (sp.exp(x), np.exp),
+        (sp.log(x), np.log),
+        (sp.codegen.cfunctions.log1p(x), np.log1p),
+        (sp.codegen.cfunctions.expm1(x), np.expm1),
+        (sp.tanh(x), np.tanh),
+        (sp.atan(x), np.arctan),
+        (sp.cosh(x), np.cosh),
+        (
+            1 / x**2 - 3 * x**3 + sp.sqrt(sp.Abs(x)),
+            lambda v: 1 / v**2 - 3 * v**3 + np.sqrt(np.abs(v)),
+        ),
+        (x ** sp.Rational(5, 2), lambda v: v**2.5),
+    ],
+    ids=lambda v: str(v) if isinstance(v, sp.Basic) else "",
+)
+def test_c_code_matches_numpy_at_special_values(expr, reference):
+    """libmvec's functions are within 4 ulp of NumPy's; inf, NaN and the sign of zero
+    must match exactly."""
+    values = np.concatenate([SPECIALS, np.linspace(-20, 20, 41), [1e-300, -1e-300, 700.0]])
+    with np.errstate(all="ignore"):
+        got, want = _compile(expr, x)(values.copy()), reference(values.copy())
+    np.testing.assert_allclose(got, want, rtol=4e-15, atol=0)
+    numbers = ~np.isnan(want)
+    assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+
+
+def test_maximum_minimum_and_selects_are_numpys_bit_for_bit():
+    a, b = (v.ravel() for v in np.meshgrid(SPECIALS, SPECIALS))
+    for fn, reference in ((_numeric.maximum, np.maximum), (_numeric.minimum, np.minimum)):
+        got = _compile(fn(x, y), x, y)(a, b)
+        assert np.array_equal(got.view(np.int64), reference(a, b).view(np.int64)), fn
+    cond = np.where(np.arange(a.size) % 3 == 0, 1.0, -1.0)
+    got = _compile(sp.Piecewise((x, z > 0), (y, True)), x, y, z)(a, b, cond)
+    assert np.array_equal(got.view(np.int64), np.where(cond > 0, a, b).view(np.int64))
+
+
+def test_xlogy_and_xdivy_are_zero_where_the_weight_is_zero():
+    t = np.array([0.0, 0.0, 0.5, 1.0])
+    p = np.array([0.0, 2.0, 0.0, 0.25])
+    with np.errstate(all="ignore"):
+        assert np.array_equal(_compile(xlogy(x, y), x, y)(t, p), [0.0, 0.0, -np.inf, np.log(0.25)])
+        assert np.array_equal(_compile(xdivy(x, y), x, y)(t, p), [0.0, 0.0, np.inf, 4.0])
+
+
+@pytest.mark.parametrize("e", [-1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 8.0, 2.5, 9.0, -2.0])
+def test_exponent_parameters_compiled_in_keep_pows_values(e):
+    """x**p with p a parameter: small integers and +-1/2 become products, reciprocals
+    and square roots; the values (special ones included) stay numpy.power's."""
+    g = sp.Symbol("g", real=True)
+    fn = _compile(x**g * (1 + x ** (g - 1)), x, g)
+    values = np.concatenate([SPECIALS, np.linspace(-3, 3, 13), [1e-3, 1e3]])
+    with np.errstate(all="ignore"):
+        want = np.power(values, e) * (1 + np.power(values, e - 1))
+    got = fn(values, np.float64(e))
+    np.testing.assert_allclose(got, want, rtol=2e-15 * (1 + abs(e)), atol=0)
+    numbers = ~np.isnan(want)
+    assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+
+
+def test_row_statistics_are_read_once_per_row():
+    """Leaves of shape (n, 1) are row values; outputs that only read them are (n, 1)."""
+    fn = _compiled.CompiledKernel(
+        *_fused.statements(*sp.cse([x * sp.exp(y) - z, sp.exp(y) + x]), [x, y, z]), 3
+    )
+    rows = np.array([[1.0], [2.0]])
+    grid = np.arange(6.0).reshape(2, 3)
+    full, per_row = fn(np.float64(0.5), rows, grid)
+    assert np.allclose(full, 0.5 * np.exp(rows) - grid, rtol=1e-15)
+    assert full.shape == (2, 3) and per_row.shape == (2, 1)
+    assert np.allclose(per_row, np.exp(rows) + 0.5, rtol=1e-15)
+    # A (3,) leaf broadcast over rows, and a strided view, are copied densely first.
+    got = _compile(x * y, x, y)(grid[:, ::2], np.array([10.0, 20.0]))
+    assert np.array_equal(got, grid[:, ::2] * np.array([10.0, 20.0]))
+
+
+def test_integer_and_boolean_leaves_are_read_as_float64():
+    got = _compile(x + 2 * y, x, y)(np.array([1, 2, 3]), np.array([True, False, True]))
+    assert got.dtype == np.float64 and np.array_equal(got, [3.0, 2.0, 5.0])
+
+
+def test_threads_share_compiled_code_without_sharing_results():
+    fn = _compile(sp.exp(x) + y, x, y)
+    base = np.linspace(-1, 1, 10_000)
+    results, errors = {}, []
+
+    def work(k):
+        try:
+            results[k] = fn(base, np.float64(k))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k, got in results.items():
+        np.testing.assert_allclose(got, np.exp(base) + k, rtol=1e-15)
+
+
+def test_compiled_objects_are_reused_from_the_disk_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
+    _compile(sp.sin(x) * 3, x)(np.ones(3))
+    objects = list((tmp_path / "kernels").iterdir())
+    assert len(objects) == 1 and objects[0].suffix == ".so"
+    mtime = objects[0].stat().st_mtime_ns
+    monkeypatch.setattr(_compiled, "_LOADED", {})  # as a new process: from disk
+    monkeypatch.setattr(_compiled, "CC", "/nonexistent/cc")  # no compiler needed
+    monkeypatch.setattr(_compiled, "_STATE", dict(_compiled._STATE))
+    assert np.allclose(_compile(sp.sin(x) * 3, x)(np.ones(3)), 3 * np.sin(1.0))
+    assert [p.stat().st_mtime_ns for p in (tmp_path / "kernels").iterdir()] == [mtime]
+
+
+def test_a_cache_others_can_write_is_refused(tmp_path, monkeypatch):
+    """Compiled objects are loaded as code: a group- or world-writable cache is not used."""
+    (tmp_path / "kernels").mkdir()
+    (tmp_path / "kernels").chmod(0o777)
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    monkeypatch.setattr(_compiled, "_STATE", {})
+    with pytest.raises(_compiled.Unavailable, match="writable by others"):
+        _compile(sp.cos(x) + 7, x)(np.ones(3))
+
+
+def test_without_a_compiler_auto_falls_back_and_c_says_why(monkeypatch):
+    monkeypatch.setattr(_compiled, "CC", "/nonexistent/cc")
+    monkeypatch.setattr(_compiled, "_LOADED", {})
+    monkeypatch.setattr(_compiled, "_STATE", {})
+    i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]) * 5 + 1, [(i, n)])
+    arrays = {"y": np.linspace(0, 1, 100_000)}
+    with pytest.raises(_numeric.BackendError, match="SYMLOSS_BACKEND=c: no C compiler"):
+        kernel.evaluate(arrays, {n: 100_000})
+    monkeypatch.setattr(_numeric, "BACKEND", "auto")
+    got = kernel.evaluate(arrays, {n: 100_000})  # large enough for "auto" to try
+    np.testing.assert_allclose(got, np.exp(arrays["y"]) * 5 + 1, rtol=1e-15)
+
+
+def test_auto_compiles_only_for_large_blocks(monkeypatch):
+    monkeypatch.setattr(_numeric, "BACKEND", "auto")
+    calls = []
+    i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]) * 3, [(i, n)])
+    real = kernel._run_compiled
+    monkeypatch.setattr(kernel, "_run_compiled", lambda values: calls.append(1) or real(values))
+    kernel.evaluate({"y": np.ones(10)}, {n: 10})
+    assert calls == []
+    big = _numeric.COMPILE_MIN_ELEMENTS
+    kernel.evaluate({"y": np.ones(big)}, {n: big})
+    assert calls == [1]
+
+
+def test_the_generated_source_holds_no_user_text():
+    """Names in the C source are generated (L0, T3, O1, sl_*) or C's own."""
+    weird = sp.Symbol('x); system("rm -rf /"); double q = (', real=True)
+    code = _compiled.source(*_fused.statements(*sp.cse([sp.exp(weird) + 1]), [weird]), "f")
+    assert "system" not in code and "rm -rf" not in code
+
+
+def test_a_new_process_reads_kernels_from_the_disk_cache(tmp_path):
+    """Compiled objects survive the process: a second run compiles nothing."""
+    script = (
+        "import numpy as np, symloss; from symloss import _numeric; _numeric.BACKEND='c'\n"
+        "L = symloss.get('bce_logits'); print(L.value_and_grad(np.array([0.5, -2.0]),"
+        " np.array([1.0, 0.0]))[0])"
+    )
+    env = {"SYMLOSS_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    count = len(list((tmp_path / "kernels").iterdir()))
+    env["CC"] = "/nonexistent/cc"
+    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout and len(list((tmp_path / "kernels").iterdir())) == count
+    # bce_logits at z = (0.5, -2), t = (1, 0): mean(log(1 + e^-0.5), log(1 + e^-2)), by hand
+    assert float(first.stdout) == pytest.approx(
+        (np.log1p(np.exp(-0.5)) + np.log1p(np.exp(-2))) / 2, rel=1e-15
+    )
