@@ -2,18 +2,21 @@
 
 For every loss in ``symloss.catalog()``, with inputs drawn inside the loss's domains:
 
-- ``fused``: ``L.value_and_grad(pred, target, **kw)``, the default path (inputs checked
-  block by block, one value-and-gradient kernel when the loss has one, generated as
-  in-place NumPy code by symloss/_fused.py, blocked and threaded);
-- ``lambdify``: the same call with ``symloss._numeric.BACKEND = "lambdify"`` (the same
-  blocks, each kernel printed by SymPy's lambdify: one new array per operation);
+- ``default``: ``L.value_and_grad(pred, target, **kw)`` as shipped (inputs checked block
+  by block, one value-and-gradient kernel when the loss has one, blocked and threaded;
+  under ``SYMLOSS_BACKEND=auto`` each large block runs the kernel's compiled C loop,
+  symloss/_compiled.py, where a C compiler works);
+- ``numpy``: the same call with ``symloss._numeric.BACKEND = "fused"`` (the kernels as
+  generated in-place NumPy code, symloss/_fused.py: no compiler needed);
+- ``lambdify``: the same call with ``BACKEND = "lambdify"`` (each kernel printed by
+  SymPy's lambdify: one new array per operation);
 - ``L+grad``: ``L(...)`` and ``L.grad(...)``, two calls;
 - ``torch``: forward + backward of the direct ``torch.nn.functional`` equivalent, when
   there is one and its value and gradient agree with symloss's on these very inputs
   (checked before timing; otherwise the column says why it is empty);
 - ``copy``: a copy of the input arrays, the memory floor;
-- the ratios ``fused / torch`` and ``fused / copy``;
-- ``x10``: time(fused at n) / time(fused at n / 10), about 10 when evaluation is linear.
+- the ratios ``default / torch``, ``default / copy`` and ``numpy / copy``;
+- ``x10``: time(default at n) / time(default at n / 10), about 10 when evaluation is linear.
 
 Every figure comes from the same run, measured side by side, best of ``--repeat``.
 Element-wise losses use n = 10^7 elements (and 10^6 for the scaling column), row-wise
@@ -151,6 +154,13 @@ def torch_runner(L, pred, target, kw):
 
 
 # ------------------------------------------------------------------ one loss
+def compiled(L) -> bool:
+    """Whether every kernel ``L.value_and_grad`` runs has a C form."""
+    kernels = [L._fused_kernel] if L._fused_kernel is not None else []
+    kernels = kernels or [L._value_kernel, L._grad_kernel]
+    return all(k._compiled is not None for k in kernels)
+
+
 def measure(L, n, m, repeat, scale=True):
     pred, target, kw = make_inputs(L, n, m)
     small = make_inputs(L, 8, m)
@@ -167,21 +177,27 @@ def measure(L, n, m, repeat, scale=True):
     run_torch, why = torch_runner(L, pred, target, kw)
     inputs = (pred, target, *kw.values())
 
-    def lambdified():
-        _numeric.BACKEND = "lambdify"
-        try:
-            return L.value_and_grad(pred, target, **kw)
-        finally:
-            _numeric.BACKEND = "fused"
+    def on(backend):
+        def run():
+            saved, _numeric.BACKEND = _numeric.BACKEND, backend
+            try:
+                return L.value_and_grad(pred, target, **kw)
+            finally:
+                _numeric.BACKEND = saved
 
+        return run
+
+    on("c")()  # compile (or load from the disk cache) outside timing
     row = {
         "vag": best_of(lambda: L.value_and_grad(pred, target, **kw), repeat),
-        "lambdify": best_of(lambdified, repeat),
+        "numpy": best_of(on("fused"), repeat),
+        "lambdify": best_of(on("lambdify"), repeat),
         "sep": best_of(lambda: (L(pred, target, **kw), L.grad(pred, target, **kw)), repeat),
         "torch": best_of(run_torch, repeat) if run_torch else None,
         "copy": best_of(lambda: [a.copy() for a in inputs], repeat),
         "why": why,
         "fused": L._fused_kernel is not None,
+        "compiled": compiled(L),
         "paths_err": paths_err,
     }
     if scale:
@@ -217,15 +233,16 @@ def main(argv=None):
         f"(against {n2 // 10} x {m2}); float64"
     )
     print(
-        "fused = L.value_and_grad, the default path (in-place NumPy kernels); lambdify ="
-        " the same with SymPy's lambdify kernels;\nL+grad = L(...) and L.grad(...)"
-        " separately; 1k = value and gradient share one kernel (else two kernels);"
+        "default = L.value_and_grad as shipped (SYMLOSS_BACKEND=auto: the compiled C loop,"
+        " symloss/_compiled.py,\nwhere a C compiler works); numpy = the same with the fused"
+        " in-place NumPy kernels (SYMLOSS_BACKEND=fused);\nlambdify = SymPy's lambdify"
+        " kernels; L+grad = L(...) and L.grad(...) separately; C = every kernel has a C"
+        " form;\nx10 = time(default, n) / time(default, n / 10), ~10 if linear.\n"
     )
-    print("x10 = time(fused, n) / time(fused, n / 10), ~10 if linear.\n")
     head = (
-        f"{'loss':30s} {'shape':>10s} {'1k':>3s} {'fused s':>8s} {'lambdify':>8s} "
-        f"{'L+grad s':>8s} {'torch s':>8s} {'copy s':>7s} {'f/torch':>7s} {'f/copy':>6s} "
-        f"{'x10':>5s}"
+        f"{'loss':30s} {'shape':>10s} {'C':>3s} {'default':>8s} {'numpy s':>8s} "
+        f"{'lambdify':>8s} {'L+grad s':>8s} {'torch s':>8s} {'copy s':>7s} {'d/torch':>7s} "
+        f"{'d/copy':>6s} {'np/copy':>7s} {'x10':>5s}"
     )
     print(head)
     print("-" * len(head))
@@ -239,9 +256,9 @@ def main(argv=None):
         vs_torch = f"{r['vag'] / r['torch']:6.2f}x" if r["torch"] is not None else f"{'-':>7s}"
         x10 = f"{r['vag'] / r['vag_small']:5.1f}" if "vag_small" in r else f"{'-':>5s}"
         print(
-            f"{L.name:30s} {shape:>10s} {'yes' if r['fused'] else 'no':>3s} {r['vag']:8.4f} "
-            f"{r['lambdify']:8.4f} {r['sep']:8.4f} {torch_s} {r['copy']:7.4f} {vs_torch} "
-            f"{r['vag'] / r['copy']:5.1f}x {x10}",
+            f"{L.name:30s} {shape:>10s} {'yes' if r['compiled'] else 'no':>3s} {r['vag']:8.4f} "
+            f"{r['numpy']:8.4f} {r['lambdify']:8.4f} {r['sep']:8.4f} {torch_s} {r['copy']:7.4f} "
+            f"{vs_torch} {r['vag'] / r['copy']:5.1f}x {r['numpy'] / r['copy']:6.1f}x {x10}",
             flush=True,
         )
         if r["paths_err"] > 1e-12:
