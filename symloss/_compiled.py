@@ -265,7 +265,8 @@ def levels(statements, outputs: list[str], kinds: str) -> dict[str, str]:
 
 # ------------------------------------------------------------------ building
 _LOCK = threading.Lock()
-_LOADED: dict[str, ctypes._CFuncPtr] = {}
+_LOADED: dict[str, ctypes.CDLL] = {}
+_FUNCS: dict[tuple[str, str], object] = {}
 _STATE: dict[str, object] = {}  # "identity": str, "unavailable": Unavailable
 
 
@@ -311,20 +312,30 @@ def _identity() -> str:
     return found
 
 
-def build(code: str):
-    """The compiled ``symloss_kernel`` of C *code* (from the disk cache when there)."""
+def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
+    """Function *symbol* of C *code*, compiled (or loaded from the disk cache).
+
+    Its arguments are ``nargs`` integers and pointers (``long`` first, then
+    addresses), none of them returned.
+    """
+    fn = _FUNCS.get((code, symbol))
+    if fn is not None:
+        return fn
     with _LOCK:
         if "unavailable" in _STATE:
             raise _STATE["unavailable"]
-        fn = _LOADED.get(code)
-        if fn is not None:
-            return fn
-        try:
-            fn = _LOADED[code] = _build(code)
-        except Unavailable as exc:
-            _STATE["unavailable"] = exc  # once per process: do not retry every block
-            raise
-        return fn
+        lib = _LOADED.get(code)
+        if lib is None:
+            try:
+                lib = _LOADED[code] = _build(code)
+            except Unavailable as exc:
+                _STATE["unavailable"] = exc  # once per process: do not retry every block
+                raise
+        fn = getattr(lib, symbol)
+        fn.argtypes = [ctypes.c_long, ctypes.c_long, *[ctypes.c_void_p] * (nargs - 2)]
+        fn.restype = None
+        _FUNCS[code, symbol] = fn
+    return fn
 
 
 def _build(code: str):
@@ -354,10 +365,7 @@ def _build(code: str):
         lib = ctypes.CDLL(str(path))
     except OSError as exc:
         raise Unavailable(f"cannot load a compiled kernel: {exc}") from None
-    fn = lib.symloss_kernel
-    fn.argtypes = [ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    fn.restype = None
-    return fn
+    return lib
 
 
 # ------------------------------------------------------------------ running
@@ -439,3 +447,86 @@ def _kind(v, shape: tuple, lead: tuple, m: int) -> str:
     if s[-1] == 1 and m > 1 and s[:-1] == lead:
         return "r"
     return "f"
+
+
+# ------------------------------------------------------------------ row reductions
+_ROWS = (
+    "#pragma omp declare simd notinbranch\ndouble exp(double);\n"
+    + _PRELUDE
+    + """
+void symloss_row_max(long rows, long m, const double *restrict v, double *restrict out)
+{
+    for (long r = 0; r < rows; r++) {
+        double acc = v[r * m];
+        for (long c = 1; c < m; c++) acc = sl_max(acc, v[r * m + c]);
+        out[r] = acc;
+    }
+}
+void symloss_row_sum(long rows, long m, const double *restrict v, double *restrict out)
+{
+    for (long r = 0; r < rows; r++) {
+        double acc = v[r * m];
+        for (long c = 1; c < m; c++) acc += v[r * m + c];
+        out[r] = acc;
+    }
+}
+/* top = row max of z, e = exp(z - top), total = row sum of e (softmax's pieces). */
+void symloss_row_stats(long rows, long m, const double *restrict z, double *restrict top,
+                       double *restrict e, double *restrict total)
+{
+    symloss_row_max(rows, m, z, top);
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < m; c++) e[r * m + c] = z[r * m + c] - top[r];
+    #pragma omp simd
+    for (long i = 0; i < rows * m; i++) e[i] = exp(e[i]);
+    symloss_row_sum(rows, m, e, total);
+}
+void symloss_row_divide(long rows, long m, const double *restrict e,
+                        const double *restrict total, double *restrict out)
+{
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < m; c++) out[r * m + c] = e[r * m + c] / total[r];
+}
+"""
+)
+
+
+def _rows_of(v: np.ndarray) -> tuple[int, int] | None:
+    """(rows, m) of a C-contiguous float64 array with rows of at least 2 elements."""
+    if v.ndim < 2 or v.shape[-1] < 2 or v.dtype != np.float64 or not v.flags.c_contiguous:
+        return None
+    return v.size // v.shape[-1], v.shape[-1]
+
+
+def row_reduce(ufunc, v: np.ndarray) -> np.ndarray | None:
+    """``ufunc.reduce(v, axis=-1)`` for ``numpy.maximum`` and ``numpy.add`` (added left
+    to right), or None where this does not apply (see :func:`_rows_of`)."""
+    shape = _rows_of(v)
+    if shape is None or ufunc not in (np.maximum, np.add):
+        return None
+    fn = build(_ROWS, "symloss_row_max" if ufunc is np.maximum else "symloss_row_sum")
+    out = np.empty(v.shape[:-1])
+    fn(*shape, v.ctypes.data, out.ctypes.data)
+    return out
+
+
+def row_stats(z: np.ndarray):
+    """``(top, e, total)``: the row maxima of *z*, ``exp(z - top)`` and its row sums
+    (keeping the last axis), in one call; None where :func:`_rows_of` does not apply."""
+    shape = _rows_of(z)
+    if shape is None:
+        return None
+    fn = build(_ROWS, "symloss_row_stats", 6)
+    top, e, total = np.empty(z.shape[:-1] + (1,)), np.empty(z.shape), np.empty(z.shape[:-1] + (1,))
+    fn(*shape, z.ctypes.data, top.ctypes.data, e.ctypes.data, total.ctypes.data)
+    return top, e, total
+
+
+def row_divide(e: np.ndarray, total: np.ndarray) -> np.ndarray | None:
+    """``e / total`` for a row statistic *total* (last axis 1), or None."""
+    shape = _rows_of(e)
+    if shape is None or total.shape != e.shape[:-1] + (1,) or not total.flags.c_contiguous:
+        return None
+    out = np.empty(e.shape)
+    build(_ROWS, "symloss_row_divide", 5)(*shape, e.ctypes.data, total.ctypes.data, out.ctypes.data)
+    return out

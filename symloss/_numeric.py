@@ -114,6 +114,9 @@ def _reduce_rows(ufunc: np.ufunc, vals: np.ndarray, keepdims: bool = False) -> n
     m = vals.shape[-1]
     if vals.ndim < 2 or m < 2:
         return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
+    done = _compiled_rows("row_reduce", vals.size, ufunc, vals)
+    if done is not None:
+        return done[..., None] if keepdims else done
     if ufunc is np.add and m >= 8:
         total = np.einsum("...j->...", vals)
         return total[..., None] if keepdims else total
@@ -133,6 +136,8 @@ def _row_stats(z, cache: dict, name: str):
     """
     key = ("row_stats", name)
     if key not in cache:
+        cache[key] = _compiled_rows("row_stats", np.size(z), z)
+    if cache[key] is None:
         top = _reduce_rows(np.maximum, z, keepdims=True)
         e = np.exp(z - top)
         cache[key] = (top, e, _reduce_rows(np.add, e, keepdims=True))
@@ -146,7 +151,23 @@ def _row_logsumexp(z, cache, name):
 
 def _row_softmax(z, cache, name):
     _, e, total = _row_stats(z, cache, name)
-    return e / total
+    done = _compiled_rows("row_divide", e.size, e, total)
+    return done if done is not None else e / total
+
+
+def _compiled_rows(name: str, size: int, *args):
+    """The C row reduction *name* of :mod:`symloss._compiled` where the backend runs
+    compiled code for *size* elements (:data:`BACKEND`); None to use NumPy's."""
+    if not (BACKEND == "c" or (BACKEND == "auto" and size >= COMPILE_MIN_ELEMENTS)):
+        return None
+    from . import _compiled
+
+    try:
+        return getattr(_compiled, name)(*args)
+    except _compiled.Unavailable as exc:
+        if BACKEND == "c":
+            raise BackendError(f"SYMLOSS_BACKEND=c: {exc}") from None
+        return None
 
 
 def _depends_on(expr: sp.Basic, bases: frozenset) -> bool:

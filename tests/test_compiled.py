@@ -189,6 +189,34 @@ def test_row_statistics_are_read_once_per_row():
     assert np.array_equal(got, grid[:, ::2] * np.array([10.0, 20.0]))
 
 
+def test_row_reductions_and_softmax_pieces_match_numpy():
+    """The C row helpers: maxima (NaN propagates), sums (left to right), and the
+    softmax pieces exp(z - max) and their sums, rows of -inf and NaN included."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(scale=30, size=(50, 7))
+    z[3] = -np.inf
+    z[4, 2] = np.nan
+    z[5, :] = [np.inf] + [0.0] * 6
+    with np.errstate(all="ignore"):
+        top = np.max(z, axis=-1, keepdims=True)
+        e = np.exp(z - top)
+        total = np.sum(e, axis=-1, keepdims=True)
+        want = (top, e, total, np.max(z, axis=-1), np.sum(z, axis=-1), e / total)
+    got = (
+        *_compiled.row_stats(z),
+        _compiled.row_reduce(np.maximum, z),
+        _compiled.row_reduce(np.add, z),
+        _compiled.row_divide(e, total),
+    )
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-14, atol=0, equal_nan=True)
+    # Not for strided, non-float64 or one-column input: the caller uses NumPy's.
+    assert _compiled.row_reduce(np.add, z[:, ::2]) is None
+    assert _compiled.row_stats(z.astype(np.float32)) is None
+    assert _compiled.row_reduce(np.add, z[:, :1]) is None
+
+
 def test_integer_and_boolean_leaves_are_read_as_float64():
     got = _compile(x + 2 * y, x, y)(np.array([1, 2, 3]), np.array([True, False, True]))
     assert got.dtype == np.float64 and np.array_equal(got, [3.0, 2.0, 5.0])
@@ -215,16 +243,22 @@ def test_threads_share_compiled_code_without_sharing_results():
         np.testing.assert_allclose(got, np.exp(base) + k, rtol=1e-15)
 
 
-def test_compiled_objects_are_reused_from_the_disk_cache(tmp_path, monkeypatch):
+def _as_new_process(monkeypatch):
+    """Forget what this process compiled and loaded (the disk cache stays)."""
     monkeypatch.setattr(_compiled, "_LOADED", {})
+    monkeypatch.setattr(_compiled, "_FUNCS", {})
+    monkeypatch.setattr(_compiled, "_STATE", {})
+
+
+def test_compiled_objects_are_reused_from_the_disk_cache(tmp_path, monkeypatch):
+    _as_new_process(monkeypatch)
     monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
     _compile(sp.sin(x) * 3, x)(np.ones(3))
     objects = list((tmp_path / "kernels").iterdir())
     assert len(objects) == 1 and objects[0].suffix == ".so"
     mtime = objects[0].stat().st_mtime_ns
-    monkeypatch.setattr(_compiled, "_LOADED", {})  # as a new process: from disk
+    _as_new_process(monkeypatch)  # from disk
     monkeypatch.setattr(_compiled, "CC", "/nonexistent/cc")  # no compiler needed
-    monkeypatch.setattr(_compiled, "_STATE", dict(_compiled._STATE))
     assert np.allclose(_compile(sp.sin(x) * 3, x)(np.ones(3)), 3 * np.sin(1.0))
     assert [p.stat().st_mtime_ns for p in (tmp_path / "kernels").iterdir()] == [mtime]
 
@@ -234,16 +268,15 @@ def test_a_cache_others_can_write_is_refused(tmp_path, monkeypatch):
     (tmp_path / "kernels").mkdir()
     (tmp_path / "kernels").chmod(0o777)
     monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(_compiled, "_LOADED", {})
-    monkeypatch.setattr(_compiled, "_STATE", {})
+    _as_new_process(monkeypatch)
     with pytest.raises(_compiled.Unavailable, match="writable by others"):
         _compile(sp.cos(x) + 7, x)(np.ones(3))
 
 
-def test_without_a_compiler_auto_falls_back_and_c_says_why(monkeypatch):
+def test_without_a_compiler_auto_falls_back_and_c_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))  # nothing compiled yet
     monkeypatch.setattr(_compiled, "CC", "/nonexistent/cc")
-    monkeypatch.setattr(_compiled, "_LOADED", {})
-    monkeypatch.setattr(_compiled, "_STATE", {})
+    _as_new_process(monkeypatch)
     i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
     kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]) * 5 + 1, [(i, n)])
     arrays = {"y": np.linspace(0, 1, 100_000)}
