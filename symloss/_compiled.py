@@ -119,14 +119,16 @@ FLAGS = (
 LIBS = ("-lmvec", "-lm")
 
 
-def source(statements, outputs: list[str], kinds: str, constants=None) -> str:
+def source(statements, outputs: list[str], kinds: str, constants=None, row_sums=False) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
     ``kinds[k]`` says what ``in[k]`` (leaf ``Lk``) points at: ``"s"`` one number,
     ``"r"`` one number per row (a row statistic), ``"f"`` ``rows * m`` contiguous
     values.  Statements that read no ``"f"`` value run once per row, the others in
     the inner, vectorised loop over the row's ``m`` elements; ``out[j]`` receives one
-    value per row or per element accordingly (:func:`levels`).  Raises
+    value per row or per element accordingly (:func:`levels`), or with *row_sums*
+    the sum of each row's values (a value constant along the row counts ``m``
+    times).  Raises
     :class:`symloss._fused.Unsupported` for an operation with no C form.
 
     *constants* maps scalar leaves to values compiled in (exponents: see
@@ -183,10 +185,20 @@ def source(statements, outputs: list[str], kinds: str, constants=None) -> str:
             raise _fused.Unsupported(f"no C form for {op or 'a composite statement'}")
         ctype = "double" if dtypes[target] == "f" else "long"
         (inner if level[target] == "f" else outer).append(f"const {ctype} {target} = {expr};")
+    after, sums = [], []
     for j, o in enumerate(outputs):
         setup.append(f"    double *restrict O{j} = out[{j}];")
-        full = level.get(o) == "f"
-        (inner if full else outer).append(f"O{j}[{'i' if full else 'r'}] = {_LITERALS.get(o, o)};")
+        value, full = _LITERALS.get(o, o), level.get(o) == "f"
+        if not row_sums:
+            (inner if full else outer).append(f"O{j}[{'i' if full else 'r'}] = {value};")
+        elif full:  # the row's sum, accumulated in the vectorised loop
+            outer.append(f"double A{j} = 0.0;")
+            inner.append(f"A{j} += {value};")
+            after.append(f"O{j}[r] = A{j};")
+            sums.append(f"A{j}")
+        else:  # constant along the row: m times itself
+            outer.append(f"O{j}[r] = (double)m * {value};")
+    pragma = f"#pragma omp simd reduction(+:{', '.join(sums)})" if sums else "#pragma omp simd"
     return "\n".join(
         [
             *head,
@@ -196,10 +208,11 @@ def source(statements, outputs: list[str], kinds: str, constants=None) -> str:
             *setup,
             "    for (long r = 0; r < rows; r++) {",
             *[f"        {line}" for line in outer],
-            "        #pragma omp simd",
+            f"        {pragma}",
             "        for (long i = r * m; i < (r + 1) * m; i++) {",
             *[f"            {line}" for line in inner],
             "        }",
+            *[f"        {line}" for line in after],
             "    }",
             "}",
             "",
@@ -385,23 +398,36 @@ class CompiledKernel:
         self._exponents = exponent_leaves(statements)
         source(statements, outputs, "f" * nleaves)  # Unsupported now, not at a call
 
-    def function(self, kinds: str, constants: dict[int, float]):
+    def function(self, kinds: str, constants: dict[int, float], row_sums=False):
         """The compiled loop for leaves of these kinds (and constant exponents), and
         which outputs are per element."""
-        key = kinds, tuple(sorted(constants.items()))
+        key = kinds, tuple(sorted(constants.items())), row_sums
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
-            fn = build(source(self._statements, self._outputs, kinds, constants))
-            plan = self._fns[key] = fn, [level.get(o) == "f" for o in self._outputs]
+            code = source(self._statements, self._outputs, kinds, constants, row_sums)
+            plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
 
-    def __call__(self, *values):
+    def row_sums(self, *values, length: int) -> list[np.ndarray] | None:
+        """Each output summed over the last axis, whose length is *length* (new arrays
+        of the leading shape), in one pass; None unless the leaves' broadcast shape
+        has that last axis and another before it."""
         shapes = {np.shape(v) for v in values if isinstance(v, np.ndarray) and v.ndim}
         shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+        if len(shape) < 2 or shape[-1] != length:
+            return None
+        return self(*values, _shape=shape, _sums=True)
+
+    def __call__(self, *values, _shape=None, _sums=False):
+        if _shape is None:
+            shapes = {np.shape(v) for v in values if isinstance(v, np.ndarray) and v.ndim}
+            shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+        else:
+            shape = _shape
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
-        rows = math.prod(lead) if "r" in kinds else 1
+        rows = math.prod(lead) if "r" in kinds or _sums else 1
         m = math.prod(shape) // rows if rows else 0
         row_shape = lead + (1,) if "r" in kinds else (1,) * len(shape)
         # Small integer and half-integer exponent parameters are compiled in (one object
@@ -413,7 +439,7 @@ class CompiledKernel:
             and (2 * float(values[k])).is_integer()
             and abs(float(values[k])) <= 8
         }
-        fn, full = self.function(kinds, constants)
+        fn, full = self.function(kinds, constants, _sums)
         numbers = np.array([float(v) for v, k in zip(values, kinds) if k == "s"] or [0.0])
         keep, addresses, j = [numbers], [], 0
         for k, (v, kind) in enumerate(zip(values, kinds)):
@@ -429,10 +455,13 @@ class CompiledKernel:
                 a = dense
             keep.append(a)
             addresses.append(a.ctypes.data)
-        outs = [
-            _fused.SCRATCH.array(np.float64, -1 - j, shape if f else row_shape)
-            for j, f in enumerate(full)
-        ]
+        if _sums:  # new arrays: the caller keeps them as leaves of another kernel
+            outs = [np.empty(lead) for _ in full]
+        else:
+            outs = [
+                _fused.SCRATCH.array(np.float64, -1 - j, shape if f else row_shape)
+                for j, f in enumerate(full)
+            ]
         ins = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
         ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
         fn(rows, m, ins, ptrs)

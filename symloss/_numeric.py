@@ -512,6 +512,9 @@ class Kernel:
         ndim = len(self.layout) + 1
 
         def evaluate(a, s, cache):
+            sums = kernel.row_sums(a, s, cache, int(s[hi]))
+            if sums is not None:  # the compiled loop summed each row as it went
+                return sums
             # Scratch results are fine here: they are summed before anything else runs.
             vals = np.asarray(kernel.evaluate(a, s, cache))
             vals = vals.reshape((1,) * (ndim - vals.ndim) + vals.shape)
@@ -623,12 +626,29 @@ class Kernel:
                 out = self._inplace(*values)
         return out if isinstance(self.expr, tuple) else out[0]
 
-    def _run_compiled(self, values):
+    def row_sums(self, arrays, sizes, cache, length: int):
+        """The sums over the last axis (of length *length*) of this single-output
+        kernel's values, from the compiled loop in one pass; None where the compiled
+        loop does not run (then :meth:`evaluate` and a row sum do the same)."""
+        if not self.fused or isinstance(self.expr, tuple):
+            return None
+        if BACKEND != "c" and BACKEND != "auto":
+            return None
+        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+            values = [make(arrays, sizes, cache) for make in self._leaves]
+            if BACKEND == "auto" and not _large(values):
+                return None
+            done = self._run_compiled(values, length)
+        return None if done is None else done[0]
+
+    def _run_compiled(self, values, row_sums: int | None = None):
         from . import _compiled
 
         if self._compiled is None:
             return None  # an operation with no C form: the NumPy code runs
         try:
+            if row_sums is not None:
+                return self._compiled.row_sums(*values, length=row_sums)
             return self._compiled(*values)
         except _compiled.Unavailable as exc:
             if BACKEND == "c":

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fused import SPECIALS, _kernels, _same
 
+import symloss
 from symloss import _compiled, _fused, _numeric
 from symloss._symbols import relu, step, xdivy, xlogy
 
@@ -215,6 +216,26 @@ def test_row_reductions_and_softmax_pieces_match_numpy():
     assert _compiled.row_reduce(np.add, z[:, ::2]) is None
     assert _compiled.row_stats(z.astype(np.float32)) is None
     assert _compiled.row_reduce(np.add, z[:, :1]) is None
+
+
+def test_row_sums_are_accumulated_in_the_loop():
+    """Kernel.row_sums: the sum over the last axis in one pass, per-element values and
+    row values (counted m times) alike; the sums of cosine-like losses use it."""
+    kernel = _compiled.CompiledKernel(
+        *_fused.statements(*sp.cse([x * sp.exp(y) - z, sp.exp(y) + x]), [x, y, z]), 3
+    )
+    rng = np.random.default_rng(5)
+    rows, grid = rng.normal(size=(40, 1)), rng.normal(size=(40, 9))
+    full, per_row = kernel.row_sums(np.float64(0.5), rows, grid, length=9)
+    np.testing.assert_allclose(full, np.sum(0.5 * np.exp(rows) - grid, axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(per_row, 9 * (np.exp(rows[:, 0]) + 0.5), rtol=1e-15)
+    assert full.shape == per_row.shape == (40,)
+    assert kernel.row_sums(np.float64(0.5), rows, grid, length=10) is None  # not that axis
+    cosine = symloss.get("cosine_distance")
+    y_, t_ = rng.normal(size=(3000, 30)), rng.normal(size=(3000, 30))
+    got = cosine.value_and_grad(y_, t_)
+    want = np.mean(1 - np.sum(y_ * t_, 1) / np.linalg.norm(y_, axis=1) / np.linalg.norm(t_, axis=1))
+    assert got[0] == pytest.approx(want, rel=1e-13)
 
 
 def test_integer_and_boolean_leaves_are_read_as_float64():
