@@ -10,9 +10,11 @@ ulp from the correctly rounded result, special values as C99's Annex F).
 
 The generated source holds only names made here, C operators and ``repr(float)``
 literals: no user text reaches the compiler.  Shared objects are cached by the
-hash of their source, the compiler's version and the CPU
+hash of their source, the flags, the C library and the CPU
 (``$SYMLOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/symloss`` or ``~/.cache/symloss``),
-in a directory that only its owner may write, since its files are loaded as code.
+in a directory that only its owner may write, and each is checked to be writable
+by its owner alone when it is loaded, since its files are run as code.  (A parent
+directory that others may write is not checked: keep the cache in your own tree.)
 
 Selects, ``maximum``/``minimum`` and ``sign`` follow NumPy's results bit for bit,
 NaN and signed zeros included (tests/test_compiled.py checks every catalog kernel
@@ -22,10 +24,12 @@ and the special values against the NumPy backend).
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import math
 import os
 import platform
+import shlex
 import shutil
 import stat
 import subprocess
@@ -39,7 +43,13 @@ from . import _fused
 
 
 class Unavailable(RuntimeError):
-    """No working C compiler or vector math library (the message says which)."""
+    """A compiled kernel cannot run here (the message says why).  *environment*: the
+    cause holds for every kernel (no compiler, no private cache directory)."""
+
+    def __init__(self, message: str, environment: bool = False, quiet: bool = False):
+        super().__init__(message)
+        self.environment = environment
+        self.quiet = quiet  # no compiler at all: the NumPy code is expected, no warning
 
 
 #: NumPy ufunc name -> the C function of the same value (libmvec has vector forms).
@@ -72,7 +82,7 @@ _INFIX = {
     "logical_or": "|",
 }
 _UNARY = {
-    "negative": "(-{0})",
+    "negative": "(-({0}))",
     "absolute": "__builtin_fabs({0})",
     "sqrt": "__builtin_sqrt({0})",
     "logical_not": "(!{0})",
@@ -115,6 +125,7 @@ FLAGS = (
     "-ffp-contract=off",  # a*b + c is two roundings, as NumPy computes it
     "-fPIC",
     "-shared",
+    "-Wl,-z,defs",  # a symbol missing from libmvec fails here, not when loading
 )
 LIBS = ("-lmvec", "-lm")
 
@@ -144,9 +155,10 @@ def source(statements, outputs: list[str], kinds: str, constants=None, row_sums=
     if any(op == "xlogy" for *_, op in statements) and "log" not in used:
         used.append("log")
     # Declared, not #included: math.h declares the vector forms under -ffast-math only.
+    vector = _vector_math()
     head = [
-        "#pragma omp declare simd notinbranch\n"
-        f"double {f}({'double, double' if f == 'pow' else 'double'});"
+        ("#pragma omp declare simd notinbranch\n" if f in vector else "")
+        + f"double {f}({'double, double' if f == 'pow' else 'double'});"
         for f in used
     ]
     setup, outer, inner = [], [], []
@@ -192,13 +204,20 @@ def source(statements, outputs: list[str], kinds: str, constants=None, row_sums=
         if not row_sums:
             (inner if full else outer).append(f"O{j}[{'i' if full else 'r'}] = {value};")
         elif full:  # the row's sum, accumulated in the vectorised loop
-            outer.append(f"double A{j} = 0.0;")
+            outer.append(f"double A{j} = -0.0;")  # -0.0 + x is x, for x = -0.0 too
             inner.append(f"A{j} += {value};")
             after.append(f"O{j}[r] = A{j};")
             sums.append(f"A{j}")
         else:  # constant along the row: m times itself
             outer.append(f"O{j}[r] = (double)m * {value};")
-    pragma = f"#pragma omp simd reduction(+:{', '.join(sums)})" if sums else "#pragma omp simd"
+    # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (NumPy's
+    # sum is -0.0 there): this reduction starts them at -0.0.
+    pragma = f"#pragma omp simd reduction(sl_add:{', '.join(sums)})" if sums else "#pragma omp simd"
+    if sums:
+        head.append(
+            "#pragma omp declare reduction(sl_add : double : omp_out += omp_in)"
+            " initializer(omp_priv = -0.0)"
+        )
     return "\n".join(
         [
             *head,
@@ -280,7 +299,10 @@ def levels(statements, outputs: list[str], kinds: str) -> dict[str, str]:
 _LOCK = threading.Lock()
 _LOADED: dict[str, ctypes.CDLL] = {}
 _FUNCS: dict[tuple[str, str], object] = {}
-_STATE: dict[str, object] = {}  # "identity": str, "unavailable": Unavailable
+_FAILED: dict[str, Unavailable] = {}  # per source: compile errors, unloadable objects
+#: "identity": str; "unavailable": the environment's Unavailable (no compiler, no
+#: usable cache), raised for every kernel after the first time.
+_STATE: dict[str, object] = {}
 
 
 def cache_dir() -> Path:
@@ -297,19 +319,40 @@ def _private_dir() -> Path:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         info = path.stat()
     except OSError as exc:
-        raise Unavailable(f"cannot create the kernel cache {path}: {exc.strerror}") from None
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise Unavailable(f"the kernel cache {path} belongs to another user")
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise Unavailable(f"the kernel cache {path} is writable by others")
+        raise Unavailable(f"cannot create the kernel cache {path}: {exc.strerror}", True) from None
+    _check_private(info, f"the kernel cache {path}")
     return path
 
 
-def _identity() -> str:
-    """What a compiled object depends on besides its source: flags, machine, CPU.
+def _check_private(info: os.stat_result, what: str) -> None:
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise Unavailable(f"{what} belongs to another user", True)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise Unavailable(f"{what} is writable by others", True)
 
-    Not the compiler's version: a cached object stays valid when the compiler
-    changes, and a cache hit needs no compiler at all.
+
+def _compiler() -> list[str]:
+    """``$CC`` as a command (``CC="ccache gcc"`` works)."""
+    return shlex.split(CC) or ["cc"]
+
+
+@functools.cache
+def _vector_math() -> frozenset[str]:
+    """The functions libmvec has vector forms of (glibc 2.22 has exp, log, pow, sin
+    and cos; 2.35 added log1p, expm1, tanh and the rest).  Only these are declared
+    ``omp declare simd``; others are called one element at a time."""
+    try:
+        lib = ctypes.CDLL("libmvec.so.1")
+    except OSError:
+        return frozenset()
+    names = set(_MATH.values())
+    return frozenset(f for f in names if hasattr(lib, f"_ZGVbN2{'vv' if f == 'pow' else 'v'}_{f}"))
+
+
+def _identity() -> str:
+    """What a compiled object depends on besides its source: flags, machine, CPU, C
+    library.  Not the compiler's version: a cached object stays valid when the
+    compiler changes, and a cache hit needs no compiler at all.
     """
     found = _STATE.get("identity")
     if found is None:
@@ -321,7 +364,8 @@ def _identity() -> str:
                 )
         except OSError:
             pass
-        found = _STATE["identity"] = f"{FLAGS}\n{LIBS}\n{cpu}"
+        libc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else ""
+        found = _STATE["identity"] = f"{FLAGS}\n{LIBS}\n{libc}\n{cpu}"
     return found
 
 
@@ -329,7 +373,9 @@ def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
     """Function *symbol* of C *code*, compiled (or loaded from the disk cache).
 
     Its arguments are ``nargs`` integers and pointers (``long`` first, then
-    addresses), none of them returned.
+    addresses), none of them returned.  Raises :class:`Unavailable`: for every
+    kernel once the environment failed (no compiler, no private cache), for this
+    code only when it alone failed (a compiler error).
     """
     fn = _FUNCS.get((code, symbol))
     if fn is not None:
@@ -337,12 +383,17 @@ def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
     with _LOCK:
         if "unavailable" in _STATE:
             raise _STATE["unavailable"]
+        if code in _FAILED:
+            raise _FAILED[code]
         lib = _LOADED.get(code)
         if lib is None:
             try:
                 lib = _LOADED[code] = _build(code)
             except Unavailable as exc:
-                _STATE["unavailable"] = exc  # once per process: do not retry every block
+                if exc.environment:
+                    _STATE["unavailable"] = exc  # once per process, not per block
+                else:
+                    _FAILED[code] = exc
                 raise
         fn = getattr(lib, symbol)
         fn.argtypes = [ctypes.c_long, ctypes.c_long, *[ctypes.c_void_p] * (nargs - 2)]
@@ -355,29 +406,55 @@ def _build(code: str):
     key = hashlib.sha256((_identity() + code).encode()).hexdigest()[:32]
     folder = _private_dir()
     path = folder / f"k{key}.so"
-    if not path.exists():
-        if shutil.which(CC) is None:
-            raise Unavailable(f"no C compiler: {CC!r} is not on PATH (set $CC)")
-        with tempfile.TemporaryDirectory(dir=folder) as tmp:
-            src, obj = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
-            src.write_text(code, encoding="utf-8")
-            try:
-                done = subprocess.run(
-                    [CC, *FLAGS, str(src), "-o", str(obj), *LIBS],
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
-                raise Unavailable(f"{CC} failed to run: {exc}") from None
-            if done.returncode != 0:
-                first = next((ln for ln in done.stderr.splitlines() if "error" in ln), "")
-                raise Unavailable(f"{CC} could not compile a kernel: {first.strip()}")
-            os.replace(obj, path)  # atomic: another process sees all of it or nothing
+    if path.exists():
+        try:
+            return _load(path)
+        except Unavailable:
+            path.unlink(missing_ok=True)  # truncated or stale: compiled again below
+    command = _compiler()
+    if shutil.which(command[0]) is None:
+        raise Unavailable(f"no C compiler: {command[0]!r} is not on PATH (set $CC)", True, True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        src, obj = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
+        src.write_text(code, encoding="utf-8")
+        try:
+            done = subprocess.run(
+                [*command, *FLAGS, str(src), "-o", str(obj), *LIBS],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise Unavailable(f"{CC} failed to run: {exc}") from None
+        if done.returncode != 0:
+            first = next((ln for ln in done.stderr.splitlines() if "error" in ln), "")
+            raise Unavailable(f"{CC} could not compile a kernel: {first.strip()}")
+        os.chmod(obj, 0o500)  # read and run by the owner only, whatever the umask
+        os.replace(obj, path)  # atomic: another process sees all of it or nothing
+    return _load(path)
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    """dlopen *path* after checking, on the open file, that only its owner (this
+    user) can write it: an object that someone else could have replaced is code
+    that someone else wrote."""
     try:
-        lib = ctypes.CDLL(str(path))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
-        raise Unavailable(f"cannot load a compiled kernel: {exc}") from None
+        raise Unavailable(f"cannot open a compiled kernel {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        _check_private(info, f"the compiled kernel {path}")
+        # (Not dlopen("/proc/self/fd/N"): the loader would take a later kernel opened
+        # under the same descriptor number for the one already loaded.)
+        lib = ctypes.CDLL(str(path))
+        now = os.stat(path)
+    except OSError as exc:
+        raise Unavailable(f"cannot load a compiled kernel {path}: {exc}") from None
+    finally:
+        os.close(fd)
+    if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+        raise Unavailable(f"the compiled kernel {path} was replaced while it was loaded")
     return lib
 
 
@@ -401,7 +478,8 @@ class CompiledKernel:
     def function(self, kinds: str, constants: dict[int, float], row_sums=False):
         """The compiled loop for leaves of these kinds (and constant exponents), and
         which outputs are per element."""
-        key = kinds, tuple(sorted(constants.items())), row_sums
+        # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
+        key = kinds, tuple(sorted((k, v.hex()) for k, v in constants.items())), row_sums
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
@@ -409,7 +487,7 @@ class CompiledKernel:
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
 
-    def row_sums(self, *values, length: int) -> list[np.ndarray] | None:
+    def row_sums(self, *values, length: int, expand=True) -> list[np.ndarray] | None:
         """Each output summed over the last axis, whose length is *length* (new arrays
         of the leading shape), in one pass; None unless the leaves' broadcast shape
         has that last axis and another before it."""
@@ -417,9 +495,13 @@ class CompiledKernel:
         shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
         if len(shape) < 2 or shape[-1] != length:
             return None
-        return self(*values, _shape=shape, _sums=True)
+        return self(*values, expand=expand, _shape=shape, _sums=True)
 
-    def __call__(self, *values, _shape=None, _sums=False):
+    def __call__(self, *values, expand=True, _shape=None, _sums=False):
+        """The outputs for these leaf values.  A leaf broadcast along the rows (a (1, m)
+        class weight, a (n, 1, m) softmax of a Hessian) is first copied to the full
+        shape; with *expand* false, None is returned instead (the NumPy code
+        broadcasts without copies)."""
         if _shape is None:
             shapes = {np.shape(v) for v in values if isinstance(v, np.ndarray) and v.ndim}
             shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
@@ -439,20 +521,22 @@ class CompiledKernel:
             and (2 * float(values[k])).is_integer()
             and abs(float(values[k])) <= 8
         }
+        wants = [shape if kind == "f" else row_shape for kind in kinds]
+        if not expand and any(
+            k != "s" and v.size != math.prod(w) for v, k, w in zip(values, kinds, wants)
+        ):
+            return None
         fn, full = self.function(kinds, constants, _sums)
         numbers = np.array([float(v) for v, k in zip(values, kinds) if k == "s"] or [0.0])
         keep, addresses, j = [numbers], [], 0
-        for k, (v, kind) in enumerate(zip(values, kinds)):
+        for v, kind, want in zip(values, kinds, wants):
             if kind == "s":
                 addresses.append(numbers.ctypes.data + 8 * j)
                 j += 1
                 continue
             a = v if v.dtype == np.float64 else v.astype(np.float64)
-            want = shape if kind == "f" else row_shape
             if a.shape != want or not a.flags.c_contiguous:  # broadcast or strided
-                dense = _fused.SCRATCH.array(np.float64, -1000 - k, want)
-                np.copyto(dense, a)
-                a = dense
+                a = np.ascontiguousarray(np.broadcast_to(a, want))  # freed after the call
             keep.append(a)
             addresses.append(a.ctypes.data)
         if _sums:  # new arrays: the caller keeps them as leaves of another kernel
@@ -480,7 +564,7 @@ def _kind(v, shape: tuple, lead: tuple, m: int) -> str:
 
 # ------------------------------------------------------------------ row reductions
 _ROWS = (
-    "#pragma omp declare simd notinbranch\ndouble exp(double);\n"
+    "#pragma omp declare simd notinbranch\ndouble exp(double);\n"  # in libmvec since 2.22
     + _PRELUDE
     + """
 void symloss_row_max(long rows, long m, const double *restrict v, double *restrict out)

@@ -16,6 +16,7 @@ Two steps, both derived from the expression and nothing kept by hand:
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property, lru_cache
@@ -165,9 +166,21 @@ def _compiled_rows(name: str, size: int, *args):
     try:
         return getattr(_compiled, name)(*args)
     except _compiled.Unavailable as exc:
-        if BACKEND == "c":
-            raise BackendError(f"SYMLOSS_BACKEND=c: {exc}") from None
-        return None
+        return _fallback(exc)
+
+
+_WARNED: set[str] = set()
+
+
+def _fallback(exc: Exception) -> None:
+    """Under ``"c"``, the error; under ``"auto"``, None (NumPy's code runs instead),
+    with one warning per cause unless the cause is simply that there is no compiler."""
+    if BACKEND == "c":
+        raise BackendError(f"SYMLOSS_BACKEND=c: {exc}") from None
+    if not getattr(exc, "quiet", False) and str(exc) not in _WARNED:
+        _WARNED.add(str(exc))
+        warnings.warn(f"symloss runs NumPy code instead: {exc}", RuntimeWarning, stacklevel=2)
+    return None
 
 
 def _depends_on(expr: sp.Basic, bases: frozenset) -> bool:
@@ -594,7 +607,7 @@ class Kernel:
     @property
     def fused(self) -> bool:
         """Whether :meth:`evaluate` runs generated code (else ``lambdify``'s)."""
-        return self._inplace is not None and BACKEND != "lambdify"
+        return self._inplace is not None and _backend() != "lambdify"
 
     @cached_property
     def _compiled(self):
@@ -616,11 +629,12 @@ class Kernel:
         """
         if not self.fused:
             return self(arrays, sizes, cache)
+        backend = _backend()
         cache = {} if cache is None else cache
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
             values = [make(arrays, sizes, cache) for make in self._leaves]
             out = None
-            if BACKEND == "c" or (BACKEND == "auto" and _large(values)):
+            if backend == "c" or (backend == "auto" and _large(values)):
                 out = self._run_compiled(values)
             if out is None:
                 out = self._inplace(*values)
@@ -630,14 +644,12 @@ class Kernel:
         """The sums over the last axis (of length *length*) of this single-output
         kernel's values, from the compiled loop in one pass; None where the compiled
         loop does not run (then :meth:`evaluate` and a row sum do the same)."""
-        if not self.fused or isinstance(self.expr, tuple):
+        if not self.fused or isinstance(self.expr, tuple) or _backend() == "fused":
             return None
-        if BACKEND != "c" and BACKEND != "auto":
+        if BACKEND == "auto" and not _large(arrays.values()):  # before any leaf is made
             return None
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
             values = [make(arrays, sizes, cache) for make in self._leaves]
-            if BACKEND == "auto" and not _large(values):
-                return None
             done = self._run_compiled(values, length)
         return None if done is None else done[0]
 
@@ -646,14 +658,14 @@ class Kernel:
 
         if self._compiled is None:
             return None  # an operation with no C form: the NumPy code runs
+        # "auto" leaves inputs that would have to be expanded to NumPy's broadcasting.
+        expand = BACKEND == "c"
         try:
             if row_sums is not None:
-                return self._compiled.row_sums(*values, length=row_sums)
-            return self._compiled(*values)
+                return self._compiled.row_sums(*values, length=row_sums, expand=expand)
+            return self._compiled(*values, expand=expand)
         except _compiled.Unavailable as exc:
-            if BACKEND == "c":
-                raise BackendError(f"SYMLOSS_BACKEND=c: {exc}") from None
-            return None  # "auto": NumPy's fused code, silently
+            return _fallback(exc)
 
 
 @lru_cache(maxsize=1024)
@@ -709,6 +721,15 @@ COMPILE_MIN_ELEMENTS = int(os.environ.get("SYMLOSS_COMPILE_MIN_ELEMENTS", 65536)
 
 class BackendError(RuntimeError):
     """The backend asked for (``SYMLOSS_BACKEND``) cannot run here."""
+
+
+_BACKENDS = ("auto", "c", "fused", "lambdify")
+
+
+def _backend() -> str:
+    if BACKEND not in _BACKENDS:
+        raise BackendError(f"SYMLOSS_BACKEND={BACKEND!r} is not one of {', '.join(_BACKENDS)}")
+    return BACKEND
 
 
 def _large(values) -> bool:

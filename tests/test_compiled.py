@@ -9,6 +9,7 @@ backend.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -236,6 +237,118 @@ def test_row_sums_are_accumulated_in_the_loop():
     got = cosine.value_and_grad(y_, t_)
     want = np.mean(1 - np.sum(y_ * t_, 1) / np.linalg.norm(y_, axis=1) / np.linalg.norm(t_, axis=1))
     assert got[0] == pytest.approx(want, rel=1e-13)
+
+
+def test_a_row_of_negative_zeros_sums_to_negative_zero():
+    """IEEE addition from the first element on (OpenMP's own + would start each lane
+    at +0.0; NumPy's einsum and sum also give +0.0 there, its column loop -0.0)."""
+    kernel = _compiled.CompiledKernel(*_fused.statements(*sp.cse([x * 2]), [x]), 1)
+    rows = np.full((3, 20), -0.0)
+    rows[1, 5] = 1.0
+    (got,) = kernel.row_sums(rows, length=20)
+    want = np.array([sum((2 * v for v in row[1:]), 2 * row[0]) for row in rows])
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_auto_decides_on_row_sums_before_making_any_leaf(monkeypatch):
+    """Small blocks under "auto": no leaf is computed twice (once for nothing)."""
+    monkeypatch.setattr(_numeric, "BACKEND", "auto")
+    i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]), [(i, n)])
+    made = []
+    kernel._leaves = [lambda a, s, c, f=f: made.append(1) or f(a, s, c) for f in kernel._leaves]
+    assert kernel.row_sums({"y": np.ones((4, 3))}, {n: 4}, {}, 3) is None
+    assert made == []
+
+
+def test_leaves_that_would_be_expanded_are_left_to_numpy_under_auto():
+    """A (1, m) or (n, 1, m) leaf of a (n, m, m) Hessian is not copied to the full
+    shape unless the backend is "c" (the NumPy code broadcasts it for free)."""
+    kernel = _compiled.CompiledKernel(*_fused.statements(*sp.cse([x * y]), [x, y]), 2)
+    a, b = np.ones((50, 1, 4)), np.arange(16.0).reshape(1, 4, 4)
+    assert kernel(a, b, expand=False) is None
+    assert np.array_equal(kernel(a, b)[0], np.broadcast_to(b, (50, 4, 4)))
+
+
+def test_exponents_compiled_in_keep_the_sign_of_zero():
+    """x**g with g = +0.0, then g = -0.0: each is compiled with its own sign."""
+    g = sp.Symbol("g", real=True)
+    fn = _compile(g * x**g, x, g)
+    for e in (0.0, -0.0, 0.0):
+        got = fn(np.array([2.0, 3.0]), np.float64(e))
+        assert np.array_equal(np.signbit(got), [np.signbit(e)] * 2), e
+
+
+def test_functions_without_a_vector_form_are_called_one_at_a_time(tmp_path, monkeypatch):
+    """On a glibc older than 2.35, libmvec has no log1p: it is declared as plain libm."""
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
+    _as_new_process(monkeypatch)
+    monkeypatch.setattr(_compiled, "_vector_math", lambda: frozenset({"exp"}))
+    code = _compiled.source(*_fused.statements(*sp.cse([sp.log(1 + x)]), [x]), "f")
+    assert "simd notinbranch\ndouble log" not in code
+    fn = _compile(sp.codegen.cfunctions.log1p(x) + sp.exp(x), x)
+    values = np.linspace(0, 3, 9)
+    np.testing.assert_allclose(fn(values), np.log1p(values) + np.exp(values), rtol=1e-15)
+
+
+def test_a_kernel_that_fails_alone_does_not_stop_the_others(tmp_path, monkeypatch):
+    """A compile error is this kernel's (the others still compile); a missing libmvec
+    symbol fails at link time (-z defs), not later when loading."""
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
+    _as_new_process(monkeypatch)
+    broken = "#pragma omp declare simd notinbranch\ndouble no_such_fn(double);\n" + (
+        "void symloss_kernel(long r, long m, const double *const *in, double *const *out)"
+        "{\n#pragma omp simd\nfor (long i = 0; i < m; i++) out[0][i] = no_such_fn(in[0][i]);}\n"
+    )
+    with pytest.raises(_compiled.Unavailable, match="could not compile"):
+        _compiled.build(broken)
+    with pytest.raises(_compiled.Unavailable, match="could not compile"):
+        _compiled.build(broken)  # remembered, not compiled again
+    assert np.allclose(_compile(sp.exp(x) - 4, x)(np.zeros(3)), -3.0)
+
+
+def test_a_damaged_or_exposed_cached_object_is_compiled_again(tmp_path):
+    """A truncated object, or one that others could have written, is not loaded: it
+    is replaced by a fresh compile, which only its owner can write.  (New processes:
+    the loader would hand this one the object it already mapped.)"""
+    script = "import numpy as np, symloss; print(symloss.get('log_cosh').value_and_grad(np.linspace(-2, 2, 70000), np.zeros(70000))[0])"
+    env = {**os.environ, "SYMLOSS_CACHE_DIR": str(tmp_path), "SYMLOSS_BACKEND": "c"}
+
+    def run():
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    first = run()
+    objects = sorted((tmp_path / "kernels").iterdir())
+    assert objects and all(o.stat().st_mode & 0o777 == 0o500 for o in objects)
+    for damage in ("truncate", "expose"):
+        for obj in objects:
+            if damage == "truncate":
+                obj.chmod(0o700)
+                obj.write_bytes(obj.read_bytes()[:100])
+                obj.chmod(0o500)
+            else:
+                obj.chmod(0o777)
+        assert run() == first, damage
+        assert sorted((tmp_path / "kernels").iterdir()) == objects
+        for obj in objects:
+            assert obj.stat().st_mode & 0o777 == 0o500 and obj.stat().st_size > 1000, damage
+
+
+def test_cc_may_hold_arguments(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
+    _as_new_process(monkeypatch)
+    monkeypatch.setattr(_compiled, "CC", "cc -std=gnu11")
+    assert np.allclose(_compile(sp.cosh(x) * 2, x)(np.zeros(3)), 2.0)
+
+
+def test_an_unknown_backend_name_is_an_error(monkeypatch):
+    monkeypatch.setattr(_numeric, "BACKEND", "C")
+    with pytest.raises(_numeric.BackendError, match="not one of auto, c, fused, lambdify"):
+        symloss.get("mse").value_and_grad(np.ones(3), np.zeros(3))
 
 
 def test_integer_and_boolean_leaves_are_read_as_float64():
