@@ -139,8 +139,8 @@ def source(statements, outputs: list[str], kinds: str, constants=None, row_sums=
     the inner, vectorised loop over the row's ``m`` elements; ``out[j]`` receives one
     value per row or per element accordingly (:func:`levels`), or with *row_sums*
     the sum of each row's values (a value constant along the row counts ``m``
-    times).  Raises
-    :class:`symloss._fused.Unsupported` for an operation with no C form.
+    times).  Raises :class:`symloss._fused.Unsupported` for an operation with no C
+    form.
 
     *constants* maps scalar leaves to values compiled in (exponents: see
     :func:`exponent_leaves`).  Powers whose exponent is then a known integer from 0
@@ -210,8 +210,8 @@ def source(statements, outputs: list[str], kinds: str, constants=None, row_sums=
             sums.append(f"A{j}")
         else:  # constant along the row: m times itself
             outer.append(f"O{j}[r] = (double)m * {value};")
-    # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (NumPy's
-    # sum is -0.0 there): this reduction starts them at -0.0.
+    # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (adding
+    # from the first element gives -0.0 there): this reduction starts them at -0.0.
     pragma = f"#pragma omp simd reduction(sl_add:{', '.join(sums)})" if sums else "#pragma omp simd"
     if sums:
         head.append(
@@ -594,6 +594,16 @@ void symloss_row_stats(long rows, long m, const double *restrict z, double *rest
     for (long i = 0; i < rows * m; i++) e[i] = exp(e[i]);
     symloss_row_sum(rows, m, e, total);
 }
+/* 1/c where v is the row's maximum top (reached c times), else 0: argmax's share. */
+void symloss_row_share(long rows, long m, const double *restrict v,
+                       const double *restrict top, double *restrict out)
+{
+    for (long r = 0; r < rows; r++) {
+        double count = 0.0;
+        for (long c = 0; c < m; c++) count += v[r * m + c] == top[r];
+        for (long c = 0; c < m; c++) out[r * m + c] = (v[r * m + c] == top[r]) / count;
+    }
+}
 void symloss_row_divide(long rows, long m, const double *restrict e,
                         const double *restrict total, double *restrict out)
 {
@@ -633,6 +643,17 @@ def row_stats(z: np.ndarray):
     top, e, total = np.empty(z.shape[:-1] + (1,)), np.empty(z.shape), np.empty(z.shape[:-1] + (1,))
     fn(*shape, z.ctypes.data, top.ctypes.data, e.ctypes.data, total.ctypes.data)
     return top, e, total
+
+
+def row_share(v: np.ndarray, top: np.ndarray) -> np.ndarray | None:
+    """Where *v* equals its row's maximum *top* (last axis 1), 1 / the number of such
+    places, else 0; None where :func:`_rows_of` does not apply."""
+    shape = _rows_of(v)
+    if shape is None or top.shape != v.shape[:-1] + (1,) or not top.flags.c_contiguous:
+        return None
+    out = np.empty(v.shape)
+    build(_ROWS, "symloss_row_share", 5)(*shape, v.ctypes.data, top.ctypes.data, out.ctypes.data)
+    return out
 
 
 def row_divide(e: np.ndarray, total: np.ndarray) -> np.ndarray | None:

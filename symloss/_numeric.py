@@ -151,9 +151,12 @@ def _row_logsumexp(z, cache, name):
 
 
 def _row_softmax(z, cache, name):
-    _, e, total = _row_stats(z, cache, name)
-    done = _compiled_rows("row_divide", e.size, e, total)
-    return done if done is not None else e / total
+    key = ("softmax", name)  # once per block, however many leaves hold it
+    if key not in cache:
+        _, e, total = _row_stats(z, cache, name)
+        done = _compiled_rows("row_divide", e.size, e, total)
+        cache[key] = done if done is not None else e / total
+    return cache[key]
 
 
 def _compiled_rows(name: str, size: int, *args):
@@ -523,8 +526,18 @@ class Kernel:
         var, inner = self._unshadow(var, inner)
         kernel = _sum_kernel(inner, (*self.layout, (var, hi)))
         ndim = len(self.layout) + 1
+        key = ("sum", _canonical(node))
 
         def evaluate(a, s, cache):
+            # One sum recurs in several kernels of a loss, and inside other sums, whose
+            # layouts add axes after this one's (the multi-class margin's S_i in its
+            # gradient's sums): computed once per block, a new array, kept.
+            if key not in cache:
+                cache[key] = total(a, s, cache)
+            done = _fit(cache[key], len(self.layout))
+            return done if done is not None else total(a, s, cache)
+
+        def total(a, s, cache):
             sums = kernel.row_sums(a, s, cache, int(s[hi]))
             if sums is not None:  # the compiled loop summed each row as it went
                 return sums
@@ -556,6 +569,7 @@ class Kernel:
         var, inner = self._unshadow(var, top.function)
         kernel = Kernel(inner, (*self.layout, (var, hi)))
         ndim = len(self.layout) + 1
+        key = ("rowmax", _canonical(top))
 
         def row(a, s, cache):
             # Reduced (max, partition, comparison) before anything else runs: scratch is fine.
@@ -563,8 +577,15 @@ class Kernel:
             vals = vals.reshape((1,) * (ndim - vals.ndim) + vals.shape)
             return np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
 
+        def top_of(a, s, c):
+            # The row maximum, once per block: argmax_share needs it too.
+            if key not in c:
+                c[key] = _reduce_rows(np.maximum, row(a, s, c))  # a new array
+            done = _fit(c[key], ndim - 1)
+            return done if done is not None else _reduce_rows(np.maximum, row(a, s, c))
+
         if isinstance(node, rowmax):
-            return lambda a, s, c: _reduce_rows(np.maximum, row(a, s, c))
+            return top_of
         if isinstance(node, rowgap):
 
             def gap(a, s, c):
@@ -578,9 +599,12 @@ class Kernel:
         axis = [v for v, _ in self.layout].index(node.args[1])
 
         def share(a, s, c):
+            best = top_of(a, s, c)[..., None]  # first: row() returns scratch
             vals = row(a, s, c)
-            hit = (vals == _reduce_rows(np.maximum, vals, keepdims=True)).astype(np.float64)
-            out = hit / _reduce_rows(np.add, hit, keepdims=True)
+            out = _compiled_rows("row_share", vals.size, vals, best)
+            if out is None:
+                hit = (vals == best).astype(np.float64)
+                out = hit / _reduce_rows(np.add, hit, keepdims=True)
             # The share at var = d, placed on d's axis of the layout.
             if out.shape[axis] == 1:
                 return np.moveaxis(np.take(out, 0, axis=axis), -1, axis)
@@ -666,6 +690,28 @@ class Kernel:
             return self._compiled(*values, expand=expand)
         except _compiled.Unavailable as exc:
             return _fallback(exc)
+
+
+def _canonical(node: sp.Basic) -> sp.Basic:
+    """*node* (a Sum or a rowmax) with its bound indices renamed in a fixed way: the
+    value's Σ_j t_ij y_ij and the gradient's Σ_l t_il y_il are one statistic."""
+    while len(_BOUND) < len(node.limits):
+        _BOUND.append(sp.Dummy(f"b{len(_BOUND)}", integer=True))  # never a user's symbol
+    return node.xreplace({var: _BOUND[k] for k, (var, *_) in enumerate(node.limits)})
+
+
+_BOUND: list[sp.Dummy] = []
+
+
+def _fit(done: np.ndarray, axes: int) -> np.ndarray | None:
+    """A row statistic cached by a kernel whose layout had more or fewer trailing axes
+    (a sub-kernel's layout extends its parent's), with *axes* axes; None if the
+    extra axes are not of length 1."""
+    if done.ndim == axes:
+        return done
+    if any(d != 1 for d in done.shape[axes:]):
+        return None
+    return done.reshape(done.shape[:axes] + (1,) * (axes - done.ndim))
 
 
 @lru_cache(maxsize=1024)
