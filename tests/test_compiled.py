@@ -213,6 +213,11 @@ def test_row_reductions_and_softmax_pieces_match_numpy():
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(g, w, rtol=1e-14, atol=0, equal_nan=True)
+    ties = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [np.nan, 1.0, 0.0, 0.0]])
+    top = np.max(ties, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        share = (ties == top) / np.sum(ties == top, axis=-1, keepdims=True)
+    np.testing.assert_array_equal(_compiled.row_share(ties, top), share)  # 1/2, 1/4, NaN
     # Not for strided, non-float64 or one-column input: the caller uses NumPy's.
     assert _compiled.row_reduce(np.add, z[:, ::2]) is None
     assert _compiled.row_stats(z.astype(np.float32)) is None
@@ -349,6 +354,15 @@ def test_an_unknown_backend_name_is_an_error(monkeypatch):
     monkeypatch.setattr(_numeric, "BACKEND", "C")
     with pytest.raises(_numeric.BackendError, match="not one of auto, c, fused, lambdify"):
         symloss.get("mse").value_and_grad(np.ones(3), np.zeros(3))
+
+
+def test_a_row_statistic_is_one_whatever_its_index_is_called():
+    """The value's sum over j and the gradient's sum over l are cached as one."""
+    i, j, l, m = sp.symbols("i j l m", integer=True)
+    t, y = sp.IndexedBase("t"), sp.IndexedBase("y")
+    a, b = sp.Sum(t[i, j] * y[i, j], (j, 1, m)), sp.Sum(t[i, l] * y[i, l], (l, 1, m))
+    assert _numeric._canonical(a) == _numeric._canonical(b)
+    assert _numeric._canonical(a) != _numeric._canonical(sp.Sum(t[i, j] * y[j, i], (j, 1, m)))
 
 
 def test_integer_and_boolean_leaves_are_read_as_float64():
