@@ -648,19 +648,24 @@ def row_stats(z: np.ndarray):
 def row_share(v: np.ndarray, top: np.ndarray) -> np.ndarray | None:
     """Where *v* equals its row's maximum *top* (last axis 1), 1 / the number of such
     places, else 0; None where :func:`_rows_of` does not apply."""
-    shape = _rows_of(v)
-    if shape is None or top.shape != v.shape[:-1] + (1,) or not top.flags.c_contiguous:
-        return None
-    out = np.empty(v.shape)
-    build(_ROWS, "symloss_row_share", 5)(*shape, v.ctypes.data, top.ctypes.data, out.ctypes.data)
-    return out
+    return _with_row_values("symloss_row_share", v, top)
 
 
 def row_divide(e: np.ndarray, total: np.ndarray) -> np.ndarray | None:
     """``e / total`` for a row statistic *total* (last axis 1), or None."""
-    shape = _rows_of(e)
-    if shape is None or total.shape != e.shape[:-1] + (1,) or not total.flags.c_contiguous:
+    return _with_row_values("symloss_row_divide", e, total)
+
+
+def _with_row_values(symbol: str, v: np.ndarray, per_row: np.ndarray) -> np.ndarray | None:
+    """C function *symbol* of an array and one value per row, into a new array."""
+    shape = _rows_of(v)
+    if (
+        shape is None
+        or per_row.shape != v.shape[:-1] + (1,)
+        or per_row.dtype != np.float64
+        or not per_row.flags.c_contiguous
+    ):
         return None
-    out = np.empty(e.shape)
-    build(_ROWS, "symloss_row_divide", 5)(*shape, e.ctypes.data, total.ctypes.data, out.ctypes.data)
+    out = np.empty(v.shape)
+    build(_ROWS, symbol, 5)(*shape, v.ctypes.data, per_row.ctypes.data, out.ctypes.data)
     return out

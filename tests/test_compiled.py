@@ -20,7 +20,7 @@ import sympy as sp
 from conftest import inputs, registry_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fused import SPECIALS, _kernels, _same
+from test_fused import SPECIALS, _kernels, _same, check_against_lambdify
 
 import symloss
 from symloss import _compiled, _fused, _numeric
@@ -49,14 +49,7 @@ def test_every_kernel_of_the_catalog_has_a_c_form(loss):
 @settings(max_examples=10)
 @given(data=st.data())
 def test_compiled_kernels_equal_lambdify_kernels(loss, data):
-    case = data.draw(inputs(loss))
-    batch = loss._arrays(case.pred, case.target, **case.kw)
-    for what, kernel in _kernels(loss).items():
-        expected = kernel(batch.arrays, batch.sizes)
-        got = kernel.evaluate(batch.arrays, batch.sizes)
-        pairs = zip(expected, got) if isinstance(kernel.expr, tuple) else [(expected, got)]
-        for e, g in pairs:
-            assert _same(e, g), f"{loss.name} {what}: compiled {g} != lambdify {e}"
+    check_against_lambdify(loss, data.draw(inputs(loss)), "compiled")
 
 
 @registry_params()

@@ -58,14 +58,19 @@ def test_every_kernel_of_the_catalog_is_fused(loss):
 @settings(max_examples=15)
 @given(data=st.data())
 def test_fused_kernels_equal_lambdify_kernels(loss, data):
-    case = data.draw(inputs(loss))
+    check_against_lambdify(loss, data.draw(inputs(loss)), "fused")
+
+
+def check_against_lambdify(loss, case, backend: str) -> None:
+    """Every kernel of *loss* through Kernel.evaluate (the backend the test set) on
+    *case*, against the same kernel's lambdify code; also used by test_compiled.py."""
     batch = loss._arrays(case.pred, case.target, **case.kw)
     for what, kernel in _kernels(loss).items():
         expected = kernel(batch.arrays, batch.sizes)
         got = kernel.evaluate(batch.arrays, batch.sizes)
         pairs = zip(expected, got) if isinstance(kernel.expr, tuple) else [(expected, got)]
         for e, g in pairs:
-            assert _same(e, g), f"{loss.name} {what}: fused {g} != lambdify {e}"
+            assert _same(e, g), f"{loss.name} {what}: {backend} {g} != lambdify {e}"
 
 
 def _compile(expr, *symbols):
