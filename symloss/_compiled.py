@@ -415,23 +415,39 @@ def _build(code: str):
     if shutil.which(command[0]) is None:
         raise Unavailable(f"no C compiler: {command[0]!r} is not on PATH (set $CC)", True, True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        src, obj = Path(tmp) / "kernel.c", Path(tmp) / "kernel.so"
-        src.write_text(code, encoding="utf-8")
-        try:
-            done = subprocess.run(
-                [*command, *FLAGS, str(src), "-o", str(obj), *LIBS],
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise Unavailable(f"{CC} failed to run: {exc}") from None
-        if done.returncode != 0:
-            first = next((ln for ln in done.stderr.splitlines() if "error" in ln), "")
-            raise Unavailable(f"{CC} could not compile a kernel: {first.strip()}")
+        problem = _compile(command, code, Path(tmp) / "kernel.so")
+        if problem is not None:
+            # This kernel's fault, or the toolchain's (no libmvec, as on macOS; no C
+            # library headers)?  An empty kernel tells, and the latter stops trying.
+            if _compile(command, _EMPTY, Path(tmp) / "empty.so") is not None:
+                raise Unavailable(f"{CC} cannot build kernels here: {problem}", True, True)
+            raise Unavailable(f"{CC} could not compile a kernel: {problem}")
+        obj = Path(tmp) / "kernel.so"
         os.chmod(obj, 0o500)  # read and run by the owner only, whatever the umask
         os.replace(obj, path)  # atomic: another process sees all of it or nothing
     return _load(path)
+
+
+_EMPTY = "void symloss_kernel(long r, long m, const double *const *in, double *const *out) {}\n"
+
+
+def _compile(command: list[str], code: str, obj: Path) -> str | None:
+    """Compile *code* into the shared object *obj*; the compiler's first error, if any."""
+    src = obj.with_suffix(".c")
+    src.write_text(code, encoding="utf-8")
+    try:
+        done = subprocess.run(
+            [*command, *FLAGS, str(src), "-o", str(obj), *LIBS],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"it failed to run ({exc})"
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.splitlines()
+    return next((ln for ln in lines if "error" in ln), lines[-1] if lines else "").strip()
 
 
 def _load(path: Path) -> ctypes.CDLL:

@@ -336,6 +336,20 @@ def test_a_damaged_or_exposed_cached_object_is_compiled_again(tmp_path):
             assert obj.stat().st_mode & 0o777 == 0o500 and obj.stat().st_size > 1000, damage
 
 
+def test_a_toolchain_that_cannot_build_kernels_stops_being_asked(tmp_path, monkeypatch):
+    """No libmvec (macOS, musl): the first failure compiles an empty kernel to tell the
+    toolchain's fault from the kernel's, and then no kernel is compiled again."""
+    monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
+    _as_new_process(monkeypatch)
+    monkeypatch.setattr(_compiled, "LIBS", ("-lno_such_library_here",))
+    with pytest.raises(_compiled.Unavailable, match="cannot build kernels here") as info:
+        _compile(sp.exp(x) * 7, x)(np.ones(3))
+    assert info.value.environment and info.value.quiet  # "auto": the NumPy code, no warning
+    monkeypatch.setattr(_compiled, "CC", "/nonexistent/cc")  # would say so if asked again
+    with pytest.raises(_compiled.Unavailable, match="cannot build kernels here"):
+        _compile(sp.exp(x) * 8, x)(np.ones(3))
+
+
 def test_cc_may_hold_arguments(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMLOSS_CACHE_DIR", str(tmp_path))
     _as_new_process(monkeypatch)
