@@ -414,21 +414,31 @@ def _expand_kernel_functions(expr: sp.Expr) -> sp.Expr:
 Layout = Sequence[tuple[Symbol, Symbol]]  # (index letter, size symbol), in axis order
 
 
-def _place(arr: np.ndarray, indices: Sequence[sp.Basic], layout: Layout) -> np.ndarray:
-    """View *arr* (axes = *indices*) broadcastable along *layout*."""
+def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray], np.ndarray]:
+    """A function viewing an array whose axes are *indices* as broadcastable along
+    *layout*; the axes are matched once, here, not for every block."""
     letters = [v for v, _ in layout]
     try:
         axes = [letters.index(ix) for ix in indices]
     except ValueError:
-        raise ValueError(f"index {indices} is not among the layout {letters}") from None
+        message = f"index {indices} is not among the layout {letters}"
+
+        def fail(arr):
+            raise ValueError(message)
+
+        return fail
     if axes == list(range(len(letters))):
-        return arr
+        return lambda arr: arr
     order = sorted(range(len(axes)), key=lambda a: axes[a])
-    arr = np.transpose(arr, order)
-    shape = [1] * len(letters)
-    for pos, a in enumerate(sorted(axes)):
-        shape[a] = arr.shape[pos]
-    return arr.reshape(shape)
+
+    def place(arr: np.ndarray) -> np.ndarray:
+        arr = np.transpose(arr, order)
+        shape = [1] * len(letters)
+        for pos, a in enumerate(sorted(axes)):
+            shape[a] = arr.shape[pos]
+        return arr.reshape(shape)
+
+    return place
 
 
 Leaf = Callable[[Mapping[str, np.ndarray], Mapping[Symbol, int], dict], np.ndarray]
@@ -483,26 +493,20 @@ class Kernel:
 
         def walk(node: sp.Basic) -> sp.Basic:
             if isinstance(node, Indexed):
-                name, idx = str(node.base.label), node.indices
-                return leaf(node, lambda a, s, c: _place(np.asarray(a[name]), idx, layout))
+                name, place = str(node.base.label), _placer(node.indices, layout)
+                return leaf(node, lambda a, s, c: place(np.asarray(a[name])))
             if isinstance(node, softmax):
                 base, r, c = node.args
-                name = str(base.label)
-                return leaf(
-                    node,
-                    lambda a, s, cache: _place(_row_softmax(a[name], cache, name), (r, c), layout),
-                )
+                name, place = str(base.label), _placer((r, c), layout)
+                return leaf(node, lambda a, s, cache: place(_row_softmax(a[name], cache, name)))
             if isinstance(node, logsumexp):
                 base, r = node.args
-                name = str(base.label)
-                return leaf(
-                    node,
-                    lambda a, s, cache: _place(_row_logsumexp(a[name], cache, name), (r,), layout),
-                )
+                name, place = str(base.label), _placer((r,), layout)
+                return leaf(node, lambda a, s, cache: place(_row_logsumexp(a[name], cache, name)))
             if isinstance(node, KroneckerDelta):
                 p, q = node.args
-                size = dict(layout)[p]
-                return leaf(node, lambda a, s, c: _place(np.eye(s[size]), (p, q), layout))
+                size, place = dict(layout)[p], _placer((p, q), layout)
+                return leaf(node, lambda a, s, c: place(np.eye(s[size])))
             if isinstance(node, Sum):
                 return leaf(node, self._sum_leaf(node))
             if isinstance(node, (rowmax, argmax_share, rowgap)):
@@ -526,7 +530,7 @@ class Kernel:
         var, inner = self._unshadow(var, inner)
         kernel = _sum_kernel(inner, (*self.layout, (var, hi)))
         ndim = len(self.layout) + 1
-        key = ("sum", _canonical(node))
+        key = ("sum", _statistic_id(node))
 
         def evaluate(a, s, cache):
             # One sum recurs in several kernels of a loss, and inside other sums, whose
@@ -569,7 +573,7 @@ class Kernel:
         var, inner = self._unshadow(var, top.function)
         kernel = Kernel(inner, (*self.layout, (var, hi)))
         ndim = len(self.layout) + 1
-        key = ("rowmax", _canonical(top))
+        key = ("rowmax", _statistic_id(top))
 
         def row(a, s, cache):
             # Reduced (max, partition, comparison) before anything else runs: scratch is fine.
@@ -700,7 +704,14 @@ def _canonical(node: sp.Basic) -> sp.Basic:
     return node.xreplace({var: _BOUND[k] for k, (var, *_) in enumerate(node.limits)})
 
 
+def _statistic_id(node: sp.Basic) -> int:
+    """A small integer per row statistic (see :func:`_canonical`): per-block cache keys
+    that compare without SymPy's ``==``."""
+    return _STATISTICS.setdefault(_canonical(node), len(_STATISTICS))
+
+
 _BOUND: list[sp.Dummy] = []
+_STATISTICS: dict[sp.Basic, int] = {}
 
 
 def _fit(done: np.ndarray, axes: int) -> np.ndarray | None:
