@@ -507,25 +507,22 @@ class CompiledKernel:
         """Each output summed over the last axis, whose length is *length* (new arrays
         of the leading shape), in one pass; None unless the leaves' broadcast shape
         has that last axis and another before it."""
-        shapes = {np.shape(v) for v in values if isinstance(v, np.ndarray) and v.ndim}
-        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+        shape = _shape_of(values)
         if len(shape) < 2 or shape[-1] != length:
             return None
-        return self(*values, expand=expand, _shape=shape, _sums=True)
+        return self._run(values, shape, expand, sums=True)
 
-    def __call__(self, *values, expand=True, _shape=None, _sums=False):
+    def __call__(self, *values, expand=True):
         """The outputs for these leaf values.  A leaf broadcast along the rows (a (1, m)
         class weight, a (n, 1, m) softmax of a Hessian) is first copied to the full
         shape; with *expand* false, None is returned instead (the NumPy code
         broadcasts without copies)."""
-        if _shape is None:
-            shapes = {np.shape(v) for v in values if isinstance(v, np.ndarray) and v.ndim}
-            shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
-        else:
-            shape = _shape
+        return self._run(values, _shape_of(values), expand, sums=False)
+
+    def _run(self, values, shape: tuple, expand: bool, sums: bool):
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
-        rows = math.prod(lead) if "r" in kinds or _sums else 1
+        rows = math.prod(lead) if "r" in kinds or sums else 1
         m = math.prod(shape) // rows if rows else 0
         row_shape = lead + (1,) if "r" in kinds else (1,) * len(shape)
         # Small integer and half-integer exponent parameters are compiled in (one object
@@ -542,7 +539,7 @@ class CompiledKernel:
             k != "s" and v.size != math.prod(w) for v, k, w in zip(values, kinds, wants)
         ):
             return None
-        fn, full = self.function(kinds, constants, _sums)
+        fn, full = self.function(kinds, constants, sums)
         numbers = np.array([float(v) for v, k in zip(values, kinds) if k == "s"] or [0.0])
         keep, addresses, j = [numbers], [], 0
         for v, kind, want in zip(values, kinds, wants):
@@ -555,7 +552,7 @@ class CompiledKernel:
                 a = np.ascontiguousarray(np.broadcast_to(a, want))  # freed after the call
             keep.append(a)
             addresses.append(a.ctypes.data)
-        if _sums:  # new arrays: the caller keeps them as leaves of another kernel
+        if sums:  # new arrays: the caller keeps them as leaves of another kernel
             outs = [np.empty(lead) for _ in full]
         else:
             outs = [
@@ -566,6 +563,12 @@ class CompiledKernel:
         ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
         fn(rows, m, ins, ptrs)
         return outs
+
+
+def _shape_of(values) -> tuple:
+    """The broadcast shape of the array leaves (numbers and 0-d arrays are scalars)."""
+    shapes = {v.shape for v in values if isinstance(v, np.ndarray) and v.ndim}
+    return shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
 
 
 def _kind(v, shape: tuple, lead: tuple, m: int) -> str:

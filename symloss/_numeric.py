@@ -115,7 +115,7 @@ def _reduce_rows(ufunc: np.ufunc, vals: np.ndarray, keepdims: bool = False) -> n
     m = vals.shape[-1]
     if vals.ndim < 2 or m < 2:
         return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
-    done = _compiled_rows("row_reduce", vals.size, ufunc, vals)
+    done = _compiled_rows("row_reduce", ufunc, vals)
     if done is not None:
         return done[..., None] if keepdims else done
     if ufunc is np.add and m >= 8:
@@ -137,7 +137,7 @@ def _row_stats(z, cache: dict, name: str):
     """
     key = ("row_stats", name)
     if key not in cache:
-        cache[key] = _compiled_rows("row_stats", np.size(z), z)
+        cache[key] = _compiled_rows("row_stats", z)
     if cache[key] is None:
         top = _reduce_rows(np.maximum, z, keepdims=True)
         e = np.exp(z - top)
@@ -154,15 +154,15 @@ def _row_softmax(z, cache, name):
     key = ("softmax", name)  # once per block, however many leaves hold it
     if key not in cache:
         _, e, total = _row_stats(z, cache, name)
-        done = _compiled_rows("row_divide", e.size, e, total)
+        done = _compiled_rows("row_divide", e, total)
         cache[key] = done if done is not None else e / total
     return cache[key]
 
 
-def _compiled_rows(name: str, size: int, *args):
-    """The C row reduction *name* of :mod:`symloss._compiled` where the backend runs
-    compiled code for *size* elements (:data:`BACKEND`); None to use NumPy's."""
-    if not (BACKEND == "c" or (BACKEND == "auto" and size >= COMPILE_MIN_ELEMENTS)):
+def _compiled_rows(name: str, *args):
+    """The C row reduction *name* of :mod:`symloss._compiled` on *args*, where the
+    backend runs compiled code for them (:func:`_use_compiled`); None to use NumPy's."""
+    if not _use_compiled(args):
         return None
     from . import _compiled
 
@@ -536,10 +536,7 @@ class Kernel:
             # One sum recurs in several kernels of a loss, and inside other sums, whose
             # layouts add axes after this one's (the multi-class margin's S_i in its
             # gradient's sums): computed once per block, a new array, kept.
-            if key not in cache:
-                cache[key] = total(a, s, cache)
-            done = _fit(cache[key], len(self.layout))
-            return done if done is not None else total(a, s, cache)
+            return _statistic(cache, key, len(self.layout), lambda: total(a, s, cache))
 
         def total(a, s, cache):
             sums = kernel.row_sums(a, s, cache, int(s[hi]))
@@ -583,10 +580,7 @@ class Kernel:
 
         def top_of(a, s, c):
             # The row maximum, once per block: argmax_share needs it too.
-            if key not in c:
-                c[key] = _reduce_rows(np.maximum, row(a, s, c))  # a new array
-            done = _fit(c[key], ndim - 1)
-            return done if done is not None else _reduce_rows(np.maximum, row(a, s, c))
+            return _statistic(c, key, ndim - 1, lambda: _reduce_rows(np.maximum, row(a, s, c)))
 
         if isinstance(node, rowmax):
             return top_of
@@ -605,7 +599,7 @@ class Kernel:
         def share(a, s, c):
             best = top_of(a, s, c)[..., None]  # first: row() returns scratch
             vals = row(a, s, c)
-            out = _compiled_rows("row_share", vals.size, vals, best)
+            out = _compiled_rows("row_share", vals, best)
             if out is None:
                 hit = (vals == best).astype(np.float64)
                 out = hit / _reduce_rows(np.add, hit, keepdims=True)
@@ -657,12 +651,11 @@ class Kernel:
         """
         if not self.fused:
             return self(arrays, sizes, cache)
-        backend = _backend()
         cache = {} if cache is None else cache
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
             values = [make(arrays, sizes, cache) for make in self._leaves]
             out = None
-            if backend == "c" or (backend == "auto" and _large(values)):
+            if _use_compiled(values):
                 out = self._run_compiled(values)
             if out is None:
                 out = self._inplace(*values)
@@ -672,9 +665,9 @@ class Kernel:
         """The sums over the last axis (of length *length*) of this single-output
         kernel's values, from the compiled loop in one pass; None where the compiled
         loop does not run (then :meth:`evaluate` and a row sum do the same)."""
-        if not self.fused or isinstance(self.expr, tuple) or _backend() == "fused":
+        if not self.fused or isinstance(self.expr, tuple):
             return None
-        if BACKEND == "auto" and not _large(arrays.values()):  # before any leaf is made
+        if not _use_compiled(arrays.values()):  # decided before any leaf is made
             return None
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
             values = [make(arrays, sizes, cache) for make in self._leaves]
@@ -714,14 +707,18 @@ _BOUND: list[sp.Dummy] = []
 _STATISTICS: dict[sp.Basic, int] = {}
 
 
-def _fit(done: np.ndarray, axes: int) -> np.ndarray | None:
-    """A row statistic cached by a kernel whose layout had more or fewer trailing axes
-    (a sub-kernel's layout extends its parent's), with *axes* axes; None if the
-    extra axes are not of length 1."""
+def _statistic(cache: dict, key, axes: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """A row statistic (a new array from *compute*), once per block's *cache*, with
+    *axes* axes.  A kernel whose layout had more or fewer trailing axes may have cached
+    it (a sub-kernel's layout extends its parent's): those axes are of length 1 and
+    are reshaped away or added; otherwise it is computed again."""
+    if key not in cache:
+        cache[key] = compute()
+    done = cache[key]
     if done.ndim == axes:
         return done
     if any(d != 1 for d in done.shape[axes:]):
-        return None
+        return compute()
     return done.reshape(done.shape[:axes] + (1,) * (axes - done.ndim))
 
 
@@ -789,8 +786,14 @@ def _backend() -> str:
     return BACKEND
 
 
-def _large(values) -> bool:
-    return any(np.size(v) >= COMPILE_MIN_ELEMENTS for v in values if isinstance(v, np.ndarray))
+def _use_compiled(values) -> bool:
+    """Whether the compiled C loop runs on a block holding these arrays: always under
+    ``"c"``, under ``"auto"`` for a block of :data:`COMPILE_MIN_ELEMENTS` or more."""
+    backend = _backend()
+    return backend == "c" or (
+        backend == "auto"
+        and any(np.size(v) >= COMPILE_MIN_ELEMENTS for v in values if isinstance(v, np.ndarray))
+    )
 
 
 #: Worker threads for blocked evaluation (NumPy releases the GIL inside ufuncs).
