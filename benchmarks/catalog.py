@@ -52,6 +52,20 @@ def best_of(fn, repeat: int) -> float:
     return best
 
 
+def on_backend(backend: str, fn):
+    """*fn* as a function that runs with ``symloss._numeric.BACKEND = backend`` (read
+    at call time by the kernels), restoring the backend afterwards."""
+
+    def run():
+        saved, _numeric.BACKEND = _numeric.BACKEND, backend
+        try:
+            return fn()
+        finally:
+            _numeric.BACKEND = saved
+
+    return run
+
+
 # ------------------------------------------------------------------ inputs
 def _draw(rng, domain, shape):
     """Values inside a domain, away from its ends (as tests/conftest.py reads domains)."""
@@ -177,26 +191,18 @@ def measure(L, n, m, repeat, scale=True):
     run_torch, why = torch_runner(L, pred, target, kw)
     inputs = (pred, target, *kw.values())
 
-    def on(backend):
-        def run():
-            saved, _numeric.BACKEND = _numeric.BACKEND, backend
-            try:
-                return L.value_and_grad(pred, target, **kw)
-            finally:
-                _numeric.BACKEND = saved
+    def vag():
+        return L.value_and_grad(pred, target, **kw)
 
-        return run
-
-    on("c")()  # compile (or load from the disk cache) outside timing
+    on_backend("c", vag)()  # compile (or load from the disk cache) outside timing
     row = {
-        "vag": best_of(lambda: L.value_and_grad(pred, target, **kw), repeat),
-        "numpy": best_of(on("fused"), repeat),
-        "lambdify": best_of(on("lambdify"), repeat),
+        "vag": best_of(vag, repeat),
+        "numpy": best_of(on_backend("fused", vag), repeat),
+        "lambdify": best_of(on_backend("lambdify", vag), repeat),
         "sep": best_of(lambda: (L(pred, target, **kw), L.grad(pred, target, **kw)), repeat),
         "torch": best_of(run_torch, repeat) if run_torch else None,
         "copy": best_of(lambda: [a.copy() for a in inputs], repeat),
         "why": why,
-        "fused": L._fused_kernel is not None,
         "compiled": compiled(L),
         "paths_err": paths_err,
     }

@@ -15,7 +15,7 @@ import os
 import platform
 
 import numpy as np
-from catalog import best_of  # the one timing helper of benchmarks/
+from catalog import best_of, on_backend  # the timing helpers of benchmarks/
 
 import symloss
 from symloss import _numeric
@@ -84,11 +84,7 @@ def case(name, shape, repeat):
         ("symloss vag, NumPy code", "fused"),
         ("symloss vag, lambdify", "lambdify"),
     ):
-        saved, _numeric.BACKEND = _numeric.BACKEND, backend  # read at call time
-        try:
-            rows[label] = best_of(lambda: L.value_and_grad(z, t), repeat)
-        finally:
-            _numeric.BACKEND = saved
+        rows[label] = best_of(on_backend(backend, lambda: L.value_and_grad(z, t)), repeat)
     _numeric.THREADS = 1  # read at call time by map_blocks
     try:
         rows["symloss vag, 1 thread"] = best_of(lambda: L.value_and_grad(z, t), repeat)
