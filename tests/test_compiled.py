@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,9 @@ from conftest import inputs, registry_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fused import SPECIALS, _kernels, _same, check_against_lambdify
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from catalog import make_inputs  # noqa: E402  (inputs inside each loss's domains)
 
 import symloss
 from symloss import _compiled, _fused, _numeric
@@ -57,42 +61,14 @@ def test_public_calls_agree_with_the_numpy_backend_on_many_blocks(loss, monkeypa
     """value_and_grad, value, grad over several blocks on worker threads: the C
     backend's results are the NumPy backend's to 1e-12."""
     monkeypatch.setattr(_numeric, "BLOCK_ELEMENTS", 64)
-    case = _bulk_case(loss)
-    got_v, got_g = loss.value_and_grad(case.pred, case.target, **case.kw)
+    pred, target, kw = make_inputs(loss, 300, 4, seed=7)  # benchmarks/catalog.py's draw
+    got_v, got_g = loss.value_and_grad(pred, target, **kw)
     got_g = got_g.copy()
-    got_h = loss.hess(case.pred, case.target, **case.kw)
+    got_h = loss.hess(pred, target, **kw)
     monkeypatch.setattr(_numeric, "BACKEND", "fused")
-    want_v, want_g = loss.value_and_grad(case.pred, case.target, **case.kw)
-    want_h = loss.hess(case.pred, case.target, **case.kw)
+    want_v, want_g = loss.value_and_grad(pred, target, **kw)
+    want_h = loss.hess(pred, target, **kw)
     assert _same(got_v, want_v) and _same(got_g, want_g) and _same(got_h, want_h)
-
-
-def _bulk_case(loss, n=300):
-    """Deterministic inputs inside the loss's domains, n samples (10 classes if 2-D)."""
-    rng = np.random.default_rng(7)
-    two_d = len(loss.input_indices) == 2
-    shape = (n, 4) if two_d else (n,)
-    doms = loss.domains
-
-    def draw(dom):
-        s = dom.accepted if dom is not None else sp.Interval(-sp.oo, sp.oo)
-        lo, hi = (max(float(s.inf), -3.0), min(float(s.sup), 3.0)) if s.is_Interval else (0, 1)
-        if isinstance(s, sp.FiniteSet):
-            return rng.choice([float(v) for v in s], size=shape)
-        return rng.uniform(lo + 0.01 * (hi - lo), hi - 0.01 * (hi - lo), size=shape)
-
-    pred = draw(doms.get(str(loss.pred.label)))
-    if any(c.name == "one_hot" for c in loss.constraints):
-        target = np.eye(shape[1])[rng.integers(0, shape[1], n)]
-    else:
-        target = draw(doms.get(str(loss.target.label)))
-    kw = {}
-    for key, dom in doms.items():
-        if key not in (str(loss.pred.label), str(loss.target.label)):
-            kw[key] = draw(dom)
-    from types import SimpleNamespace
-
-    return SimpleNamespace(pred=pred, target=target, kw=kw)
 
 
 @pytest.mark.parametrize(
