@@ -666,6 +666,7 @@ class Loss:
         def run(arrays, lo, hi):
             if batch.validate is not None:
                 batch.validate(arrays, lo)
+            arrays = batch.block(arrays, str(self.target.label))
             if fused is not None:
                 take(*fused.evaluate(arrays, sizes), lo, hi)
             else:
@@ -762,6 +763,9 @@ class _Batch:
     sample_keys: frozenset = frozenset()  # arrays whose first axis is the samples
     #: Element-wise checks still to run, block by block (``_prepare(defer=True)``).
     validate: Callable[[Mapping[str, np.ndarray], int], None] | None = None
+    #: The target holds integer labels, shape (n,), made one-hot rows by :meth:`block`.
+    labels: bool = False
+    ignore_index: int | None = None
 
     def buffer(self, out) -> np.ndarray:
         """*out* viewed in the kernels' layout, after checking it can hold the gradient."""
@@ -772,6 +776,13 @@ class _Batch:
         if not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError("out must be C-contiguous and writeable")
         return out.reshape(self.shape)  # a view: contiguous
+
+    def block(self, arrays: dict[str, np.ndarray], target: str) -> dict[str, np.ndarray]:
+        """A block's arrays for the kernels: integer labels made one-hot rows."""
+        if not self.labels:
+            return arrays
+        labels = arrays[target]
+        return {**arrays, target: _one_hot(labels, self.shape[-1], self.ignore_index)}
 
     def scale_rows(self, g: np.ndarray, start: int = 0) -> np.ndarray:
         """Apply per-sample weights and the reduction's count, in place (*g*'s rows
@@ -808,28 +819,22 @@ def _prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> _B
     labels = None
     one_hot = any(c.name == "one_hot" for c in loss.constraints)
     if one_hot and p.ndim == 2 and t_raw.ndim == 1 and t_raw.dtype.kind in "iu":
-        labels = t_raw.astype(np.int64)
+        labels = np.asarray(t_raw, dtype=np.int64)
         if labels.shape[0] != p.shape[0]:
             raise ValueError(
                 f"{name}: {role} shape {p.shape} and label shape {labels.shape} do not match"
             )
-        valid = (
-            labels != loss.ignore_index
-            if loss.ignore_index is not None
-            else np.ones(len(labels), bool)
-        )
-        bad = valid & ((labels < 0) | (labels >= p.shape[1]))
+        bad = (labels < 0) | (labels >= p.shape[1])
+        if loss.ignore_index is not None:
+            bad &= labels != loss.ignore_index
         if bad.any():
             row = int(np.argmax(bad))
             raise ValueError(
                 f"{name}: label {int(labels[row])} at row {row} is not a class index "
                 f"in [0, {p.shape[1]})"
             )
-        t = np.zeros(p.shape)
-        rows = np.arange(len(labels)) if valid.all() else np.nonzero(valid)[0]
-        t.reshape(-1)[rows * p.shape[1] + labels[rows]] = 1.0  # flat: 2x faster than t[r, c]
-        if not valid.all():
-            t[~valid] = 1.0 / p.shape[1]  # any probability row; its weight is 0
+        # Deferred: one-hot rows are built block by block (in cache, on the workers).
+        t = labels if defer else _one_hot(labels, p.shape[1], loss.ignore_index)
     else:
         if t_raw.dtype.kind not in "biuf":
             raise ValueError(f"{name}: target must be numeric, got dtype {t_raw.dtype}")
@@ -842,7 +847,7 @@ def _prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> _B
             f"{name}: {role}s must have {ndim} dimension(s) "
             f"({', '.join(str(s) for _, s in loss.input_indices)}), got shape {original}"
         )
-    if p.shape != t.shape:
+    if p.shape != t.shape and labels is None:
         raise ValueError(
             f"{name}: {role} shape {original} and target shape {np.shape(target)} do not match"
         )
@@ -941,7 +946,23 @@ def _prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> _B
         w,
         sample_keys,
         validate if defer else None,
+        labels is not None and defer,
+        loss.ignore_index,
     )
+
+
+def _one_hot(labels: np.ndarray, m: int, ignore_index: int | None) -> np.ndarray:
+    """One-hot rows of *m* classes for integer *labels*; a row whose label is
+    *ignore_index* is any probability row (1/m each: its weight is 0)."""
+    t = np.zeros((len(labels), m))
+    ignored = labels == ignore_index if ignore_index is not None else None
+    if ignored is None or not ignored.any():
+        t.reshape(-1)[np.arange(len(labels)) * m + labels] = 1.0  # flat: 2x faster than t[r, c]
+        return t
+    rows = np.nonzero(~ignored)[0]
+    t.reshape(-1)[rows * m + labels[rows]] = 1.0
+    t[ignored] = 1.0 / m
+    return t
 
 
 @dataclass(frozen=True)
