@@ -130,17 +130,18 @@ FLAGS = (
 LIBS = ("-lmvec", "-lm")
 
 
-def source(statements, outputs: list[str], kinds: str, constants=None, row_sums=False) -> str:
+def source(statements, outputs: list[str], kinds: str, constants=None, modes=None) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
     ``kinds[k]`` says what ``in[k]`` (leaf ``Lk``) points at: ``"s"`` one number,
     ``"r"`` one number per row (a row statistic), ``"f"`` ``rows * m`` contiguous
     values.  Statements that read no ``"f"`` value run once per row, the others in
-    the inner, vectorised loop over the row's ``m`` elements; ``out[j]`` receives one
-    value per row or per element accordingly (:func:`levels`), or with *row_sums*
-    the sum of each row's values (a value constant along the row counts ``m``
-    times).  Raises :class:`symloss._fused.Unsupported` for an operation with no C
-    form.
+    the inner, vectorised loop over the row's ``m`` elements.  ``modes[j]`` says what
+    ``out[j]`` receives: ``"p"`` (the default) one value per row or per element, as
+    the output varies (:func:`levels`); ``"s"`` the sum of each row's values (a value
+    constant along the row counts ``m`` times); ``"d"`` every element's value divided
+    by a number, the next of ``in[len(kinds)]``, ``in[len(kinds) + 1]``, ...  Raises
+    :class:`symloss._fused.Unsupported` for an operation with no C form.
 
     *constants* maps scalar leaves to values compiled in (exponents: see
     :func:`exponent_leaves`).  Powers whose exponent is then a known integer from 0
@@ -198,10 +199,15 @@ def source(statements, outputs: list[str], kinds: str, constants=None, row_sums=
         ctype = "double" if dtypes[target] == "f" else "long"
         (inner if level[target] == "f" else outer).append(f"const {ctype} {target} = {expr};")
     after, sums = [], []
-    for j, o in enumerate(outputs):
+    divisors = len(kinds)
+    for j, (o, mode) in enumerate(zip(outputs, modes or "p" * len(outputs))):
         setup.append(f"    double *restrict O{j} = out[{j}];")
         value, full = _LITERALS.get(o, o), level.get(o) == "f"
-        if not row_sums:
+        if mode == "d":  # the gradient's 1/n, as NumPy's divide would (not times 1/n)
+            setup.append(f"    const double D{j} = in[{divisors}][0];")
+            inner.append(f"O{j}[i] = {value} / D{j};")
+            divisors += 1
+        elif mode == "p":
             (inner if full else outer).append(f"O{j}[{'i' if full else 'r'}] = {value};")
         elif full:  # the row's sum, accumulated in the vectorised loop
             outer.append(f"double A{j} = -0.0;")  # -0.0 + x is x, for x = -0.0 too
@@ -491,15 +497,15 @@ class CompiledKernel:
         self._exponents = exponent_leaves(statements)
         source(statements, outputs, "f" * nleaves)  # Unsupported now, not at a call
 
-    def function(self, kinds: str, constants: dict[int, float], row_sums=False):
-        """The compiled loop for leaves of these kinds (and constant exponents), and
-        which outputs are per element."""
+    def function(self, kinds: str, constants: dict[int, float], modes: str):
+        """The compiled loop for leaves of these kinds (and constant exponents) and
+        these output *modes* (see :func:`source`), and which outputs are per element."""
         # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
-        key = kinds, tuple(sorted((k, v.hex()) for k, v in constants.items())), row_sums
+        key = kinds, tuple(sorted((k, v.hex()) for k, v in constants.items())), modes
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
-            code = source(self._statements, self._outputs, kinds, constants, row_sums)
+            code = source(self._statements, self._outputs, kinds, constants, modes)
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
 
@@ -507,19 +513,44 @@ class CompiledKernel:
         """Each output summed over the last axis, whose length is *length* (new arrays
         of the leading shape), in one pass; None unless the leaves' broadcast shape
         has that last axis and another before it."""
+        return self(*values, expand=expand, summed=range(len(self._outputs)), length=length)
+
+    def __call__(self, *values, expand=True, summed=(), length=None, into=None):
+        """The outputs for these leaf values.
+
+        Outputs numbered in *summed* come summed over the last axis, of length
+        *length* (new arrays of the leading shape); *into* maps output numbers to
+        ``(array, divisor)``: the output divided by *divisor*, written into *array*
+        (of the leaves' broadcast shape, C-contiguous float64, else left to the
+        caller) and returned.  None when *summed* cannot be met (the leaves'
+        shape has no such last axis and another before it).
+
+        A leaf broadcast along the rows (a (1, m) class weight, a (n, 1, m) softmax of
+        a Hessian) is first copied to the full shape; with *expand* false, None is
+        returned instead (the NumPy code broadcasts without copies).
+        """
         shape = _shape_of(values)
-        if len(shape) < 2 or shape[-1] != length:
+        summed = frozenset(summed)
+        if summed and (len(shape) < 2 or shape[-1] != length):
             return None
-        return self._run(values, shape, expand, sums=True)
+        into = {
+            j: (a, d)
+            for j, (a, d) in (into or {}).items()
+            if j not in summed
+            and a.shape == shape
+            and a.dtype == np.float64
+            and a.flags.c_contiguous
+            and a.flags.writeable
+            # (the loop's pointers are restrict: no input may be read from it)
+            and not any(isinstance(v, np.ndarray) and np.may_share_memory(a, v) for v in values)
+        }
+        modes = "".join(
+            "s" if j in summed else "d" if j in into else "p" for j in range(len(self._outputs))
+        )
+        return self._run(values, shape, expand, modes, into)
 
-    def __call__(self, *values, expand=True):
-        """The outputs for these leaf values.  A leaf broadcast along the rows (a (1, m)
-        class weight, a (n, 1, m) softmax of a Hessian) is first copied to the full
-        shape; with *expand* false, None is returned instead (the NumPy code
-        broadcasts without copies)."""
-        return self._run(values, _shape_of(values), expand, sums=False)
-
-    def _run(self, values, shape: tuple, expand: bool, sums: bool):
+    def _run(self, values, shape: tuple, expand: bool, modes: str, into: dict):
+        sums = "s" in modes
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
         rows = math.prod(lead) if "r" in kinds or sums else 1
@@ -539,8 +570,9 @@ class CompiledKernel:
             k != "s" and v.size != math.prod(w) for v, k, w in zip(values, kinds, wants)
         ):
             return None
-        fn, full = self.function(kinds, constants, sums)
-        numbers = np.array([float(v) for v, k in zip(values, kinds) if k == "s"] or [0.0])
+        fn, full = self.function(kinds, constants, modes)
+        numbers = [float(v) for v, k in zip(values, kinds) if k == "s"]
+        numbers = np.array(numbers + [float(d) for _, d in into.values()] or [0.0])
         keep, addresses, j = [numbers], [], 0
         for v, kind, want in zip(values, kinds, wants):
             if kind == "s":
@@ -552,13 +584,15 @@ class CompiledKernel:
                 a = np.ascontiguousarray(np.broadcast_to(a, want))  # freed after the call
             keep.append(a)
             addresses.append(a.ctypes.data)
-        if sums:  # new arrays: the caller keeps them as leaves of another kernel
-            outs = [np.empty(lead) for _ in full]
-        else:
-            outs = [
-                _fused.SCRATCH.array(np.float64, -1 - j, shape if f else row_shape)
-                for j, f in enumerate(full)
-            ]
+        addresses += [numbers.ctypes.data + 8 * (j + k) for k in range(len(into))]
+        outs = []
+        for k, (mode, f) in enumerate(zip(modes, full)):
+            if mode == "s":  # a new array: the caller keeps it (a leaf of another kernel)
+                outs.append(np.empty(lead))
+            elif mode == "d":
+                outs.append(into[k][0])
+            else:
+                outs.append(_fused.SCRATCH.array(np.float64, -1 - k, shape if f else row_shape))
         ins = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
         ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
         fn(rows, m, ins, ptrs)

@@ -637,46 +637,44 @@ class Loss:
         )
         sizes, weight = batch.sizes, batch.weight
 
-        def take(v, gg, lo, hi):
+        # A value per element of a 2-D input is summed over each row as it is computed;
+        # the gradient and Hessian go straight into g and h, divided by the count there
+        # (both in the compiled loop; see Kernel.evaluate).
+        summed = (0,) if len(batch.value_shape) == 2 else ()
+        divisor = batch.count if weight is None else 1.0  # else scale_rows does both
+
+        def take(v, lo, hi):
             # Kernel.evaluate's arrays are scratch: used here, before the next kernel.
-            if v is not None:
-                v = np.asarray(v)
-                if v.ndim > len(batch.value_shape):  # a row-wise summand from a fused kernel
-                    v = v[(..., *(0,) * (v.ndim - len(batch.value_shape)))]
-                full = np.broadcast_to(v, (hi - lo, *batch.value_shape[1:]))
-                if per is None and weight is None:
-                    partial[lo] = float(np.sum(full))
-                else:
-                    rowsum = full
-                    if full.ndim > 1:
-                        rowsum = _numeric._reduce_rows(np.add, full.reshape(hi - lo, -1))
-                    if weight is not None:
-                        rowsum = rowsum * weight[lo:hi]
-                    if per is not None:
-                        per[lo:hi] = rowsum
-                    else:
-                        partial[lo] = float(np.sum(rowsum))
-            if gg is not None:
-                if weight is None and batch.count != 1:  # copy and scale in one operation
-                    np.divide(gg, batch.count, out=g[lo:hi])
-                else:
-                    g[lo:hi] = gg
-                    batch.scale_rows(g[lo:hi], lo)
+            v = np.asarray(v)
+            extra = v.ndim - len(batch.value_shape) + len(summed)
+            if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
+                v = v[(..., *(0,) * extra)]
+            rowsum = np.broadcast_to(v, (hi - lo,))
+            if weight is not None:
+                rowsum = rowsum * weight[lo:hi]
+            if per is not None:
+                per[lo:hi] = rowsum
+            else:
+                partial[lo] = float(np.sum(rowsum))
 
         def run(arrays, lo, hi):
             if batch.validate is not None:
                 batch.validate(arrays, lo)
             arrays = batch.block(arrays, str(self.target.label))
             if fused is not None:
-                take(*fused.evaluate(arrays, sizes), lo, hi)
+                into = {1: (g[lo:hi], divisor)}
+                take(fused.evaluate(arrays, sizes, summed=summed, into=into)[0], lo, hi)
             else:
                 if value:
-                    take(self._value_kernel.evaluate(arrays, sizes), None, lo, hi)
+                    take(self._value_kernel.evaluate(arrays, sizes, summed=summed), lo, hi)
                 if grad:
-                    take(None, self._grad_kernel.evaluate(arrays, sizes), lo, hi)
+                    self._grad_kernel.evaluate(arrays, sizes, into={0: (g[lo:hi], divisor)})
+            if grad and weight is not None:
+                batch.scale_rows(g[lo:hi], lo)
             if hess:
-                h[lo:hi] = self._hess_kernel.evaluate(arrays, sizes)
-                batch.scale_rows(h[lo:hi], lo)
+                self._hess_kernel.evaluate(arrays, sizes, into={0: (h[lo:hi], divisor)})
+                if weight is not None:
+                    batch.scale_rows(h[lo:hi], lo)
 
         row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
         try:

@@ -529,26 +529,14 @@ class Kernel:
             raise ValueError(f"sums must start at 1, not {lo}")
         var, inner = self._unshadow(var, inner)
         kernel = _sum_kernel(inner, (*self.layout, (var, hi)))
-        ndim = len(self.layout) + 1
         key = ("sum", _statistic_id(node))
 
         def evaluate(a, s, cache):
             # One sum recurs in several kernels of a loss, and inside other sums, whose
             # layouts add axes after this one's (the multi-class margin's S_i in its
             # gradient's sums): computed once per block, a new array, kept.
-            return _statistic(cache, key, len(self.layout), lambda: total(a, s, cache))
-
-        def total(a, s, cache):
-            sums = kernel.row_sums(a, s, cache, int(s[hi]))
-            if sums is not None:  # the compiled loop summed each row as it went
-                return sums
-            # Scratch results are fine here: they are summed before anything else runs.
-            vals = np.asarray(kernel.evaluate(a, s, cache))
-            vals = vals.reshape((1,) * (ndim - vals.ndim) + vals.shape)
-            # Only the summed axis needs its true length: a summand constant along it
-            # counts m times.  Other axes broadcast later.
-            vals = np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
-            return _reduce_rows(np.add, vals)
+            total = lambda: kernel.evaluate(a, s, cache, summed=(0,))  # noqa: E731
+            return _statistic(cache, key, len(self.layout), total)
 
         return evaluate
 
@@ -641,40 +629,48 @@ class Kernel:
         except _fused.Unsupported:
             return None
 
-    def evaluate(self, arrays: Mapping[str, np.ndarray], sizes: Mapping[Symbol, int], cache=None):
+    def evaluate(self, arrays, sizes, cache=None, *, summed=(), into=None):
         """As calling the kernel, through generated code: the compiled C loop
         (:mod:`symloss._compiled`) or the fused in-place NumPy code (:mod:`symloss._fused`),
         as :data:`BACKEND` says.
 
-        The arrays returned belong to the calling thread's scratch pool: use them
+        Outputs numbered in *summed* come summed over the layout's last axis (new
+        arrays of the leading shape).  *into* maps output numbers to ``(array,
+        divisor)``: that output divided by *divisor*, written into *array* (of the
+        layout's shape) and returned.  The compiled loop does both as it goes.
+        Other arrays returned belong to the calling thread's scratch pool: use them
         before this thread's next ``evaluate``.
         """
+        multi = isinstance(self.expr, tuple)
+        into = into or {}
+        length = int(sizes[self.layout[-1][1]])
+        outs = None
         if not self.fused:
-            return self(arrays, sizes, cache)
-        cache = {} if cache is None else cache
-        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-            values = [make(arrays, sizes, cache) for make in self._leaves]
-            out = None
-            if _use_compiled(values):
-                out = self._run_compiled(values)
-            if out is None:
-                out = self._inplace(*values)
-        return out if isinstance(self.expr, tuple) else out[0]
+            outs = self(arrays, sizes, cache)
+            outs = list(outs) if multi else [outs]
+        else:
+            cache = {} if cache is None else cache
+            with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+                values = [make(arrays, sizes, cache) for make in self._leaves]
+                if _use_compiled(values):
+                    outs = self._run_compiled(values, summed=summed, length=length, into=into)
+                    summed = () if outs is not None else summed  # summed in the loop
+                if outs is None:
+                    outs = self._inplace(*values)
+        ndim = len(self.layout)
+        for k in summed:
+            # Only the summed axis needs its true length: a value constant along it
+            # counts m times.  Other axes broadcast later.
+            v = np.asarray(outs[k], dtype=np.float64)
+            v = v.reshape((1,) * (ndim - v.ndim) + v.shape)
+            outs[k] = _reduce_rows(np.add, np.broadcast_to(v, v.shape[:-1] + (length,)))
+        for k, (array, divisor) in into.items():
+            if outs[k] is not array:
+                np.divide(outs[k], divisor, out=array)
+                outs[k] = array
+        return outs if multi else outs[0]
 
-    def row_sums(self, arrays, sizes, cache, length: int):
-        """The sums over the last axis (of length *length*) of this single-output
-        kernel's values, from the compiled loop in one pass; None where the compiled
-        loop does not run (then :meth:`evaluate` and a row sum do the same)."""
-        if not self.fused or isinstance(self.expr, tuple):
-            return None
-        if not _use_compiled(arrays.values()):  # decided before any leaf is made
-            return None
-        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-            values = [make(arrays, sizes, cache) for make in self._leaves]
-            done = self._run_compiled(values, length)
-        return None if done is None else done[0]
-
-    def _run_compiled(self, values, row_sums: int | None = None):
+    def _run_compiled(self, values, **how):
         from . import _compiled
 
         if self._compiled is None:
@@ -682,9 +678,7 @@ class Kernel:
         # "auto" leaves inputs that would have to be expanded to NumPy's broadcasting.
         expand = BACKEND == "c"
         try:
-            if row_sums is not None:
-                return self._compiled.row_sums(*values, length=row_sums, expand=expand)
-            return self._compiled(*values, expand=expand)
+            return self._compiled(*values, expand=expand, **how)
         except _compiled.Unavailable as exc:
             return _fallback(exc)
 

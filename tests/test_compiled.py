@@ -224,15 +224,20 @@ def test_a_row_of_negative_zeros_sums_to_negative_zero():
     assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
 
 
-def test_auto_decides_on_row_sums_before_making_any_leaf(monkeypatch):
-    """Small blocks under "auto": no leaf is computed twice (once for nothing)."""
+@pytest.mark.parametrize("rows", [4, 40_000])  # one small block (NumPy), one large (C)
+def test_summed_outputs_make_each_leaf_once(monkeypatch, rows):
+    """Under "auto", small and large blocks alike: each leaf is computed once, and the
+    row sums are those of the values."""
     monkeypatch.setattr(_numeric, "BACKEND", "auto")
     i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
-    kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]), [(i, n)])
+    j, m = sp.Symbol("j", integer=True), sp.Symbol("m", integer=True, positive=True)
+    kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i, j]), [(i, n), (j, m)])
     made = []
     kernel._leaves = [lambda a, s, c, f=f: made.append(1) or f(a, s, c) for f in kernel._leaves]
-    assert kernel.row_sums({"y": np.ones((4, 3))}, {n: 4}, {}, 3) is None
-    assert made == []
+    y = np.random.default_rng(0).normal(size=(rows, 3))
+    got = kernel.evaluate({"y": y}, {n: rows, m: 3}, summed=(0,))
+    assert made == [1]
+    np.testing.assert_allclose(got, np.exp(y).sum(axis=1), rtol=1e-15)
 
 
 def test_leaves_that_would_be_expanded_are_left_to_numpy_under_auto():
@@ -424,7 +429,9 @@ def test_auto_compiles_only_for_large_blocks(monkeypatch):
     i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
     kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]) * 3, [(i, n)])
     real = kernel._run_compiled
-    monkeypatch.setattr(kernel, "_run_compiled", lambda values: calls.append(1) or real(values))
+    monkeypatch.setattr(
+        kernel, "_run_compiled", lambda values, **how: calls.append(1) or real(values, **how)
+    )
     kernel.evaluate({"y": np.ones(10)}, {n: 10})
     assert calls == []
     big = _numeric.COMPILE_MIN_ELEMENTS
