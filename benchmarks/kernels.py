@@ -106,7 +106,7 @@ def case(name, shape, repeat):
     print(
         "symloss value_and_grad = the default path (SYMLOSS_BACKEND=auto: one value+gradient"
         " kernel, compiled to one C loop where a C compiler works), blocks of "
-        f"{_numeric.BLOCK_ELEMENTS} elements on {threads} thread(s), inputs checked per block;"
+        f"{_numeric.block_elements()} elements on {threads} thread(s), inputs checked per block;"
         " 'NumPy code' = the same kernel as generated in-place NumPy code (no compiler);"
         " 'lambdify' = the same blocks through SymPy's lambdify."
     )
