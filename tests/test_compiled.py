@@ -213,6 +213,66 @@ def test_row_sums_are_accumulated_in_the_loop():
     assert got[0] == pytest.approx(want, rel=1e-13)
 
 
+def test_outputs_divided_into_a_given_array_are_numpys_division():
+    """into={j: (array, d)}: output j divided by d as NumPy's divide would (not times
+    1/d), written into array and returned as it; an array that overlaps an input, or
+    of another shape, is left to the caller."""
+    kernel = _compiled.CompiledKernel(
+        *_fused.statements(*sp.cse([sp.exp(x) * y, x - y]), [x, y]), 2
+    )
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=(50, 7)), rng.normal(size=(50, 1))
+    plain = [np.array(o, copy=True) for o in kernel(a, b)]
+    dest = np.empty((50, 7))
+    got = kernel(a, b, into={1: (dest, 3.0)})
+    assert got[1] is dest
+    assert np.array_equal(dest, np.divide(plain[1], 3.0))  # bit for bit
+    assert np.array_equal(got[0], plain[0])
+    both = kernel(a, b, into={0: (np.empty((50, 7)), 0.1)}, summed=(1,), length=7)
+    # (exp may be taken by libmvec's vector or scalar form here: within 4 ulp)
+    np.testing.assert_allclose(both[0], np.divide(plain[0], 0.1), rtol=1e-14)
+    np.testing.assert_allclose(both[1], plain[1].sum(axis=1), rtol=1e-14)
+    overlapping = kernel(a, b, into={0: (a, 2.0)})
+    assert overlapping[0] is not a and np.array_equal(overlapping[0], plain[0])
+    assert kernel(a, b, into={0: (np.empty((50, 1)), 2.0)})[0].shape == (50, 7)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("multi_margin", {}),
+        ("softmax_cross_entropy", {"ignore_index": 2}),
+        ("cosine_distance", {}),
+        ("sigmoid_binary_cross_entropy", {}),
+        ("huber", {}),
+    ],
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_weights_reductions_and_out_agree_with_the_numpy_backend(
+    name, options, reduction, monkeypatch
+):
+    """The paths that scale the gradient after the loop (sample weights) or keep each
+    row's value (reduction="none"), and an out= that is the prediction itself (the
+    loop does not write into an array it reads): the C backend's results are the
+    NumPy backend's to 1e-12, over several blocks on worker threads."""
+    monkeypatch.setattr(_numeric, "BLOCK_ELEMENTS", 64)
+    loss = symloss.get(name, reduction=reduction, **options)
+    pred, target, kw = make_inputs(symloss.get(name), 300, 4, seed=3)
+    if options:  # integer labels, some of them ignored
+        target = np.random.default_rng(3).integers(0, 4, len(pred))
+    weight = np.random.default_rng(4).uniform(0.1, 2.0, len(pred))
+    results = {}
+    for backend in ("c", "fused"):
+        monkeypatch.setattr(_numeric, "BACKEND", backend)
+        value, grad = loss.value_and_grad(pred, target, weight=weight, **kw)
+        aliased = pred.copy()
+        loss.grad(aliased, target, weight=weight, out=aliased, **kw)
+        results[backend] = value, grad.copy(), aliased, loss.hess(pred, target, **kw)
+    for got, want in zip(results["c"], results["fused"]):
+        assert _same(got, want)
+    assert _same(results["c"][2], results["c"][1])  # out=pred gives the same gradient
+
+
 def test_a_row_of_negative_zeros_sums_to_negative_zero():
     """IEEE addition from the first element on (OpenMP's own + would start each lane
     at +0.0; NumPy's einsum and sum also give +0.0 there, its column loop -0.0)."""
