@@ -130,7 +130,7 @@ FLAGS = (
 LIBS = ("-lmvec", "-lm")
 
 
-def source(statements, outputs: list[str], kinds: str, constants=None, modes=None) -> str:
+def source(statements, outputs: list[str], kinds: str, constants=None, modes=None, stats=()) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
     ``kinds[k]`` says what ``in[k]`` (leaf ``Lk``) points at: ``"s"`` one number,
@@ -142,6 +142,13 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
     constant along the row counts ``m`` times); ``"d"`` every element's value divided
     by a number, the next of ``in[len(kinds)]``, ``in[len(kinds) + 1]``, ...  Raises
     :class:`symloss._fused.Unsupported` for an operation with no C form.
+
+    *stats* are row statistics computed inside the loop, row by row: the k-th,
+    ``(name, op)``, is the sum (``op == "sum"``) or the maximum (``"max"``) of the
+    values of statement *name* over the row, and is leaf ``L{len(kinds) + k}`` of
+    the statements after it (so statistics may nest: a sum of a function of a row
+    maximum).  Each runs as its own loop over the row, while the row is in the L1
+    cache, before the loop that writes the outputs.
 
     *constants* maps scalar leaves to values compiled in (exponents: see
     :func:`exponent_leaves`).  Powers whose exponent is then a known integer from 0
@@ -162,7 +169,18 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
         + f"double {f}({'double, double' if f == 'pow' else 'double'});"
         for f in used
     ]
-    setup, outer, inner = [], [], []
+    # The loop (0: before the first statistic, k: after the k-th) a name is known from.
+    stage = {f"L{len(kinds) + k}": k + 1 for k in range(len(stats))}
+    operands_of, line_of = {}, {}
+    for k, kind in enumerate(kinds):
+        if kind != "s" and f"L{k}" not in known:
+            line_of[f"L{k}"] = f"const double L{k} = P{k}[{'r' if kind == 'r' else 'i'}];"
+    for target, _, _, operands, _, op in statements:
+        stage[target] = max((stage.get(o, 0) for o in operands), default=0)
+        operands_of[target] = operands
+        line_of[target] = f"const {'double' if dtypes[target] == 'f' else 'long'} {target} = "
+        line_of[target] += f"{_c_expression(op, operands, known, target)};"
+    setup = []
     for k, kind in enumerate(kinds):
         if f"L{k}" in known:
             setup.append(f"    const double L{k} = {_c_float(known[f'L{k}'])};")
@@ -170,34 +188,49 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
             setup.append(f"    const double L{k} = in[{k}][0];")
         else:
             setup.append(f"    const double *restrict P{k} = in[{k}];")
-            (outer if kind == "r" else inner).append(
-                f"const double L{k} = P{k}[{'r' if kind == 'r' else 'i'}];"
-            )
-    for target, _, _, operands, _, op in statements:
-        args = [_LITERALS.get(o, o) for o in operands]
-        e = known.get(operands[1]) if op == "power" else None
-        if target in known:
-            expr = _c_float(known[target])
-        elif e is not None and (e in (-1, 0.5, -0.5) or (e.is_integer() and 0 <= e <= 8)):
-            expr = (
-                {
-                    -1: f"(1.0 / {args[0]})",
-                    0.5: f"__builtin_sqrt({args[0]})",  # numpy.power(x, 0.5) is sqrt(x)
-                    -0.5: f"sl_rsqrt({args[0]})",
-                }.get(e)
-                or " * ".join([args[0]] * int(e))
-                or "1.0"
-            )
-        elif op in _MATH:
-            expr = f"{_MATH[op]}({', '.join(args)})"
-        elif op in _INFIX and len(args) == 2:
-            expr = f"({args[0]} {_INFIX[op]} {args[1]})"
-        elif op in _UNARY:
-            expr = _UNARY[op].format(*args)
+
+    def needed(names) -> set:
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(operands_of.get(name, ()))
+        return seen
+
+    everything = needed([*outputs, *(name for name, _ in stats)])
+    order = [f"L{k}" for k in range(len(kinds))] + [t for t, *_ in statements]
+
+    def lines(names, full: bool, at=None) -> list[str]:
+        """The loads and statements among *names*, per element or per row (of one stage)."""
+        return [
+            line_of[t]
+            for t in order
+            if t in names
+            and t in line_of
+            and (level.get(t) == "f") == full
+            and (at is None or stage.get(t, 0) == at)
+        ]
+
+    outer = lines(everything, False, 0)
+    for k, (name, op) in enumerate(stats):
+        value, acc = _LITERALS.get(name, name), f"S{k}"
+        if level.get(name) != "f":  # constant along the row
+            outer.append(f"const double {acc} = {'(double)m * ' if op == 'sum' else ''}{value};")
         else:
-            raise _fused.Unsupported(f"no C form for {op or 'a composite statement'}")
-        ctype = "double" if dtypes[target] == "f" else "long"
-        (inner if level[target] == "f" else outer).append(f"const {ctype} {target} = {expr};")
+            start = "-0.0" if op == "sum" else "-__builtin_inf()"
+            step = f"{acc} += {value};" if op == "sum" else f"{acc} = sl_max({acc}, {value});"
+            outer += [
+                f"double {acc} = {start};",
+                f"#pragma omp simd reduction({'sl_add' if op == 'sum' else 'sl_mx'}:{acc})",
+                "for (long i = r * m; i < (r + 1) * m; i++) {",
+                *[f"    {ln}" for ln in lines(needed([name]), True)],
+                f"    {step}",
+                "}",
+            ]
+        outer.append(f"const double L{len(kinds) + k} = {acc};")
+        outer += lines(everything, False, k + 1)
+    inner = lines(needed(outputs), True)
     after, sums = [], []
     divisors = len(kinds)
     for j, (o, mode) in enumerate(zip(outputs, modes or "p" * len(outputs))):
@@ -208,26 +241,31 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
             inner.append(f"O{j}[i] = {value} / D{j};")
             divisors += 1
         elif mode == "p":
-            (inner if full else outer).append(f"O{j}[{'i' if full else 'r'}] = {value};")
+            (inner if full else after).append(f"O{j}[{'i' if full else 'r'}] = {value};")
         elif full:  # the row's sum, accumulated in the vectorised loop
             outer.append(f"double A{j} = -0.0;")  # -0.0 + x is x, for x = -0.0 too
             inner.append(f"A{j} += {value};")
             after.append(f"O{j}[r] = A{j};")
             sums.append(f"A{j}")
         else:  # constant along the row: m times itself
-            outer.append(f"O{j}[r] = (double)m * {value};")
+            after.append(f"O{j}[r] = (double)m * {value};")
     # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (adding
     # from the first element gives -0.0 there): this reduction starts them at -0.0.
     pragma = f"#pragma omp simd reduction(sl_add:{', '.join(sums)})" if sums else "#pragma omp simd"
-    if sums:
+    if sums or any(op == "sum" for _, op in stats):
         head.append(
             "#pragma omp declare reduction(sl_add : double : omp_out += omp_in)"
             " initializer(omp_priv = -0.0)"
         )
+    if any(op == "max" for _, op in stats):
+        head.append(
+            "#pragma omp declare reduction(sl_mx : double : omp_out = sl_max(omp_out, omp_in))"
+            " initializer(omp_priv = -__builtin_inf())"
+        )
     return "\n".join(
         [
-            *head,
             _PRELUDE,
+            *head,
             "void symloss_kernel(long rows, long m, const double *const *in, double *const *out)",
             "{",
             *setup,
@@ -243,6 +281,31 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
             "",
         ]
     )
+
+
+def _c_expression(op: str, operands, known: dict, target: str) -> str:
+    """The C expression of one statement (see :func:`source`)."""
+    args = [_LITERALS.get(o, o) for o in operands]
+    e = known.get(operands[1]) if op == "power" else None
+    if target in known:
+        return _c_float(known[target])
+    if e is not None and (e in (-1, 0.5, -0.5) or (e.is_integer() and 0 <= e <= 8)):
+        return (
+            {
+                -1: f"(1.0 / {args[0]})",
+                0.5: f"__builtin_sqrt({args[0]})",  # numpy.power(x, 0.5) is sqrt(x)
+                -0.5: f"sl_rsqrt({args[0]})",
+            }.get(e)
+            or " * ".join([args[0]] * int(e))
+            or "1.0"
+        )
+    if op in _MATH:
+        return f"{_MATH[op]}({', '.join(args)})"
+    if op in _INFIX and len(args) == 2:
+        return f"({args[0]} {_INFIX[op]} {args[1]})"
+    if op in _UNARY:
+        return _UNARY[op].format(*args)
+    raise _fused.Unsupported(f"no C form for {op or 'a composite statement'}")
 
 
 _FOLD = {
@@ -490,12 +553,13 @@ class CompiledKernel:
     for the call, so blocks run on several threads at once.
     """
 
-    def __init__(self, statements, outputs: list[str], nleaves: int):
+    def __init__(self, statements, outputs: list[str], nleaves: int, stats=()):
         self._statements = statements
         self._outputs = outputs
+        self._stats = tuple(stats)  # row statistics computed in the loop (see source)
         self._fns: dict[tuple, object] = {}
         self._exponents = exponent_leaves(statements)
-        source(statements, outputs, "f" * nleaves)  # Unsupported now, not at a call
+        source(statements, outputs, "f" * nleaves, stats=stats)  # Unsupported now, not at a call
 
     def function(self, kinds: str, constants: dict[int, float], modes: str):
         """The compiled loop for leaves of these kinds (and constant exponents) and
@@ -505,7 +569,7 @@ class CompiledKernel:
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
-            code = source(self._statements, self._outputs, kinds, constants, modes)
+            code = source(self._statements, self._outputs, kinds, constants, modes, self._stats)
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
 
@@ -553,9 +617,9 @@ class CompiledKernel:
         sums = "s" in modes
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
-        rows = math.prod(lead) if "r" in kinds or sums else 1
+        rows = math.prod(lead) if "r" in kinds or sums or self._stats else 1
         m = math.prod(shape) // rows if rows else 0
-        row_shape = lead + (1,) if "r" in kinds else (1,) * len(shape)
+        row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
         # Small integer and half-integer exponent parameters are compiled in (one object
         # per value; a sweep over real-valued exponents shares the general one).
         constants = {

@@ -415,6 +415,63 @@ def _expand_kernel_functions(expr: sp.Expr) -> sp.Expr:
 Layout = Sequence[tuple[Symbol, Symbol]]  # (index letter, size symbol), in axis order
 
 
+def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
+    """A kernel over rows ``(i, j)`` with its row statistics made symbols, for the
+    compiled loop to compute row by row (:func:`symloss._compiled.source`'s *stats*).
+
+    Argmax shares are written with the sums and maxima NumPy's code computes them
+    from (``share = [f_d = max] / #[f_k = max]``); then every sum and maximum over the
+    row, innermost first, becomes a symbol (softmax and log-sum-exp stay leaves, made
+    by the row helpers of :mod:`symloss._compiled`).  Returns
+    ``(stats, exprs)``: *stats* lists ``(symbol, summand over (i, j), "sum" | "max")``
+    in an order they can be computed in, one per distinct statistic.  Raises
+    :class:`symloss._fused.Unsupported` for what is not a statistic of a whole row (a
+    sum that varies along ``j``, one over another length, several indices at once).
+    """
+    col, size = layout[-1]
+    found: dict[tuple, Symbol] = {}
+    stats: list[tuple[Symbol, sp.Expr, str]] = []
+
+    def statistic(body, limits, op, bound):
+        if len(limits) != 1 or limits[0][1] != 1 or limits[0][2] != size:
+            raise _fused.Unsupported("a row statistic that is not over one whole row")
+        var = limits[0][0]
+        if (body.free_symbols - {var}) & (bound | {col}):
+            raise _fused.Unsupported("a row statistic that varies along the row")
+        summand = walk(body, bound | {var}).xreplace({var: col})
+        key = (op, summand)
+        if key not in found:
+            found[key] = sp.Dummy(f"R{len(stats)}", real=True)
+            stats.append((found[key], summand, op))
+        return found[key]
+
+    def walk(node, bound):
+        if isinstance(node, (Indexed, Symbol)) or not node.args:
+            return node
+        if isinstance(node, Sum):
+            return statistic(node.function, node.limits, "sum", bound)
+        if isinstance(node, rowmax):
+            return statistic(node.function, node.limits, "max", bound)
+        if isinstance(node, (softmax, logsumexp)):
+            # Leaves: NumPy's row_stats helper exponentiates each logit once; in the
+            # loop, a row's max, sum and outputs would be three passes and two exps.
+            return node
+        if isinstance(node, argmax_share):
+            best, d = node.args
+            ((var, lo, hi),) = best.limits
+            top = walk(best, bound)
+            hit = sp.Piecewise(
+                (S.One, sp.Eq(best.function, top, evaluate=False)), (S.Zero, True), evaluate=False
+            )
+            count = statistic(hit, best.limits, "sum", bound)
+            return walk(hit.xreplace({var: d}), bound) / count
+        if isinstance(node, (rowgap, KroneckerDelta)):
+            raise _fused.Unsupported(f"no row form for {type(node).__name__}")
+        return node.func(*[walk(a, bound) for a in node.args])
+
+    return stats, [walk(e, frozenset()) for e in exprs]
+
+
 def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray], np.ndarray]:
     """A function viewing an array whose axes are *indices* as broadcastable along
     *layout*; the axes are matched once, here, not for every block."""
@@ -481,7 +538,10 @@ class Kernel:
             hi for e in exprs for node in e.atoms(Sum) for _, _, hi in node.limits
         )
 
-    def _lift(self, expr: sp.Basic, leaves: dict[Symbol, Leaf], memo=None) -> sp.Basic:
+    def _lift(self, expr: sp.Basic, leaves: dict[Symbol, Leaf], memo=None, keep=()) -> sp.Basic:
+        """*expr* with its array-valued pieces replaced by leaf symbols (added to
+        *leaves*, each with the function that makes its array); the symbols in *keep*
+        stay as they are."""
         layout = self.layout
         memo = {} if memo is None else memo
 
@@ -493,6 +553,8 @@ class Kernel:
             return memo[node]
 
         def walk(node: sp.Basic) -> sp.Basic:
+            if node in keep:
+                return node
             if isinstance(node, Indexed):
                 name, place = str(node.base.label), _placer(node.indices, layout)
                 return leaf(node, lambda a, s, c: place(np.asarray(a[name])))
@@ -630,6 +692,40 @@ class Kernel:
         except _fused.Unsupported:
             return None
 
+    @cached_property
+    def _row_program(self):
+        """``(leaves, compiled)``: the kernel with its row statistics (sums, maxima,
+        softmax's pieces) computed inside the C loop, row by row (:func:`_row_form`),
+        so that a block is read once; None for a kernel with none, or with one that
+        is not over a whole row."""
+        from . import _compiled
+
+        exprs = self.expr if isinstance(self.expr, tuple) else (self.expr,)
+        if len(self.layout) != 2 or self._inplace is None:
+            return None
+        try:
+            stats, outputs = _row_form([_expand_kernel_functions(e) for e in exprs], self.layout)
+            if not stats:
+                return None
+            leaves: dict[Symbol, Leaf] = {}
+            memo: dict[sp.Basic, Symbol] = {}
+            keep = frozenset(sym for sym, _, _ in stats)
+            bodies = [self._lift(e, leaves, memo, keep) for _, e, _ in stats]
+            bodies += [self._lift(e, leaves, memo, keep) for e in outputs]
+            arrays = [sym for node, sym in memo.items() if not isinstance(node, Symbol)]
+            steps, names = _fused.statements(
+                *sp.cse(bodies), [*leaves, *(sym for sym, _, _ in stats)], [*arrays, *keep]
+            )
+            loop = _compiled.CompiledKernel(
+                steps,
+                names[len(stats) :],
+                len(leaves),
+                [(name, op) for name, (_, _, op) in zip(names, stats)],
+            )
+        except _fused.Unsupported:
+            return None
+        return list(leaves.values()), loop
+
     def evaluate(self, arrays, sizes, cache=None, *, summed=(), into=None):
         """As calling the kernel, through generated code: the compiled C loop
         (:mod:`symloss._compiled`) or the fused in-place NumPy code (:mod:`symloss._fused`),
@@ -651,11 +747,19 @@ class Kernel:
             outs = list(outs) if multi else [outs]
         else:
             cache = {} if cache is None else cache
+            how = {"summed": summed, "length": length, "into": into}
             with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-                values = [make(arrays, sizes, cache) for make in self._leaves]
-                if _use_compiled(values):
-                    outs = self._run_compiled(values, summed=summed, length=length, into=into)
-                    summed = () if outs is not None else summed  # summed in the loop
+                # Decided on the inputs, before any leaf is made: the row program's
+                # leaves are the inputs themselves, the other's include row statistics.
+                program = self._row_program if _use_compiled(arrays.values()) else None
+                if program is not None:
+                    values = [make(arrays, sizes, cache) for make in program[0]]
+                    outs = self._run_compiled(values, program[1], **how)
+                if outs is None:
+                    values = [make(arrays, sizes, cache) for make in self._leaves]
+                    if _use_compiled(values):
+                        outs = self._run_compiled(values, self._compiled, **how)
+                summed = () if outs is not None else summed  # summed in the loop
                 if outs is None:
                     outs = self._inplace(*values)
         ndim = len(self.layout)
@@ -671,15 +775,16 @@ class Kernel:
                 outs[k] = array
         return outs if multi else outs[0]
 
-    def _run_compiled(self, values, **how):
+    @staticmethod
+    def _run_compiled(values, loop, **how):
         from . import _compiled
 
-        if self._compiled is None:
+        if loop is None:
             return None  # an operation with no C form: the NumPy code runs
         # "auto" leaves inputs that would have to be expanded to NumPy's broadcasting.
         expand = BACKEND == "c"
         try:
-            return self._compiled(*values, expand=expand, **how)
+            return loop(*values, expand=expand, **how)
         except _compiled.Unavailable as exc:
             return _fallback(exc)
 

@@ -28,7 +28,7 @@ from catalog import make_inputs  # noqa: E402  (inputs inside each loss's domain
 
 import symloss
 from symloss import _compiled, _fused, _numeric
-from symloss._symbols import relu, step, xdivy, xlogy
+from symloss._symbols import relu, rowmax, step, xdivy, xlogy
 
 pytestmark = pytest.mark.usefixtures("backend_c")
 
@@ -273,6 +273,74 @@ def test_weights_reductions_and_out_agree_with_the_numpy_backend(
     assert _same(results["c"][2], results["c"][1])  # out=pred gives the same gradient
 
 
+def _row_layout():
+    i, j, k, l_ = sp.symbols("i j k l", integer=True)
+    n, m = sp.symbols("n m", integer=True, positive=True)
+    return (i, j, k, l_), ((i, n), (j, m)), (n, m)
+
+
+def test_row_statistics_nest_and_are_shared_between_outputs():
+    """The multi-class margin's value and gradient (hand derivation): S_i = sum_k
+    t_ik y_ik, once for both, then sum_l [D + y_il - S_i > 0] t_il and the same sum
+    without t, each computed after S_i, in the loop."""
+    loss = symloss.get("multi_margin")
+    kernel = loss._fused_kernel
+    exprs = [_numeric._expand_kernel_functions(e) for e in kernel.expr]
+    stats, _ = _numeric._row_form(exprs, kernel.layout)
+    assert [op for *_, op in stats] == ["sum"] * 3
+    (s, first, _), rest = stats[0], stats[1:]
+    y_, t_ = loss.pred, loss.target
+    i, j = (v for v, _ in kernel.layout)
+    assert first == t_[i, j] * y_[i, j]
+    assert all(s in body.free_symbols for _, body, _ in rest)
+    assert {t_[i, j] in body.atoms(sp.Indexed) for _, body, _ in rest} == {True, False}
+    assert kernel._row_program is not None
+
+
+def test_row_maxima_and_sums_in_the_loop_match_numpy():
+    """A softmax written with a row max and a nested row sum, computed in the loop:
+    NumPy's values, with inf, NaN and rows of -0.0 among them."""
+    (i, j, k, l_), layout, (n, m) = _row_layout()
+    z = sp.IndexedBase("z")
+    top = rowmax(z[i, l_], (l_, 1, m))
+    expr = sp.exp(z[i, j] - top) / sp.Sum(sp.exp(z[i, k] - rowmax(z[i, l_], (l_, 1, m))), (k, 1, m))
+    kernel = _numeric.Kernel((expr, top), layout)  # (a value per element, one per row)
+    assert kernel._row_program is not None
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(64, 9)) * 30
+    values[1, 3], values[2, 0], values[3, :] = np.inf, np.nan, -0.0
+    values[4, :] = -np.inf
+    got_p, got_top = (np.array(a) for a in kernel.evaluate({"z": values}, {n: 64, m: 9}))
+    want_top = values.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(values - want_top)
+        want_p = e / e.sum(axis=1, keepdims=True)
+    assert _same(got_p, want_p) and _same(got_top, want_top) and got_top.shape == (64, 1)
+
+
+def test_a_sum_that_varies_along_the_row_stays_out_of_the_loop():
+    """sum_k y_ik y_ij is a value per element, not a row statistic: no row program,
+    and the kernel still computes it."""
+    (i, j, k, _), layout, (n, m) = _row_layout()
+    y_ = sp.IndexedBase("y")
+    kernel = _numeric.Kernel(sp.Sum(y_[i, k] * y_[i, j] ** 2, (k, 1, m)), layout)
+    assert kernel._row_program is None
+    v = np.random.default_rng(1).normal(size=(20, 5))
+    got = kernel.evaluate({"y": v}, {n: 20, m: 5})
+    np.testing.assert_allclose(got, v.sum(axis=1, keepdims=True) * v**2, rtol=1e-14)
+
+
+def test_tied_maxima_share_the_gradient_in_the_loop(monkeypatch):
+    """Categorical hinge with tied negatives (Keras's max, split as tf.reduce_max's
+    gradient): 1/c at each of the c tied classes, from the loop as from NumPy."""
+    loss = symloss.get("categorical_hinge", reduction="sum")
+    y_ = np.tile([[0.5, 0.2, 0.5, 0.5, -1.0]], (30_000, 1))  # three tied at 0.5
+    t_ = np.tile([[0.0, 1.0, 0.0, 0.0, 0.0]], (30_000, 1))
+    got = loss.grad(y_, t_)
+    want = np.array([1 / 3, -1.0, 1 / 3, 1 / 3, 0.0])  # by hand: neg - pos + 1 = 1.3 > 0
+    assert np.allclose(got, want, rtol=1e-15, atol=0)
+
+
 def test_a_row_of_negative_zeros_sums_to_negative_zero():
     """IEEE addition from the first element on (OpenMP's own + would start each lane
     at +0.0; NumPy's einsum and sum also give +0.0 there, its column loop -0.0)."""
@@ -490,7 +558,9 @@ def test_auto_compiles_only_for_large_blocks(monkeypatch):
     kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]) * 3, [(i, n)])
     real = kernel._run_compiled
     monkeypatch.setattr(
-        kernel, "_run_compiled", lambda values, **how: calls.append(1) or real(values, **how)
+        kernel,
+        "_run_compiled",
+        lambda values, loop, **how: calls.append(1) or real(values, loop, **how),
     )
     kernel.evaluate({"y": np.ones(10)}, {n: 10})
     assert calls == []
