@@ -130,7 +130,9 @@ FLAGS = (
 LIBS = ("-lmvec", "-lm")
 
 
-def source(statements, outputs: list[str], kinds: str, constants=None, modes=None, stats=()) -> str:
+def source(
+    statements, outputs: list[str], kinds: str, constants=None, modes=None, stats=(), width=None
+) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
     ``kinds[k]`` says what ``in[k]`` (leaf ``Lk``) points at: ``"s"`` one number,
@@ -149,6 +151,9 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
     the statements after it (so statistics may nest: a sum of a function of a row
     maximum).  Each runs as its own loop over the row, while the row is in the L1
     cache, before the loop that writes the outputs.
+
+    *width*, if given, is the row length ``m`` compiled in (short rows: the loops over
+    a row are then unrolled, 8 to 10% faster over rows of 10).
 
     *constants* maps scalar leaves to values compiled in (exponents: see
     :func:`exponent_leaves`).  Powers whose exponent is then a known integer from 0
@@ -216,14 +221,14 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
     for k, (name, op) in enumerate(stats):
         value, acc = _LITERALS.get(name, name), f"S{k}"
         if level.get(name) != "f":  # constant along the row
-            outer.append(f"const double {acc} = {'(double)m * ' if op == 'sum' else ''}{value};")
+            outer.append(f"const double {acc} = {'(double)M * ' if op == 'sum' else ''}{value};")
         else:
             start = "-0.0" if op == "sum" else "-__builtin_inf()"
             step = f"{acc} += {value};" if op == "sum" else f"{acc} = sl_max({acc}, {value});"
             outer += [
                 f"double {acc} = {start};",
                 f"#pragma omp simd reduction({'sl_add' if op == 'sum' else 'sl_mx'}:{acc})",
-                "for (long i = r * m; i < (r + 1) * m; i++) {",
+                "for (long i = r * M; i < (r + 1) * M; i++) {",
                 *[f"    {ln}" for ln in lines(needed([name]), True)],
                 f"    {step}",
                 "}",
@@ -248,7 +253,7 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
             after.append(f"O{j}[r] = A{j};")
             sums.append(f"A{j}")
         else:  # constant along the row: m times itself
-            after.append(f"O{j}[r] = (double)m * {value};")
+            after.append(f"O{j}[r] = (double)M * {value};")
     # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (adding
     # from the first element gives -0.0 there): this reduction starts them at -0.0.
     pragma = f"#pragma omp simd reduction(sl_add:{', '.join(sums)})" if sums else "#pragma omp simd"
@@ -269,10 +274,11 @@ def source(statements, outputs: list[str], kinds: str, constants=None, modes=Non
             "void symloss_kernel(long rows, long m, const double *const *in, double *const *out)",
             "{",
             *setup,
+            f"    const long M = {width or 'm'};",
             "    for (long r = 0; r < rows; r++) {",
             *[f"        {line}" for line in outer],
             f"        {pragma}",
-            "        for (long i = r * m; i < (r + 1) * m; i++) {",
+            "        for (long i = r * M; i < (r + 1) * M; i++) {",
             *[f"            {line}" for line in inner],
             "        }",
             *[f"        {line}" for line in after],
@@ -561,15 +567,17 @@ class CompiledKernel:
         self._exponents = exponent_leaves(statements)
         source(statements, outputs, "f" * nleaves, stats=stats)  # Unsupported now, not at a call
 
-    def function(self, kinds: str, constants: dict[int, float], modes: str):
+    def function(self, kinds: str, constants: dict[int, float], modes: str, width=None):
         """The compiled loop for leaves of these kinds (and constant exponents) and
         these output *modes* (see :func:`source`), and which outputs are per element."""
         # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
-        key = kinds, tuple(sorted((k, v.hex()) for k, v in constants.items())), modes
+        key = kinds, tuple(sorted((k, v.hex()) for k, v in constants.items())), modes, width
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
-            code = source(self._statements, self._outputs, kinds, constants, modes, self._stats)
+            code = source(
+                self._statements, self._outputs, kinds, constants, modes, self._stats, width
+            )
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
 
@@ -634,7 +642,9 @@ class CompiledKernel:
             k != "s" and v.size != math.prod(w) for v, k, w in zip(values, kinds, wants)
         ):
             return None
-        fn, full = self.function(kinds, constants, modes)
+        # Rows of 8 to 32 elements: the row length is compiled in (one object per m).
+        width = m if rows > 1 and 8 <= m <= 32 else None
+        fn, full = self.function(kinds, constants, modes, width)
         numbers = [float(v) for v, k in zip(values, kinds) if k == "s"]
         numbers = np.array(numbers + [float(d) for _, d in into.values()] or [0.0])
         keep, addresses, j = [numbers], [], 0

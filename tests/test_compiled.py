@@ -341,6 +341,23 @@ def test_tied_maxima_share_the_gradient_in_the_loop(monkeypatch):
     assert np.allclose(got, want, rtol=1e-15, atol=0)
 
 
+@pytest.mark.parametrize("m", [7, 8, 10, 32, 33])  # row lengths 8 to 32 are compiled in
+def test_row_lengths_compiled_in_or_not_give_the_same_values(m):
+    """Per-element outputs, row sums and values constant along the row (counted m
+    times) on both sides of the bounds of the compiled-in row length."""
+    kernel = _compiled.CompiledKernel(
+        *_fused.statements(*sp.cse([x * sp.exp(y) - z, sp.exp(y) + x]), [x, y, z]), 3
+    )
+    rng = np.random.default_rng(m)
+    rows, grid = rng.normal(size=(50, 1)), rng.normal(size=(50, m))
+    full, per_row = (np.array(a) for a in kernel(np.float64(0.5), rows, grid))
+    np.testing.assert_allclose(full, 0.5 * np.exp(rows) - grid, rtol=1e-14)
+    np.testing.assert_allclose(per_row, np.exp(rows) + 0.5, rtol=1e-14)
+    sums = kernel.row_sums(np.float64(0.5), rows, grid, length=m)
+    np.testing.assert_allclose(sums[0], np.sum(0.5 * np.exp(rows) - grid, axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(sums[1], m * (np.exp(rows[:, 0]) + 0.5), rtol=1e-14)
+
+
 def test_a_row_of_negative_zeros_sums_to_negative_zero():
     """IEEE addition from the first element on (OpenMP's own + would start each lane
     at +0.0; NumPy's einsum and sum also give +0.0 there, its column loop -0.0)."""
