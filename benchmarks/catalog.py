@@ -232,7 +232,8 @@ def main(argv=None):
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python "
         f"{platform.python_version()}, numpy {np.__version__}, {tv}; symloss threads "
-        f"{_numeric.THREADS}, block {_numeric.block_elements()} elements; best of {repeat}"
+        f"{_numeric.THREADS}, block {_numeric.block_elements()} elements (numpy column: "
+        f"{on_backend('fused', _numeric.block_elements)()}); best of {repeat}"
     )
     print(
         f"sizes: element-wise n = {n1} (x10 column: against {n1 // 10}); row-wise {n2} x {m2} "

@@ -107,7 +107,8 @@ def case(name, shape, repeat):
         "symloss value_and_grad = the default path (SYMLOSS_BACKEND=auto: one value+gradient"
         " kernel, compiled to one C loop where a C compiler works), blocks of "
         f"{_numeric.block_elements()} elements on {threads} thread(s), inputs checked per block;"
-        " 'NumPy code' = the same kernel as generated in-place NumPy code (no compiler);"
+        " 'NumPy code' = the same kernel as generated in-place NumPy code (no compiler), in"
+        f" blocks of {on_backend('fused', _numeric.block_elements)()} elements;"
         " 'lambdify' = the same blocks through SymPy's lambdify."
     )
     print(f"{'':26s} {'seconds':>10s} {'symloss / this':>15s}")
