@@ -18,7 +18,9 @@ directory that others may write is not checked: keep the cache in your own tree.
 
 Selects, ``maximum``/``minimum`` and ``sign`` follow NumPy's results bit for bit,
 NaN and signed zeros included (tests/test_compiled.py checks every catalog kernel
-and the special values against the NumPy backend).
+and the special values against the NumPy backend).  Reductions over a row add and
+compare in another order than NumPy's: sums may differ in the last bit, and the
+maximum of a row holding both +0.0 and -0.0 may have the other sign.
 """
 
 from __future__ import annotations
@@ -564,7 +566,8 @@ class CompiledKernel:
         self._outputs = outputs
         self._stats = tuple(stats)  # row statistics computed in the loop (see source)
         self._fns: dict[tuple, object] = {}
-        self._exponents = exponent_leaves(statements)
+        # (a row statistic may be an exponent: it is never a constant)
+        self._exponents = frozenset(k for k in exponent_leaves(statements) if k < nleaves)
         source(statements, outputs, "f" * nleaves, stats=stats)  # Unsupported now, not at a call
 
     def function(self, kinds: str, constants: dict[int, float], modes: str, width=None):
@@ -594,8 +597,8 @@ class CompiledKernel:
         *length* (new arrays of the leading shape); *into* maps output numbers to
         ``(array, divisor)``: the output divided by *divisor*, written into *array*
         (of the leaves' broadcast shape, C-contiguous float64, else left to the
-        caller) and returned.  None when *summed* cannot be met (the leaves'
-        shape has no such last axis and another before it).
+        caller) and returned.  None when *summed* or the row statistics cannot be
+        met (the leaves' shape has no such last axis and another before it).
 
         A leaf broadcast along the rows (a (1, m) class weight, a (n, 1, m) softmax of
         a Hessian) is first copied to the full shape; with *expand* false, None is
@@ -603,19 +606,25 @@ class CompiledKernel:
         """
         shape = _shape_of(values)
         summed = frozenset(summed)
-        if summed and (len(shape) < 2 or shape[-1] != length):
+        # Row sums and row statistics run over the leaves' last axis: it must be the
+        # row's true length (a sum whose summand is constant along it counts m times).
+        if (summed or self._stats) and (len(shape) < 2 or shape[-1] != length):
             return None
-        into = {
-            j: (a, d)
-            for j, (a, d) in (into or {}).items()
-            if j not in summed
-            and a.shape == shape
-            and a.dtype == np.float64
-            and a.flags.c_contiguous
-            and a.flags.writeable
-            # (the loop's pointers are restrict: no input may be read from it)
-            and not any(isinstance(v, np.ndarray) and np.may_share_memory(a, v) for v in values)
-        }
+        chosen: dict[int, tuple] = {}
+        for j, (a, d) in sorted((into or {}).items()):
+            if (
+                j not in summed
+                and a.shape == shape
+                and a.dtype == np.float64
+                and a.flags.c_contiguous
+                and a.flags.writeable
+                # The loop's pointers are restrict: no input may be read from an output,
+                # and no two outputs may share memory.
+                and not any(isinstance(v, np.ndarray) and np.may_share_memory(a, v) for v in values)
+                and not any(np.may_share_memory(a, b) for b, _ in chosen.values())
+            ):
+                chosen[j] = (a, d)
+        into = chosen
         modes = "".join(
             "s" if j in summed else "d" if j in into else "p" for j in range(len(self._outputs))
         )

@@ -637,23 +637,31 @@ class Loss:
         )
         sizes, weight = batch.sizes, batch.weight
 
-        # A value per element of a 2-D input is summed over each row as it is computed;
-        # the gradient and Hessian go straight into g and h, divided by the count there
-        # (both in the compiled loop; see Kernel.evaluate).
-        summed = (0,) if len(batch.value_shape) == 2 else ()
+        # A value per element of a 2-D input is summed over each row as it is computed
+        # (the kernels' last axis is then the value's); the gradient and Hessian go
+        # straight into g and h, divided by the count there (both in the compiled loop;
+        # see Kernel.evaluate).
+        summed = (0,) if len(batch.value_shape) == len(batch.shape) == 2 else ()
         divisor = batch.count if weight is None else 1.0  # else scale_rows does both
+        value_shape = batch.value_shape[1 : len(batch.value_shape) - len(summed)]
 
         def take(v, lo, hi):
             # Kernel.evaluate's arrays are scratch: used here, before the next kernel.
             v = np.asarray(v)
-            extra = v.ndim - len(batch.value_shape) + len(summed)
+            extra = v.ndim - 1 - len(value_shape)
             if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
                 v = v[(..., *(0,) * extra)]
-            rowsum = np.broadcast_to(v, (hi - lo,))
+            full = np.broadcast_to(v, (hi - lo, *value_shape))
+            if per is None and weight is None:
+                partial[lo] = float(np.sum(full))
+                return
+            rowsum = full
+            if full.ndim > 1:
+                rowsum = _numeric._reduce_rows(np.add, full.reshape(hi - lo, -1))
             if weight is not None:
                 rowsum = rowsum * weight[lo:hi]
             if per is not None:
-                per[lo:hi] = rowsum
+                np.add(rowsum, 0.0, out=per[lo:hi])  # + 0.0: no negative zero, as NumPy
             else:
                 partial[lo] = float(np.sum(rowsum))
 

@@ -38,6 +38,7 @@ from ._symbols import (
     sigmoid,
     softmax,
     softplus,
+    step,
     xdivy,
     xlogy,
 )
@@ -414,6 +415,41 @@ def _expand_kernel_functions(expr: sp.Expr) -> sp.Expr:
 
 Layout = Sequence[tuple[Symbol, Symbol]]  # (index letter, size symbol), in axis order
 
+#: Nodes whose value in float64 does not depend on how a loop is vectorised: IEEE
+#: operations rounded once (with FP contraction off), selects and comparisons.
+_EXACT = (
+    Add,
+    Mul,
+    Indexed,
+    Symbol,
+    sp.Number,
+    Abs,
+    relu,
+    step,
+    maximum,
+    minimum,
+    sp.Piecewise,
+    sp.Max,
+    sp.Min,
+    sp.logic.boolalg.BooleanAtom,
+    sp.core.relational.Relational,
+    sp.functions.elementary.piecewise.ExprCondPair,
+)
+
+
+def _exact(expr: sp.Basic) -> bool:
+    """Whether *expr* uses only exactly rounded operations (powers: products, one
+    reciprocal or a square root; see :meth:`symloss._fused._Emitter._pow`)."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, Pow):
+            if node.exp not in (2, 3, -1, -2, -3, S.Half):
+                return False
+        elif isinstance(node, (sp.Tuple, sp.IndexedBase)) or not node.args:
+            continue
+        elif not isinstance(node, _EXACT):
+            return False
+    return True
+
 
 def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
     """A kernel over rows ``(i, j)`` with its row statistics made symbols, for the
@@ -459,6 +495,12 @@ def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
         if isinstance(node, argmax_share):
             best, d = node.args
             ((var, lo, hi),) = best.limits
+            # The maximised values are computed again in each loop, vectorised
+            # differently: only operations rounded exactly (not libm's, whose vector and
+            # scalar forms may differ by an ulp) give the same values, and so the same
+            # ties, in all of them.
+            if not _exact(best.function):
+                raise _fused.Unsupported("argmax shares of values computed with libm")
             top = walk(best, bound)
             hit = sp.Piecewise(
                 (S.One, sp.Eq(best.function, top, evaluate=False)), (S.Zero, True), evaluate=False

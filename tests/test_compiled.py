@@ -358,6 +358,98 @@ def test_row_lengths_compiled_in_or_not_give_the_same_values(m):
     np.testing.assert_allclose(sums[1], m * (np.exp(rows[:, 0]) + 0.5), rtol=1e-14)
 
 
+def _custom(name, term, indices, element_indices=None, **kw):
+    y_, t_ = sp.IndexedBase("y"), sp.IndexedBase("t")
+    return symloss.Loss(
+        name=name,
+        title=name,
+        term=term(y_, t_),
+        scale=sp.S.One,
+        indices=indices,
+        element_indices=element_indices,
+        pred=y_,
+        target=t_,
+        reduction="sum",
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("backend", ["c", "fused"])
+def test_values_over_three_axes(backend, monkeypatch):
+    """A loss summed over three axes, and one whose value is per (i, j) over inputs
+    with a third axis: value_and_grad's value is the sum of squares (by hand)."""
+    monkeypatch.setattr(_numeric, "BACKEND", backend)
+    i, j, k = sp.symbols("i j k", integer=True)
+    n, m, K = sp.symbols("n m K", integer=True, positive=True)
+    three = _custom(
+        "sse3", lambda y_, t_: (y_[i, j, k] - t_[i, j, k]) ** 2, ((i, n), (j, m), (k, K))
+    )
+    pixel = _custom(
+        "pix",
+        lambda y_, t_: sp.Sum((y_[i, j, k] - t_[i, j, k]) ** 2, (k, 1, K)),
+        ((i, n), (j, m)),
+        ((i, n), (j, m), (k, K)),
+    )
+    p_, t_ = np.random.default_rng(0).normal(size=(2, 6, 3, 4))
+    want = float(np.sum((p_ - t_) ** 2))
+    for loss in (three, pixel):
+        assert loss(p_, t_) == pytest.approx(want, rel=1e-14)
+        assert loss.value_and_grad(p_, t_)[0] == pytest.approx(want, rel=1e-14)
+
+
+@pytest.mark.parametrize("m", [4, 7, 10, 13])  # m mod 8 from 4 to 7 once made libm differ
+def test_argmax_shares_of_libm_values_find_their_maximum(m):
+    """d/dy max_l exp(y_il) is exp(y_ij) at the row's maximum (by hand): the share
+    must see the same exp values as the maximum (libm's vector and scalar forms may
+    differ by an ulp, so such shares are not computed in the loop)."""
+    i, j, l_ = sp.symbols("i j l", integer=True)
+    n, m_ = sp.symbols("n m", integer=True, positive=True)
+    loss = _custom(
+        "maxexp",
+        lambda y_, t_: rowmax(sp.exp(y_[i, l_]), (l_, 1, m_)),
+        ((i, n),),
+        ((i, n), (j, m_)),
+    )
+    y_ = np.random.default_rng(13).normal(size=(20_000, m))
+    got = loss.grad(y_, 0 * y_)
+    want = np.where(y_ == y_.max(axis=1, keepdims=True), np.exp(y_), 0.0)
+    np.testing.assert_allclose(got, want, rtol=4e-15, atol=0)
+
+
+def test_row_statistics_need_the_row_axis_in_the_inputs():
+    """sum_k y_i over k = 1..m is m y_i even when no input has the column axis; a row
+    statistic may also be an exponent."""
+    (i, j, k, _), layout, (n, m) = _row_layout()
+    y_, t_ = sp.IndexedBase("y"), sp.IndexedBase("t")
+    v = np.random.default_rng(3).uniform(0.5, 2.0, size=(40, 6))
+    counted = _numeric.Kernel(y_[i] * sp.Sum(y_[i], (k, 1, m)) + sp.Sum(1, (k, 1, m)), layout)
+    got = counted.evaluate({"y": v[:, 0]}, {n: 40, m: 5})
+    np.testing.assert_allclose(np.ravel(got), 5 * v[:, 0] ** 2 + 5, rtol=1e-15)
+    power = _numeric.Kernel(y_[i, j] ** sp.Sum(t_[i, k], (k, 1, m)), layout)
+    got = power.evaluate({"y": v, "t": v / 10}, {n: 40, m: 6})
+    np.testing.assert_allclose(got, v ** (v / 10).sum(axis=1, keepdims=True), rtol=1e-14)
+
+
+def test_several_outputs_into_given_arrays():
+    """Each output gets its own divisor, whatever the order they are given in, and two
+    outputs are never written into one array (the loop's pointers are restrict)."""
+    kernel = _compiled.CompiledKernel(*_fused.statements(*sp.cse([x + y, x - y]), [x, y]), 2)
+    a, b = np.full((30, 8), 6.0), np.zeros((30, 8))
+    d0, d1 = np.empty((30, 8)), np.empty((30, 8))
+    kernel(a, b, into={1: (d1, 3.0), 0: (d0, 2.0)})
+    assert (d0 == 3.0).all() and (d1 == 2.0).all()
+    shared = np.empty((30, 8))
+    first, second = kernel(a, b, into={0: (shared, 2.0), 1: (shared, 3.0)})
+    assert first is shared and second is not shared and (second == 6.0).all()
+
+
+def test_per_sample_values_have_no_negative_zero():
+    """reduction="none" at m = 1: every sample's loss is 0, and +0.0 as NumPy's sum gives."""
+    loss = symloss.get("softmax_cross_entropy", reduction="none")
+    per = loss.value_and_grad(np.zeros((70_000, 1)), np.ones((70_000, 1)))[0]
+    assert (per == 0).all() and not np.signbit(per).any()
+
+
 def test_a_row_of_negative_zeros_sums_to_negative_zero():
     """IEEE addition from the first element on (OpenMP's own + would start each lane
     at +0.0; NumPy's einsum and sum also give +0.0 there, its column loop -0.0)."""
