@@ -730,6 +730,20 @@ void symloss_row_stats(long rows, long m, const double *restrict z, double *rest
     for (long i = 0; i < rows * m; i++) e[i] = exp(e[i]);
     symloss_row_sum(rows, m, e, total);
 }
+/* The smallest and largest of n values, in one pass; both NaN if a value is NaN or
+   infinite (probe, a sum of v * 0, is then NaN). */
+void symloss_min_max(long n, long unused, const double *restrict v, double *restrict out)
+{
+    double lo = __builtin_inf(), hi = -__builtin_inf(), probe = 0.0;
+    #pragma omp simd reduction(min:lo) reduction(max:hi) reduction(+:probe)
+    for (long i = 0; i < n; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+        probe += v[i] * 0.0;
+    }
+    out[0] = probe == 0.0 ? lo : probe;
+    out[1] = probe == 0.0 ? hi : probe;
+}
 /* 1/c where v is the row's maximum top (reached c times), else 0: argmax's share. */
 void symloss_row_share(long rows, long m, const double *restrict v,
                        const double *restrict top, double *restrict out)
@@ -767,6 +781,17 @@ def row_reduce(ufunc, v: np.ndarray) -> np.ndarray | None:
     out = np.empty(v.shape[:-1])
     fn(*shape, v.ctypes.data, out.ctypes.data)
     return out
+
+
+def min_max(v: np.ndarray) -> tuple[float, float] | None:
+    """``(v.min(), v.max())`` in one pass, both NaN if *v* holds a NaN or an infinity
+    (outside every domain: infinite bounds are open), or None for an array that is
+    not C-contiguous float64 or is empty."""
+    if v.dtype != np.float64 or not v.flags.c_contiguous or not v.size:
+        return None
+    out = np.empty(2)
+    build(_ROWS, "symloss_min_max")(v.size, 0, v.ctypes.data, out.ctypes.data)
+    return float(out[0]), float(out[1])
 
 
 def row_stats(z: np.ndarray):

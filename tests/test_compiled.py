@@ -450,6 +450,36 @@ def test_per_sample_values_have_no_negative_zero():
     assert (per == 0).all() and not np.signbit(per).any()
 
 
+def test_min_max_in_one_pass():
+    """The domain checks' minimum and maximum: NumPy's, and NaN for both as soon as a
+    value is NaN or infinite (infinite bounds are open, so both are violations)."""
+    rng = np.random.default_rng(8)
+    for v in (rng.normal(size=1001), np.arange(17.0), np.array([3.5])):
+        assert _compiled.min_max(v) == (v.min(), v.max())
+    for bad in (np.nan, np.inf, -np.inf):
+        v = rng.normal(size=300)
+        v[123] = bad
+        assert all(np.isnan(_compiled.min_max(v)))
+    assert _compiled.min_max(np.ones((4, 4))[:, 0]) is None  # strided: NumPy's min and max
+    assert _compiled.min_max(np.empty(0)) is None
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -0.5, 1.5])
+def test_domain_errors_are_the_same_on_both_backends(bad, monkeypatch):
+    """An out-of-domain prediction deep inside a large input: the same message (value
+    and index) from the compiled checks as from NumPy's."""
+    loss = symloss.get("binary_cross_entropy")
+    p_ = np.full(300_000, 0.25)
+    p_[234_567] = bad
+    messages = []
+    for backend in ("c", "fused"):
+        monkeypatch.setattr(_numeric, "BACKEND", backend)
+        with pytest.raises(ValueError) as err:
+            loss.value_and_grad(p_, np.zeros_like(p_))
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "234567" in messages[0]
+
+
 def test_a_row_of_negative_zeros_sums_to_negative_zero():
     """IEEE addition from the first element on (OpenMP's own + would start each lane
     at +0.0; NumPy's einsum and sum also give +0.0 there, its column loop -0.0)."""
