@@ -737,9 +737,9 @@ class Kernel:
     @cached_property
     def _row_program(self):
         """``(leaves, compiled)``: the kernel with its row statistics (sums, maxima,
-        softmax's pieces) computed inside the C loop, row by row (:func:`_row_form`),
-        so that a block is read once; None for a kernel with none, or with one that
-        is not over a whole row."""
+        argmax shares) computed inside the C loop, row by row (:func:`_row_form`), so
+        that a block is read once; None for a kernel with none, or with one that is
+        not over a whole row."""
         from . import _compiled
 
         exprs = self.expr if isinstance(self.expr, tuple) else (self.expr,)
