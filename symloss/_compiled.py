@@ -220,9 +220,12 @@ def source(
         ]
 
     outer = lines(everything, False, 0)
+    first: dict[tuple, int] = {}  # equal statistics (the same summand) are computed once
     for k, (name, op) in enumerate(stats):
         value, acc = _LITERALS.get(name, name), f"S{k}"
-        if level.get(name) != "f":  # constant along the row
+        if (name, op) in first:
+            outer.append(f"const double {acc} = S{first[name, op]};")
+        elif level.get(name) != "f":  # constant along the row
             outer.append(f"const double {acc} = {'(double)M * ' if op == 'sum' else ''}{value};")
         else:
             start = "-0.0" if op == "sum" else "-__builtin_inf()"
@@ -235,7 +238,10 @@ def source(
                 f"    {step}",
                 "}",
             ]
-        outer.append(f"const double L{len(kinds) + k} = {acc};")
+        first.setdefault((name, op), k)
+        # + 0.0: a maximum of zero is +0.0, whatever order the lanes met +0 and -0 in
+        # (as symloss._numeric's row maxima).
+        outer.append(f"const double L{len(kinds) + k} = {acc}{' + 0.0' if op == 'max' else ''};")
         outer += lines(everything, False, k + 1)
     inner = lines(needed(outputs), True)
     after, sums = [], []

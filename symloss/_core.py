@@ -1042,7 +1042,8 @@ def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int 
     if bad.any():
         row = int(np.argmax(bad))
         raise ValueError(
-            f"{loss.name}: target row {row + start} sums to {float(sums[row])!r}, "
+            # (12 digits: the last ones depend on the order the backend added in)
+            f"{loss.name}: target row {row + start} sums to {float(f'{sums[row]:.12g}')!r}, "
             f"but {c.description}"
         )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -474,10 +475,14 @@ def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
         var = limits[0][0]
         if (body.free_symbols - {var}) & (bound | {col}):
             raise _fused.Unsupported("a row statistic that varies along the row")
-        summand = walk(body, bound | {var}).xreplace({var: col})
-        key = (op, summand)
+        # One symbol per node, as Kernel._lift makes one leaf per node: two sums that
+        # differ only in their index letter are two symbols (S_k / S_l must stay 0/0
+        # where S is 0, not become 1), and no assumptions (log(exp(S)) stays).  The C
+        # loop computes equal summands once (source() sees one name for both).
+        key = (op, body, tuple(limits))
         if key not in found:
-            found[key] = sp.Dummy(f"R{len(stats)}", real=True)
+            summand = walk(body, bound | {var}).xreplace({var: col})
+            found[key] = sp.Dummy(f"R{len(stats)}")
             stats.append((found[key], summand, op))
         return found[key]
 
@@ -672,8 +677,11 @@ class Kernel:
             return np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
 
         def top_of(a, s, c):
-            # The row maximum, once per block: argmax_share needs it too.
-            return _statistic(c, key, ndim - 1, lambda: _reduce_rows(np.maximum, row(a, s, c)))
+            # The row maximum, once per block: argmax_share needs it too.  + 0.0: a
+            # maximum of zero is +0.0, whatever order the ties of +0 and -0 came in
+            # (the compiled loop's, NumPy's and the C helper's orders differ).
+            top = lambda: _reduce_rows(np.maximum, row(a, s, c)) + 0.0  # noqa: E731
+            return _statistic(c, key, ndim - 1, top)
 
         if isinstance(node, rowmax):
             return top_of
@@ -842,11 +850,14 @@ def _canonical(node: sp.Basic) -> sp.Basic:
 def _statistic_id(node: sp.Basic) -> int:
     """A small integer per row statistic (see :func:`_canonical`): per-block cache keys
     that compare without SymPy's ``==``."""
-    return _STATISTICS.setdefault(_canonical(node), len(_STATISTICS))
+    key = _canonical(node)
+    with _STATISTICS_LOCK:  # kernels may be built on several threads at once
+        return _STATISTICS.setdefault(key, len(_STATISTICS))
 
 
 _BOUND: list[sp.Dummy] = []
 _STATISTICS: dict[sp.Basic, int] = {}
+_STATISTICS_LOCK = threading.Lock()
 
 
 def _statistic(cache: dict, key, axes: int, compute: Callable[[], np.ndarray]) -> np.ndarray:

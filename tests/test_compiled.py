@@ -480,6 +480,78 @@ def test_domain_errors_are_the_same_on_both_backends(bad, monkeypatch):
     assert messages[0] == messages[1] and "234567" in messages[0]
 
 
+def test_row_statistics_under_other_letters_are_not_simplified_away(monkeypatch):
+    """S_k / S_l is 0/0 where the row's S is 0, max_l - max_k is inf - inf at an
+    infinite maximum, log(exp(S)) overflows: as NumPy computes them, not simplified
+    to 1, 0 and S because both statistics are equal (a review's repros)."""
+    i, j, k, l_ = sp.symbols("i j k l", integer=True)
+    n, m = sp.symbols("n m", integer=True, positive=True)
+    terms = {
+        "ratio": lambda y_, t_: (
+            sp.Sum(y_[i, k] * t_[i, k], (k, 1, m)) / sp.Sum(y_[i, l_] * t_[i, l_], (l_, 1, m))
+        ),
+        "gap": lambda y_, t_: rowmax(y_[i, l_], (l_, 1, m)) - rowmax(y_[i, k], (k, 1, m)),
+        "logexp": lambda y_, t_: sp.log(sp.exp(sp.Sum(y_[i, k] * t_[i, k], (k, 1, m)))),
+    }
+    rows = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [np.inf, 1.0, 2.0], [400.0, 400.0, 1.0]])
+    by_hand = {  # per row: 0/0, 6/6, inf/inf, 801/801; 0, 0, inf - inf, 0; 0, 6, inf, inf
+        "ratio": [np.nan, 1.0, np.nan, 1.0],
+        "gap": [0.0, 0.0, np.nan, 0.0],
+        "logexp": [0.0, 6.0, np.inf, np.inf],
+    }
+    for name, term in terms.items():
+        loss = symloss.Loss(
+            name=name,
+            title=name,
+            term=term(sp.IndexedBase("y"), sp.IndexedBase("t")),
+            scale=sp.S.One,
+            indices=((i, n),),
+            element_indices=((i, n), (j, m)),
+            pred=sp.IndexedBase("y"),
+            target=sp.IndexedBase("t"),
+            reduction="none",
+        )
+        results = []
+        for backend in ("c", "fused"):
+            monkeypatch.setattr(_numeric, "BACKEND", backend)
+            results += [
+                loss(rows, np.ones_like(rows)),
+                loss.value_and_grad(rows, np.ones_like(rows))[0],
+            ]
+        assert all(_same(r, by_hand[name]) for r in results), (name, results)
+
+
+def test_a_row_maximum_of_zero_is_positive_zero(monkeypatch):
+    """1 / max of a row of +0 and -0 ties: +inf from every path (the loop's, the C
+    helper's and NumPy's orders of the ties differ)."""
+    (i, j, _, l_), layout, (n, m) = _row_layout()
+    loss = _custom("inv", lambda y_, t_: 1 / rowmax(y_[i, l_], (l_, 1, m)), ((i, n),), layout)
+    rows = np.tile([[-1.0] + [0.0] * 8 + [-0.0]], (3, 1))
+    rows[1, 1:] = [-0.0] * 8 + [0.0]  # -0.0 first
+    rows[2, :] = -0.0
+    for backend in ("c", "fused"):
+        monkeypatch.setattr(_numeric, "BACKEND", backend)
+        with np.errstate(divide="ignore"):
+            assert loss(rows, 0 * rows) == np.inf
+            assert loss.value_and_grad(rows, 0 * rows)[0] == np.inf
+
+
+def test_row_sum_errors_are_the_same_on_both_backends(monkeypatch):
+    """The message names the row's sum to 12 digits (the last ones depend on the order
+    each backend adds in)."""
+    loss = symloss.get("softmax_cross_entropy")
+    t_ = np.eye(10)[np.arange(100_000) % 10]
+    t_[77_777] = np.random.default_rng(0).uniform(0.1, 0.9, 10)
+    messages = []
+    for backend in ("c", "fused"):
+        monkeypatch.setattr(_numeric, "BACKEND", backend)
+        with pytest.raises(ValueError) as err:
+            loss.value_and_grad(np.zeros((100_000, 10)), t_)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "row 77777" in messages[0]
+    assert f"sums to {float(f'{t_[77_777].sum():.12g}')!r}," in messages[0]
+
+
 def test_a_row_of_negative_zeros_sums_to_negative_zero():
     """IEEE addition from the first element on (OpenMP's own + would start each lane
     at +0.0; NumPy's einsum and sum also give +0.0 there, its column loop -0.0)."""
