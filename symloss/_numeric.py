@@ -461,7 +461,8 @@ def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
     row, innermost first, becomes a symbol (softmax and log-sum-exp stay leaves, made
     by the row helpers of :mod:`symloss._compiled`).  Returns
     ``(stats, exprs)``: *stats* lists ``(symbol, summand over (i, j), "sum" | "max")``
-    in an order they can be computed in, one per distinct statistic.  Raises
+    in an order they can be computed in, one per node (the compiled loop computes
+    equal summands once).  Raises
     :class:`symloss._fused.Unsupported` for what is not a statistic of a whole row (a
     sum that varies along ``j``, one over another length, several indices at once).
     """
