@@ -590,12 +590,6 @@ class CompiledKernel:
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
 
-    def row_sums(self, *values, length: int, expand=True) -> list[np.ndarray] | None:
-        """Each output summed over the last axis, whose length is *length* (new arrays
-        of the leading shape), in one pass; None unless the leaves' broadcast shape
-        has that last axis and another before it."""
-        return self(*values, expand=expand, summed=range(len(self._outputs)), length=length)
-
     def __call__(self, *values, expand=True, summed=(), length=None, into=None):
         """The outputs for these leaf values.
 

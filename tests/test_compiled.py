@@ -194,18 +194,18 @@ def test_row_reductions_and_softmax_pieces_match_numpy():
 
 
 def test_row_sums_are_accumulated_in_the_loop():
-    """Kernel.row_sums: the sum over the last axis in one pass, per-element values and
-    row values (counted m times) alike; the sums of cosine-like losses use it."""
+    """summed=: the sum over the last axis in one pass, per-element values and row
+    values (counted m times) alike; the sums of cosine-like losses use it."""
     kernel = _compiled.CompiledKernel(
         *_fused.statements(*sp.cse([x * sp.exp(y) - z, sp.exp(y) + x]), [x, y, z]), 3
     )
     rng = np.random.default_rng(5)
     rows, grid = rng.normal(size=(40, 1)), rng.normal(size=(40, 9))
-    full, per_row = kernel.row_sums(np.float64(0.5), rows, grid, length=9)
+    full, per_row = kernel(np.float64(0.5), rows, grid, summed=(0, 1), length=9)
     np.testing.assert_allclose(full, np.sum(0.5 * np.exp(rows) - grid, axis=-1), rtol=1e-13)
     np.testing.assert_allclose(per_row, 9 * (np.exp(rows[:, 0]) + 0.5), rtol=1e-15)
     assert full.shape == per_row.shape == (40,)
-    assert kernel.row_sums(np.float64(0.5), rows, grid, length=10) is None  # not that axis
+    assert kernel(np.float64(0.5), rows, grid, summed=(0, 1), length=10) is None  # not that axis
     cosine = symloss.get("cosine_distance")
     y_, t_ = rng.normal(size=(3000, 30)), rng.normal(size=(3000, 30))
     got = cosine.value_and_grad(y_, t_)
@@ -353,7 +353,7 @@ def test_row_lengths_compiled_in_or_not_give_the_same_values(m):
     full, per_row = (np.array(a) for a in kernel(np.float64(0.5), rows, grid))
     np.testing.assert_allclose(full, 0.5 * np.exp(rows) - grid, rtol=1e-14)
     np.testing.assert_allclose(per_row, np.exp(rows) + 0.5, rtol=1e-14)
-    sums = kernel.row_sums(np.float64(0.5), rows, grid, length=m)
+    sums = kernel(np.float64(0.5), rows, grid, summed=(0, 1), length=m)
     np.testing.assert_allclose(sums[0], np.sum(0.5 * np.exp(rows) - grid, axis=-1), rtol=1e-13)
     np.testing.assert_allclose(sums[1], m * (np.exp(rows[:, 0]) + 0.5), rtol=1e-14)
 
@@ -558,7 +558,7 @@ def test_a_row_of_negative_zeros_sums_to_negative_zero():
     kernel = _compiled.CompiledKernel(*_fused.statements(*sp.cse([x * 2]), [x]), 1)
     rows = np.full((3, 20), -0.0)
     rows[1, 5] = 1.0
-    (got,) = kernel.row_sums(rows, length=20)
+    (got,) = kernel(rows, summed=(0,), length=20)
     want = np.array([sum((2 * v for v in row[1:]), 2 * row[0]) for row in rows])
     assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))
 
