@@ -561,17 +561,11 @@ class Kernel:
     def __init__(self, expr: sp.Expr | tuple[sp.Expr, ...], layout: Layout):
         self.layout = tuple(layout)
         self.expr = expr
-        leaves: dict[Symbol, Leaf] = {}
-        # One memo for all outputs, so that CSE sees the value's and the gradient's
-        # z[i] as the same symbol and shares exp(-|z|) and friends.
-        memo: dict[sp.Basic, Symbol] = {}
-        if isinstance(expr, tuple):  # several outputs sharing subexpressions
-            body = [self._lift(_expand_kernel_functions(e), leaves, memo) for e in expr]
-        else:
-            body = self._lift(_expand_kernel_functions(expr), leaves, memo)
-        arrays = [sym for node, sym in memo.items() if not isinstance(node, Symbol)]
+        # A tuple: several outputs sharing subexpressions.
+        exprs = expr if isinstance(expr, tuple) else (expr,)
+        leaves, outputs, arrays = self._lift_all([_expand_kernel_functions(e) for e in exprs])
         self._leaves = list(leaves.values())
-        outputs = list(body) if isinstance(expr, tuple) else [body]
+        body = outputs if isinstance(expr, tuple) else outputs[0]
         replacements, reduced = sp.cse(outputs)  # once, for both code generators
         # lambdify's code is compiled on first use (the fallback and the tests' reference).
         self._lambdify_input = (list(leaves), body, replacements, reduced)
@@ -579,19 +573,27 @@ class Kernel:
             self._inplace = _fused.compile_fused(replacements, reduced, list(leaves), arrays)
         except _fused.Unsupported:
             self._inplace = None
-        exprs = expr if isinstance(expr, tuple) else (expr,)
         #: Sizes that some sum in the kernel runs over (a sum over the samples forbids
         #: evaluating the kernel block by block).
         self.sums_over = frozenset(
             hi for e in exprs for node in e.atoms(Sum) for _, _, hi in node.limits
         )
 
-    def _lift(self, expr: sp.Basic, leaves: dict[Symbol, Leaf], memo=None, keep=()) -> sp.Basic:
+    def _lift_all(self, exprs, keep=()) -> tuple[dict[Symbol, Leaf], list, list]:
+        """``(leaves, bodies, arrays)``: *exprs* lifted (:meth:`_lift`) with one memo, so
+        that CSE sees the value's and the gradient's z[i] as the same symbol and shares
+        exp(-|z|) and friends; *arrays* are the leaves that hold arrays, not numbers."""
+        leaves: dict[Symbol, Leaf] = {}
+        memo: dict[sp.Basic, Symbol] = {}
+        bodies = [self._lift(e, leaves, memo, keep) for e in exprs]
+        arrays = [sym for node, sym in memo.items() if not isinstance(node, Symbol)]
+        return leaves, bodies, arrays
+
+    def _lift(self, expr: sp.Basic, leaves: dict[Symbol, Leaf], memo: dict, keep) -> sp.Basic:
         """*expr* with its array-valued pieces replaced by leaf symbols (added to
-        *leaves*, each with the function that makes its array); the symbols in *keep*
-        stay as they are."""
+        *leaves* and *memo*, each with the function that makes its array); the symbols
+        in *keep* stay as they are."""
         layout = self.layout
-        memo = {} if memo is None else memo
 
         def leaf(node: sp.Basic, make: Leaf) -> Symbol:
             if node not in memo:
@@ -758,15 +760,11 @@ class Kernel:
             stats, outputs = _row_form([_expand_kernel_functions(e) for e in exprs], self.layout)
             if not stats:
                 return None
-            leaves: dict[Symbol, Leaf] = {}
-            memo: dict[sp.Basic, Symbol] = {}
-            keep = frozenset(sym for sym, _, _ in stats)
-            bodies = [self._lift(e, leaves, memo, keep) for _, e, _ in stats]
-            bodies += [self._lift(e, leaves, memo, keep) for e in outputs]
-            arrays = [sym for node, sym in memo.items() if not isinstance(node, Symbol)]
-            steps, names = _fused.statements(
-                *sp.cse(bodies), [*leaves, *(sym for sym, _, _ in stats)], [*arrays, *keep]
+            keep = [sym for sym, _, _ in stats]
+            leaves, bodies, arrays = self._lift_all(
+                [e for _, e, _ in stats] + outputs, frozenset(keep)
             )
+            steps, names = _fused.statements(*sp.cse(bodies), [*leaves, *keep], [*arrays, *keep])
             loop = _compiled.CompiledKernel(
                 steps,
                 names[len(stats) :],
