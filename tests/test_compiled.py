@@ -358,7 +358,7 @@ def test_row_lengths_compiled_in_or_not_give_the_same_values(m):
     np.testing.assert_allclose(sums[1], m * (np.exp(rows[:, 0]) + 0.5), rtol=1e-14)
 
 
-def _custom(name, term, indices, element_indices=None, **kw):
+def _custom(name, term, indices, element_indices=None, reduction="sum"):
     y_, t_ = sp.IndexedBase("y"), sp.IndexedBase("t")
     return symloss.Loss(
         name=name,
@@ -369,8 +369,7 @@ def _custom(name, term, indices, element_indices=None, **kw):
         element_indices=element_indices,
         pred=y_,
         target=t_,
-        reduction="sum",
-        **kw,
+        reduction=reduction,
     )
 
 
@@ -500,17 +499,7 @@ def test_row_statistics_under_other_letters_are_not_simplified_away(monkeypatch)
         "logexp": [0.0, 6.0, np.inf, np.inf],
     }
     for name, term in terms.items():
-        loss = symloss.Loss(
-            name=name,
-            title=name,
-            term=term(sp.IndexedBase("y"), sp.IndexedBase("t")),
-            scale=sp.S.One,
-            indices=((i, n),),
-            element_indices=((i, n), (j, m)),
-            pred=sp.IndexedBase("y"),
-            target=sp.IndexedBase("t"),
-            reduction="none",
-        )
+        loss = _custom(name, term, ((i, n),), ((i, n), (j, m)), reduction="none")
         results = []
         for backend in ("c", "fused"):
             monkeypatch.setattr(_numeric, "BACKEND", backend)
