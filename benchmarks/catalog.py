@@ -6,9 +6,9 @@ For every loss in ``symloss.catalog()``, with inputs drawn inside the loss's dom
   by block, one value-and-gradient kernel when the loss has one, blocked and threaded;
   under ``SYMLOSS_BACKEND=auto`` each large block runs the kernel's compiled C loop,
   symloss/_compiled.py, where a C compiler works);
-- ``numpy``: the same call with ``symloss._numeric.BACKEND = "fused"`` (the kernels as
+- ``numpy``: the same call under ``symloss.backend("fused")`` (the kernels as
   generated in-place NumPy code, symloss/_fused.py: no compiler needed);
-- ``lambdify``: the same call with ``BACKEND = "lambdify"`` (each kernel printed by
+- ``lambdify``: the same call under ``symloss.backend("lambdify")`` (each kernel printed by
   SymPy's lambdify: one new array per operation);
 - ``L+grad``: ``L(...)`` and ``L.grad(...)``, two calls;
 - ``torch``: forward + backward of the direct ``torch.nn.functional`` equivalent, when
@@ -40,7 +40,8 @@ import numpy as np
 import sympy as sp
 
 import symloss
-from symloss import _numeric
+from symloss.numeric import config, evaluate
+from symloss.numeric.blocks import block_elements
 
 
 def best_of(fn, repeat: int) -> float:
@@ -53,15 +54,11 @@ def best_of(fn, repeat: int) -> float:
 
 
 def on_backend(backend: str, fn):
-    """*fn* as a function that runs with ``symloss._numeric.BACKEND = backend`` (read
-    at call time by the kernels), restoring the backend afterwards."""
+    """*fn* as a function that runs under ``symloss.backend(backend)``."""
 
     def run():
-        saved, _numeric.BACKEND = _numeric.BACKEND, backend
-        try:
+        with symloss.backend(backend):
             return fn()
-        finally:
-            _numeric.BACKEND = saved
 
     return run
 
@@ -145,7 +142,7 @@ def torch_runner(L, pred, target, kw):
         return None, why
     import torch
 
-    torch.set_num_threads(_numeric.THREADS)
+    torch.set_num_threads(config.settings().threads)
     tt = torch.from_numpy(target)
     kwt = {k: torch.from_numpy(v) for k, v in kw.items()}
 
@@ -170,8 +167,8 @@ def torch_runner(L, pred, target, kw):
 # ------------------------------------------------------------------ one loss
 def compiled(L) -> bool:
     """Whether every kernel ``L.value_and_grad`` runs has a C form."""
-    kernels = [L._fused_kernel] if L._fused_kernel is not None else []
-    kernels = kernels or [L._value_kernel, L._grad_kernel]
+    kernels = [evaluate.of(L).fused] if evaluate.of(L).fused is not None else []
+    kernels = kernels or [evaluate.of(L).value, evaluate.of(L).gradient]
     return all(k._compiled is not None for k in kernels)
 
 
@@ -226,14 +223,14 @@ def main(argv=None):
     try:
         import torch
 
-        tv = f"torch {torch.__version__} ({_numeric.THREADS} threads)"
+        tv = f"torch {torch.__version__} ({config.settings().threads} threads)"
     except ImportError:
         tv = "torch not installed"
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python "
         f"{platform.python_version()}, numpy {np.__version__}, {tv}; symloss threads "
-        f"{_numeric.THREADS}, block {_numeric.block_elements()} elements (numpy column: "
-        f"{on_backend('fused', _numeric.block_elements)()}); best of {repeat}"
+        f"{config.settings().threads}, block {block_elements()} elements (numpy column: "
+        f"{on_backend('fused', block_elements)()}); best of {repeat}"
     )
     print(
         f"sizes: element-wise n = {n1} (x10 column: against {n1 // 10}); row-wise {n2} x {m2} "

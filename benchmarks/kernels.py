@@ -18,7 +18,8 @@ import numpy as np
 from catalog import best_of, on_backend  # the timing helpers of benchmarks/
 
 import symloss
-from symloss import _numeric
+from symloss.numeric import config
+from symloss.numeric.blocks import block_elements
 
 
 def hand_bce_logits(z, t):
@@ -75,7 +76,7 @@ def case(name, shape, repeat):
     assert np.isclose(L(z, t), value, rtol=1e-10)
     assert np.allclose(L.grad(z, t), grad, rtol=1e-9, atol=1e-15)
 
-    threads = _numeric.THREADS
+    threads = config.settings().threads
     rows = {
         "symloss value_and_grad": best_of(lambda: L.value_and_grad(z, t), repeat),
         "symloss L + L.grad": best_of(lambda: (L(z, t), L.grad(z, t)), repeat),
@@ -85,11 +86,8 @@ def case(name, shape, repeat):
         ("symloss vag, lambdify", "lambdify"),
     ):
         rows[label] = best_of(on_backend(backend, lambda: L.value_and_grad(z, t)), repeat)
-    _numeric.THREADS = 1  # read at call time by map_blocks
-    try:
+    with symloss.configured(threads=1):
         rows["symloss vag, 1 thread"] = best_of(lambda: L.value_and_grad(z, t), repeat)
-    finally:
-        _numeric.THREADS = threads
     rows.update(
         {
             "hand stable NumPy": best_of(lambda: hand(z, t), repeat),
@@ -106,9 +104,9 @@ def case(name, shape, repeat):
     print(
         "symloss value_and_grad = the default path (SYMLOSS_BACKEND=auto: one value+gradient"
         " kernel, compiled to one C loop where a C compiler works), blocks of "
-        f"{_numeric.block_elements()} elements on {threads} thread(s), inputs checked per block;"
+        f"{block_elements()} elements on {threads} thread(s), inputs checked per block;"
         " 'NumPy code' = the same kernel as generated in-place NumPy code (no compiler), in"
-        f" blocks of {on_backend('fused', _numeric.block_elements)()} elements;"
+        f" blocks of {on_backend('fused', block_elements)()} elements;"
         " 'lambdify' = the same blocks through SymPy's lambdify."
     )
     print(f"{'':26s} {'seconds':>10s} {'symloss / this':>15s}")

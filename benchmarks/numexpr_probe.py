@@ -19,7 +19,7 @@ import numpy as np
 from catalog import best_of  # the one timing helper of benchmarks/
 
 import symloss
-from symloss import _numeric
+from symloss.numeric import config
 
 CASES = {
     # name: (value string, gradient string without the 1/n); stable forms, as symloss's.
@@ -46,10 +46,10 @@ def main(argv=None):
         print("numexpr is not installed: nothing to compare (pip install numexpr).")
         return
     n, repeat = (10**7, args.repeat) if not args.quick else (1000, 1)
-    ne.set_num_threads(_numeric.THREADS)
+    ne.set_num_threads(config.settings().threads)
     print(
         f"numexpr {ne.__version__} ({ne.get_num_threads()} threads, VML: {ne.use_vml}), "
-        f"numpy {np.__version__}, symloss threads {_numeric.THREADS}; n = {n}, float64, "
+        f"numpy {np.__version__}, symloss threads {config.settings().threads}; n = {n}, float64, "
         f"best of {repeat}"
     )
     rng = np.random.default_rng(0)

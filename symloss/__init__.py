@@ -6,23 +6,54 @@ docs and CLI entry are derived from it.
 >>> import symloss
 >>> symloss.get("bce_logits").gradient()
 (sigmoid(z[i]) - t[i])/n
+
+The dependency rule
+-------------------
+The package is in layers.  A module imports only from its own layer and the layers
+below it, never above, and there is no import cycle between modules (counting imports
+inside functions; only ``TYPE_CHECKING`` imports and optional third-party packages are
+exempt).  ``tests/test_layout.py`` enforces both.  From the bottom:
+
+0. :mod:`symloss.errors`, :mod:`symloss.symbols`, :mod:`symloss.version`
+1. :mod:`symloss.printing`: LaTeX and text printers
+2. :mod:`symloss.symbolic`: calculus over indexed sums, budgets, derivatives, derivations
+3. :mod:`symloss.numeric`: stable forms, kernels (NumPy, fused, compiled C), evaluation
+4. :mod:`symloss.core`: the :class:`Loss` value, :class:`Domain` and :class:`Param`
+5. :mod:`symloss.losses`: the catalog, one module per family
+6. :mod:`symloss.registry`: names to losses
+7. :mod:`symloss.latex_in`, :mod:`symloss.checker`, :mod:`symloss.testing`
+8. :mod:`symloss.docs`
+9. :mod:`symloss.cli`
+
+This module, the public face, sits on top and re-exports the public names.
+``docs/architecture.md`` has the diagram and a paragraph per subpackage.
 """
 
-from ._calculus import Constraint
-from ._core import Composition, Domain, Loss, Param, catalog, get, names, register
-from ._errors import BudgetExceeded, ParseError, SymlossError
-from ._printing import latex_expr
-from ._symbols import array, index, m, n, sigmoid, softmax
-
-__version__ = "0.1.0"
+from symloss.core.domain import Domain, Param
+from symloss.core.loss import Composition, Loss
+from symloss.errors import (
+    BackendError,
+    BudgetExceeded,
+    CheckFailed,
+    ParseError,
+    SymlossError,
+    UnsafeOutputError,
+    UsageError,
+)
+from symloss.numeric.config import backend, configure, configured, get_backend, set_backend
+from symloss.printing import latex_expr
+from symloss.registry import catalog, get, names, register
+from symloss.symbolic.calculus import Constraint
+from symloss.symbols import array, index, m, n, sigmoid, softmax
+from symloss.version import __version__
 
 # Imported on first use: the LaTeX parser (ANTLR) and the checker are not needed to
 # show a loss, and `symloss show` should start about as fast as `import sympy`.
 _LAZY = {
-    "from_latex": "._from_latex",
-    "identify": "._from_latex",
-    "check": ".checker",
-    "Report": ".checker",
+    "from_latex": "symloss.latex_in",
+    "identify": "symloss.latex_in",
+    "check": "symloss.checker",
+    "Report": "symloss.checker",
 }
 
 
@@ -30,7 +61,7 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'symloss' has no attribute {name!r}")
@@ -50,7 +81,9 @@ def latex(obj, style: str = "standard", part: str = "loss") -> str:
 
 
 __all__ = [
+    "BackendError",
     "BudgetExceeded",
+    "CheckFailed",
     "Composition",
     "Constraint",
     "Domain",
@@ -59,18 +92,26 @@ __all__ = [
     "ParseError",
     "Report",
     "SymlossError",
+    "UnsafeOutputError",
+    "UsageError",
+    "__version__",
     "array",
-    "get",
-    "index",
-    "latex",
+    "backend",
     "catalog",
     "check",
+    "configure",
+    "configured",
     "from_latex",
+    "get",
+    "get_backend",
     "identify",
+    "index",
+    "latex",
     "m",
     "n",
     "names",
     "register",
+    "set_backend",
     "sigmoid",
     "softmax",
 ]

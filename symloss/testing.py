@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._core import Loss
-from .checker import check
+from symloss.checker import check
+from symloss.core.loss import Loss
 
 __all__ = ["assert_gradient_matches"]
 

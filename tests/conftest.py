@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass, field
@@ -13,7 +14,10 @@ from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 
 import symloss
-from symloss import _calculus, _numeric
+from symloss.numeric import evaluate
+from symloss.numeric.kernel import Kernel
+from symloss.symbolic import calculus as _calculus
+from symloss.symbolic import derivatives
 
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -27,10 +31,10 @@ LOSSES = [symloss.get(name) for name in symloss.names()]
 @functools.cache
 def compiler_problem() -> str | None:
     """Why symloss's compiled backend cannot run here (None: it can)."""
-    from symloss import _compiled
+    from symloss.numeric import compiled as _compiled
 
     i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
-    kernel = _numeric.Kernel(sp.exp(sp.IndexedBase("y")[i]), [(i, n)])
+    kernel = Kernel(sp.exp(sp.IndexedBase("y")[i]), [(i, n)])
     try:
         kernel._compiled(np.zeros(2))
     except _compiled.Unavailable as exc:
@@ -39,8 +43,21 @@ def compiler_problem() -> str | None:
 
 
 @pytest.fixture
-def backend_c(monkeypatch):
-    """Every kernel evaluation in the test runs the compiled C loop (symloss/_compiled.py).
+def configure():
+    """``symloss.configure(...)`` for one test; the settings are restored afterwards."""
+    saved = []
+
+    def apply(**changes):
+        saved.append(symloss.configure(**changes))
+
+    yield apply
+    if saved:
+        symloss.configure(**dataclasses.asdict(saved[0]))
+
+
+@pytest.fixture
+def backend_c(configure):
+    """Every kernel evaluation in the test runs the compiled C loop (symloss/numeric/compiled.py).
 
     Without a working C compiler the test skips, except where ``SYMLOSS_REQUIRE_CC=1``
     (as in CI, which installs gcc), where it fails.
@@ -50,7 +67,7 @@ def backend_c(monkeypatch):
         if os.environ.get("SYMLOSS_REQUIRE_CC") == "1":
             pytest.fail(f"SYMLOSS_REQUIRE_CC=1 but {problem}")
         pytest.skip(f"{problem} (set SYMLOSS_REQUIRE_CC=1 to make this a failure)")
-    monkeypatch.setattr(_numeric, "BACKEND", "c")
+    configure(backend="c")
 
 
 def registry_params():
@@ -132,7 +149,7 @@ def _data_switches(loss):
     """
     letters = {v for v, _ in loss.input_indices}
     found = []
-    for arg in _calculus.kink_arguments(loss._kernel_summand):
+    for arg in _calculus.kink_arguments(derivatives.of(loss).kernel_summand):
         elements = arg.atoms(sp.Indexed)
         if (
             elements
@@ -146,11 +163,11 @@ def _data_switches(loss):
 
 @functools.cache
 def _kink_kernel(kink, layout):
-    return _numeric.Kernel(kink, layout)  # compiled once, not once per drawn example
+    return Kernel(kink, layout)  # compiled once, not once per drawn example
 
 
 def kink_values(loss, kink, case):
     """The kink expression evaluated element-wise at a drawn case."""
-    batch = loss._arrays(case.pred, case.target, **case.kw)
+    batch = evaluate.prepare(loss, case.pred, case.target, None, dict(case.kw))
     kernel = _kink_kernel(kink, tuple(loss.input_indices))
     return np.broadcast_to(kernel(batch.arrays, batch.sizes), batch.shape)

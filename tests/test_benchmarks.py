@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+from shared import ROOT
+
+BENCH = ROOT / "benchmarks"
 
 
 def test_kernel_benchmark_runs_and_prints_ratios():

@@ -11,22 +11,13 @@ import sympy as sp
 from conftest import LOSSES, inputs, registry_params
 from hypothesis import given
 from hypothesis import strategies as st
+from shared import numeric_grad
 from sympy.concrete.expr_with_limits import ExprWithLimits
 
 import symloss
-from symloss import _numeric
-
-
-def numeric_grad(loss, pred, target, h=1e-6, **kw):
-    """Central differences of ``loss(pred, target)``, one element at a time."""
-    g = np.zeros_like(pred)
-    for idx in np.ndindex(pred.shape):
-        step = h * max(1.0, abs(pred[idx]))
-        up, down = pred.copy(), pred.copy()
-        up[idx] += step
-        down[idx] -= step
-        g[idx] = (loss(up, target, **kw) - loss(down, target, **kw)) / (2 * step)
-    return g
+from symloss.numeric import evaluate
+from symloss.numeric import kernel as _numeric
+from symloss.symbolic import derivatives
 
 
 @registry_params()
@@ -126,9 +117,9 @@ def test_gradient_is_closed_form(loss):
 def _raw_and_clean_kernels(name):
     """(raw, clean) kernel pairs of the gradient and the Hessian, compiled once per loss."""
     loss = symloss.get(name)
-    raw_g, clean_g, _ = loss._gradient
-    raw_h, clean_h = loss._hessian
-    layout = loss._layout
+    raw_g, clean_g, _ = derivatives.of(loss).gradient
+    raw_h, clean_h = derivatives.of(loss).hessian
+    layout = loss.input_indices
     hess_layout = layout if loss.separable else (*layout, (loss.hessian_index, layout[-1][1]))
     return [
         (_numeric.Kernel(raw, lay), _numeric.Kernel(clean, lay))
@@ -141,7 +132,7 @@ def _raw_and_clean_kernels(name):
 def test_clean_forms_equal_the_raw_derivatives(loss, data):
     """The displayed gradient/Hessian and the kernel's raw forms are the same function."""
     case = data.draw(inputs(loss))
-    batch = loss._arrays(case.pred, case.target, **case.kw)
+    batch = evaluate.prepare(loss, case.pred, case.target, None, dict(case.kw))
     for raw, clean in _raw_and_clean_kernels(loss.name):
         a = raw(batch.arrays, batch.sizes)
         b = clean(batch.arrays, batch.sizes)

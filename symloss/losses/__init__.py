@@ -6,11 +6,11 @@ family that defines ``bce``, which keeps ``symloss show bce`` quick to start;
 """
 
 FAMILIES = (
-    "_article",
-    "_classification",
-    "_distributions",
-    "_margin",
-    "_probabilistic",
-    "_regression",
-    "_similarity",
+    "article",
+    "classification",
+    "distributions",
+    "margin",
+    "probabilistic",
+    "regression",
+    "similarity",
 )

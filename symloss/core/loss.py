@@ -1,0 +1,361 @@
+"""The Loss value: a loss's expression, symbols, domains, parameters and metadata.
+
+A loss is one SymPy expression, kept in three explicit parts so that each later step
+is exact and cheap:
+
+* ``term``, the summand for one element, written over ``Indexed`` elements;
+* ``scale`` and ``reduction``, the factor in front of the sums (``-1`` over ``n`` for a
+  mean, ``1/2`` for the article's half sum);
+* ``indices``, the sums themselves as ``(index, size)`` pairs, outermost first.
+
+``Loss.expr`` assembles the full :math:`E` from them.  :class:`Loss` holds data and
+thin methods: its derivatives come from :mod:`symloss.symbolic.derivatives`, its
+numbers from :mod:`symloss.numeric.evaluate`, its LaTeX from :mod:`symloss.printing`,
+its derivation from :mod:`symloss.symbolic.derivation`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+from sympy import Indexed, IndexedBase, Sum, Symbol
+
+from symloss.core.domain import Domain, Param, set_text
+from symloss.numeric import evaluate
+from symloss.printing import STYLES, latex_expr, pretty_equation
+from symloss.symbolic import derivation as derivation_steps
+from symloss.symbolic import derivatives
+from symloss.symbolic.calculus import Constraint
+from symloss.symbols import logsumexp, softmax
+
+PARTS = ("loss", "gradient", "hessian")
+REDUCTIONS = ("mean", "sum", "none", "batchmean")
+
+Index = tuple[Symbol, Symbol]
+
+
+
+@dataclass(frozen=True)
+class Composition:
+    """``pred = activation(logits)``: how a loss on probabilities is fed from logits.
+
+    ``element`` is the prediction element (``y[i]``), ``value`` its expression in the
+    logits (``sigmoid(z[i])``), ``base`` the registry name of the loss on
+    probabilities it composes, and ``base_loss`` that loss itself (so a derivation
+    needs no registry look-up).
+    """
+
+    base: str
+    element: Indexed
+    value: sp.Expr
+    name: str  # "sigmoid" | "softmax"
+    base_loss: Loss | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Loss:
+    r"""One loss function, held as a SymPy expression and everything derived from it.
+
+    Parameters
+    ----------
+    name : str
+        Registry key, naming the math (``"binary_cross_entropy"``).
+    title : str
+        Human title.
+    term : sympy.Expr
+        The summand for one element (authored order is kept for printing).
+    scale : sympy.Expr
+        Constant factor in front of the sums, apart from the reduction: ``-1`` for a
+        cross-entropy, ``1/2`` for the article's SSE.
+    indices : tuple of (Symbol, Symbol)
+        The sums as ``(index, size)``, outermost first: ``((i, n),)`` or ``((i, n), (j, m))``.
+    pred, target : IndexedBase
+        The input the user passes (predictions ``y`` or logits ``z``) and the target ``t``.
+    domains : mapping
+        :class:`Domain` of each array (pred, target, extra inputs), by array name.
+    constraints : tuple of Constraint
+        Facts about the data that derivations may use (``\sum_j t_{ij} = 1``).
+    aliases, references : tuple of str
+    conventions : str
+        Stated conventions: the 1/2 factor, mean vs sum, natural log, edge values.
+    composition : Composition, optional
+        For a loss on logits: which activation feeds which base loss.
+    reduction : {"mean", "sum", "none", "batchmean"}
+        ``"mean"`` divides by the sizes in ``mean_over`` (the samples, by default);
+        ``"batchmean"`` by ``n`` alone; ``"none"`` returns one value per sample.
+    reductions : tuple of str
+        The reductions this loss accepts.
+    mean_over : tuple of Symbol, optional
+        Sizes the mean divides by; default the first index's size (``n``).
+    params : tuple of Param
+        Hyperparameters that appear as symbols in ``term``.
+    bound : tuple of (name, value)
+        Values bound by :func:`get`; unbound parameters use their defaults.
+    element_indices : tuple of (Symbol, Symbol), optional
+        The index letters of one input element when they differ from ``indices``
+        (a per-sample loss over vectors, such as the cosine distance, sums over ``i``
+        but has elements ``y[i, j]``).
+    extra_inputs : tuple of IndexedBase
+        Further arrays passed by keyword at call time (Gaussian NLL's ``var``).
+    ignore_index : int, optional
+        With integer class labels, rows with this label count for nothing.
+    label_reduction : bool
+        With integer labels, the mean divides by the summed class weights of the
+        labels (PyTorch's weighted mean) instead of ``n``.
+    nonnegative : bool
+        Whether the value is >= 0 on the whole domain (False for, e.g., a Poisson
+        negative log-likelihood without its Stirling term).
+    stable_term : sympy.Expr, optional
+        An equal form of ``term`` that float64 evaluates without cancellation, used by
+        the kernels only (Dice's ``1 - (2 TP + s)/D`` as ``(FP + FN)/D``); the printed
+        definition and the displayed derivatives come from ``term``, and
+        ``tests/test_numeric.py`` proves the two equal.
+    budget_seconds : float, optional
+        Wall-clock budget for each derivation step of this loss.  Set for losses
+        parsed from user text (see :mod:`symloss.symbolic.budget`); ``None`` (trusted
+        registry losses) means no limit.
+
+    Examples
+    --------
+    >>> import symloss
+    >>> L = symloss.get("bce")
+    >>> float(L([0.2, 0.8], [0, 1]))  # mean of -log(0.8) and -log(0.8)
+    0.2231435513142097
+    >>> print(L.latex(part="gradient"))
+    \frac{\partial E}{\partial y_{i}} = \frac{y_{i} - t_{i}}{n \left(1 - y_{i}\right) y_{i}}
+    """
+
+    name: str
+    title: str
+    term: sp.Expr
+    scale: sp.Expr
+    indices: tuple[Index, ...]
+    pred: IndexedBase
+    target: IndexedBase
+    domains: Mapping[str, Domain] = field(default_factory=dict)
+    constraints: tuple[Constraint, ...] = ()
+    aliases: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    conventions: str = ""
+    composition: Composition | None = None
+    reduction: str = "mean"
+    reductions: tuple[str, ...] = ("mean", "sum", "none")
+    mean_over: tuple[Symbol, ...] | None = None
+    params: tuple[Param, ...] = ()
+    bound: tuple[tuple[str, object], ...] = ()
+    element_indices: tuple[Index, ...] | None = None
+    extra_inputs: tuple[IndexedBase, ...] = ()
+    ignore_index: int | None = None
+    label_reduction: bool = False
+    nonnegative: bool = True
+    budget_seconds: float | None = field(default=None, compare=False, repr=False)
+    stable_term: sp.Expr | None = field(default=None, compare=False, repr=False)
+    builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        if not self.indices:
+            raise ValueError(f"loss {self.name!r} has no sum over the samples")
+        if self.reduction not in self.reductions:
+            raise ValueError(
+                f"loss {self.name!r}: reduction {self.reduction!r} is not one of {self.reductions}"
+            )
+        allowed: set = {self.pred.label, self.target.label}
+        allowed |= {b.label for b in self.extra_inputs}
+        for v, size in (*self.indices, *(self.element_indices or ())):
+            allowed |= {v, size}
+        for prm in self.params:
+            allowed.add(prm.symbol.label if isinstance(prm.symbol, IndexedBase) else prm.symbol)
+        undeclared = {
+            s
+            for s in self.expr.free_symbols
+            if not isinstance(s, (Indexed, IndexedBase)) and s not in allowed
+        }
+        if undeclared:
+            names = ", ".join(sorted(map(str, undeclared)))
+            raise ValueError(f"loss {self.name!r} uses undeclared symbols: {names}")
+
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def coef(self) -> sp.Expr:
+        """The factor in front of the sums: ``scale`` over the reduction's count."""
+        return self.scale / self.count
+
+    @property
+    def count(self) -> sp.Expr:
+        """What the reduction divides by: the sizes in ``mean_over`` for a mean, ``n``
+        for ``batchmean``, else 1."""
+        if self.reduction == "mean":
+            return sp.Mul(*(self.mean_over or (self.indices[0][1],)))
+        if self.reduction == "batchmean":
+            return self.indices[0][1]
+        return sp.S.One
+
+    @property
+    def expr(self) -> sp.Expr:
+        """The full loss :math:`E`, as the article writes it (sums over Indexed elements)."""
+        limits = [(v, 1, size) for v, size in reversed(self.indices)]
+        return sp.Mul(self.coef, Sum(self.term, *limits), evaluate=False)
+
+    @property
+    def input_indices(self) -> tuple[Index, ...]:
+        """``(index, size)`` of one input element: ``element_indices`` or ``indices``."""
+        return self.element_indices or self.indices
+
+    @property
+    def element(self) -> Indexed:
+        """The input element the gradient is taken by, e.g. ``y[i]`` or ``z[i, j]``."""
+        return self.pred[tuple(v for v, _ in self.input_indices)]
+
+    @property
+    def separable(self) -> bool:
+        """True when each element of the loss depends on a single input element."""
+        coupled = self.term.has(softmax, logsumexp, Sum) or self.element_indices is not None
+        return not coupled
+
+    @property
+    def param_values(self) -> dict[str, object]:
+        """Every hyperparameter's value: the bound one, else its default."""
+        values = {p.name: p.default for p in self.params}
+        values.update(dict(self.bound))
+        return values
+
+    def describe_params(self) -> list[str]:
+        return [
+            f"{p.name} = {self.param_values[p.name]!r}"
+            + (f" in {set_text(p.domain)}" if p.domain is not None else "")
+            + (f": {p.description}" if p.description else "")
+            for p in self.params
+        ]
+
+    @property
+    def kinks(self) -> tuple[sp.Expr, ...]:
+        """Expressions whose zeros are the points where the loss is not twice differentiable.
+
+        Collected from ``Abs``, ``sign``, ``Heaviside``, ``Max``/``Min`` and ``Piecewise``
+        conditions in the summand, its gradient and its Hessian; at those points
+        the gradient is a documented subgradient (see ``conventions``).
+        """
+        return derivatives.of(self).kinks
+
+    # ------------------------------------------------------------------ symbolic
+    def gradient(self) -> sp.Expr:
+        r""":math:`\partial E / \partial x_{i\ldots}` by one input element, in closed form.
+
+        The input is the prediction, or the logits for a loss on logits.  The result
+        holds no ``KroneckerDelta``, index ``Piecewise`` or evaluable ``Sum``.  See
+        :meth:`constraints_used` for the facts it relies on.  With ``reduction="none"``
+        it is the gradient of the sum of the per-sample losses.
+        """
+        return derivatives.of(self).gradient[1]
+
+    def constraints_used(self) -> tuple[Constraint, ...]:
+        """The constraints that :meth:`gradient` (and :meth:`hessian`) rely on."""
+        return derivatives.of(self).gradient[2]
+
+    def general_gradient(self) -> sp.Expr:
+        """The gradient without applying any constraint."""
+        return derivatives.of(self).general_gradient()
+
+    @property
+    def hessian_index(self) -> Symbol | None:
+        """The extra index of the per-sample Hessian block (``None`` when diagonal)."""
+        return derivatives.of(self).hessian_index
+
+    def hessian(self) -> sp.Expr:
+        r"""The Hessian of :math:`E` in closed form.
+
+        For a separable loss, the diagonal element :math:`\partial^2 E/\partial x_i^2`
+        (all other entries are 0).  For a loss coupled across classes (softmax), the
+        per-sample block :math:`\partial^2 E/\partial z_{ij}\partial z_{ik}`, written with
+        :math:`\delta_{jk}`; blocks of different samples are 0.
+        """
+        return derivatives.of(self).hessian[1]
+
+    # ------------------------------------------------------------------ printing
+    def latex(self, style: str = "standard", part: str = "loss") -> str:
+        r"""LaTeX for the loss, its gradient or its Hessian.
+
+        ``style="article"`` reproduces the source article's notation (bare ``log``,
+        ``\,`` spacing, braces around summands); ``"standard"`` is conventional LaTeX
+        that KaTeX and pdflatex accept.
+        """
+        if style not in STYLES:
+            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+        lhs, rhs = self.equation(part)
+        return f"{latex_expr(lhs, style)} = {latex_expr(rhs, style)}"
+
+    def equation(self, part: str = "loss") -> tuple[sp.Expr, sp.Expr]:
+        """``(lhs, rhs)`` of a part: ``E = ...``, ``dE/dx = ...`` or the Hessian's."""
+        E = Symbol("E")
+        x = self.element
+        if part == "loss":
+            return E, self.expr
+        if part == "gradient":
+            return sp.Derivative(E, x), self.gradient()
+        if part == "hessian":
+            if self.separable:
+                return sp.Derivative(E, x, 2), self.hessian()
+            return sp.Derivative(E, x, derivatives.of(self).hessian_partner), self.hessian()
+        raise ValueError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+
+    def pretty(self, part: str = "loss") -> str:
+        """Unicode text for a part, as ``symloss show`` prints it."""
+        return pretty_equation(*self.equation(part))
+
+    def derivation(self) -> list:
+        """The gradient's derivation, step by step (see :mod:`symloss.symbolic.derivation`).
+
+        For a loss on logits: the derivative by the prediction, the activation's
+        Jacobian, the chain rule, and the simplification that names each constraint
+        it uses.  The last form of the last step is :meth:`gradient`.
+        """
+        return derivation_steps.derivation(self)
+
+    def _repr_latex_(self) -> str:
+        return f"$\\displaystyle {self.latex()}$"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the title, the loss and its gradient as display math, and conventions."""
+        rows = [f"<strong>{html.escape(self.title)}</strong> (<code>{self.name}</code>)"]
+        for part in ("loss", "gradient"):
+            rows.append(f"<div>$$ {html.escape(self.latex(part=part))} $$</div>")
+        if self.conventions:
+            rows.append(f"<p>{html.escape(self.conventions)}</p>")
+        return "\n".join(rows)
+
+    # ------------------------------------------------------------------ numeric
+    def __call__(self, pred, target, *, weight=None, **extra) -> float | np.ndarray:
+        """The loss value :math:`E` (float64); per-sample values for ``reduction="none"``.
+
+        ``weight`` (shape ``(n,)``) multiplies each sample's loss; the mean still
+        divides by ``n``, as PyTorch's ``weight`` does.
+        """
+        return evaluate.value(self, pred, target, weight, **extra)
+
+    def grad(self, pred, target, *, weight=None, out=None, **extra) -> np.ndarray:
+        """:math:`\\partial E / \\partial x`, an array of the input's shape.
+
+        ``out``, a C-contiguous float64 array of the input's shape, receives the
+        gradient (and is returned), so a training loop allocates nothing per step.
+        If the inputs are invalid, the error is raised and ``out``'s contents are
+        unspecified (blocks are checked as they are evaluated).
+        """
+        return evaluate.gradient(self, pred, target, weight, out, **extra)
+
+    def hess(self, pred, target, *, weight=None, **extra) -> np.ndarray:
+        """The Hessian: its diagonal (input's shape) or per-sample blocks ``(n, m, m)``."""
+        return evaluate.hessian(self, pred, target, weight, **extra)
+
+    def value_and_grad(self, pred, target, *, weight=None, out=None, **extra):
+        """``(L(pred, target), L.grad(pred, target))`` in one pass.
+
+        The inputs are validated block by block as they are evaluated, and value and
+        gradient come from one fused kernel that computes their shared subexpressions
+        once.  ``out`` receives the gradient, as in :meth:`grad`.
+        """
+        return evaluate.value_and_gradient(self, pred, target, weight, out, **extra)

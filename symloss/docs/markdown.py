@@ -1,0 +1,119 @@
+"""One Markdown page per loss, and the index, for MkDocs (``pymdownx.arithmatex`` delimiters)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from symloss.docs.files import PLOT_HINT
+from symloss.docs.sheet import Formula, Sheet, plot_caption
+
+# ---------------------------------------------------------------------------- Markdown
+# Backslash escapes for Markdown's inline syntax.  Parentheses and brackets are not
+# escaped that way, because \( and \[ open formulas for arithmatex; a bracket becomes
+# an HTML entity instead, so that no text turns into a link.
+_MD_ESCAPES = {c: "\\" + c for c in "\\`*_{}<>#|~$"} | {"[": "&#91;", "]": "&#93;"}
+
+
+def escape(text: str) -> str:
+    """Plain text, with Markdown's special characters escaped."""
+    out = "".join(_MD_ESCAPES.get(ch, ch) for ch in text)
+    if out[:1] in ("-", "+", "="):  # would start a list or a setext heading
+        out = "\\" + out
+    head, dot, rest = out.partition(".")
+    if dot and head.isdigit():  # would start a numbered list
+        out = f"{head}\\.{rest}"
+    return out
+
+
+def _md_block(tex: str) -> str:
+    return f"\\[\n{tex}\n\\]"
+
+
+def _md_inline(tex: str) -> str:
+    return f"\\({tex}\\)"
+
+
+def _md_formulas(formulas: Iterable[Formula]) -> list[str]:
+    out = []
+    for f in formulas:
+        out += [f"{escape(f.label)}:", "", _md_block(f.tex), ""]
+    return out
+
+
+def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
+    loss = s.loss
+    lines = [f"# {escape(loss.title)}", ""]
+    aka = f" (alias {', '.join(f'`{a}`' for a in loss.aliases)})" if loss.aliases else ""
+    lines += [f"`{loss.name}`{aka}", "", "[All losses](index.md)", "", "## Definition", ""]
+    lines += _md_formulas(s.definitions)
+    comp = loss.composition
+    if comp is not None:
+        base = f"[`{comp.base}`]({pages[comp.base]})" if comp.base in pages else f"`{comp.base}`"
+        lines += [f"The loss {base} applied to the {escape(comp.name)} of the logits.", ""]
+    lines += ["## Gradient", ""]
+    lines += _md_formulas(s.gradients)
+    for c in loss.constraints_used():
+        lines += [f"Uses {_md_inline(c.latex())}: {escape(c.description)}.", ""]
+    lines += ["## Hessian", ""]
+    lines += _md_formulas(s.hessians)
+    lines += [escape(s.hessian_note), "", "## Derivation", ""]
+    for pos, step in enumerate(s.steps, 1):
+        lines += [f"{pos}. **{escape(step.title)}.** {escape(step.note)}".rstrip(), ""]
+        body = r"\begin{aligned}" + step.latex(aligned=True) + r"\end{aligned}"
+        lines += ["    " + line for line in _md_block(body).splitlines()]
+        lines.append("")
+        if step.constraint is not None:
+            lines += [
+                f"    Uses {_md_inline(step.constraint_latex())}: "
+                f"{escape(step.constraint.description)}.",
+                "",
+            ]
+    lines += ["## Plot", ""]
+    if plot is not None:
+        figure = f"![{escape(loss.title)}: loss and gradient]({plot})"
+        lines += [figure, "", escape(plot_caption(s)), ""]
+    else:
+        lines += [f"Plots need matplotlib: `{PLOT_HINT}`", ""]
+    lines += ["## Conventions, domains and constraints", ""]
+    if loss.conventions:
+        lines += [escape(loss.conventions), ""]
+    lines += [escape(s.reduction), ""]
+    for tex, name, value, domain, description in s.params:
+        dom = f", in {_md_inline(domain)}" if domain else ""
+        lines.append(f"- {_md_inline(tex)} (`{name}`) = `{value}`{dom}: {escape(description)}")
+    if s.params:
+        lines.append("")
+    for label, role, tex, description in s.domains:
+        role = f" ({role})" if role else ""
+        lines += [f"- {_md_inline(label)}{role}: {_md_inline(tex)}, {escape(description)}"]
+    if s.domains:
+        lines.append("")
+    for name, tex, description, used in s.constraints:
+        how = "used by the gradient" if used else "not needed by the gradient"
+        lines += [f"- Constraint `{name}`: {_md_inline(tex)}, {escape(description)} ({how})."]
+    if s.constraints:
+        lines.append("")
+    if loss.references:
+        lines += ["## References", ""]
+        lines += [f"- {escape(r)}" for r in loss.references]
+        lines.append("")
+    lines += ["## LaTeX source", "", "```latex", s.source().rstrip("\n"), "```", ""]
+    return "\n".join(lines)
+
+
+def _md_index(sheets: Sequence[Sheet], pages: dict[str, str]) -> str:
+    lines = ["# Loss functions", ""]
+    lines += [
+        f"{len(sheets)} losses, each written once as a SymPy expression; every formula is "
+        "derived from it.",
+        "",
+    ]
+    for s in sheets:
+        loss = s.loss
+        aka = f" ({', '.join(f'`{a}`' for a in loss.aliases)})" if loss.aliases else ""
+        tex = loss.latex("standard")
+        lines.append(
+            f"- [{escape(loss.title)}]({pages[loss.name]}): `{loss.name}`{aka}, {_md_inline(tex)}"
+        )
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,174 @@
+"""What a page shows about one loss (:class:`Sheet`), computed from the Loss alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from symloss.core.loss import Loss
+from symloss.printing.printers import latex_expr
+from symloss.registry import get
+from symloss.symbolic.derivation import E, Step, derivation
+
+
+# ============================================================================ content
+@dataclass(frozen=True)
+class Formula:
+    """One displayed formula: a label for people and its LaTeX."""
+
+    label: str
+    tex: str
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """Everything a page says about one loss, independent of the output format."""
+
+    loss: Loss
+    definitions: tuple[Formula, ...]
+    gradients: tuple[Formula, ...]
+    hessians: tuple[Formula, ...]
+    hessian_note: str
+    steps: tuple[Step, ...]
+    domains: tuple[tuple[str, str, str, str], ...]  # (array, role, LaTeX set, description)
+    constraints: tuple[tuple[str, str, str, bool], ...]  # (name, LaTeX, description, used)
+    params: tuple[tuple[str, str, str, str, str], ...]  # (LaTeX, name, value, domain, text)
+    classification: bool
+
+    @property
+    def reduction(self) -> str:
+        """The default reduction and the others the loss accepts, in words."""
+        loss = self.loss
+        others = [r for r in loss.reductions if r != loss.reduction]
+        text = f"Reduction: {loss.reduction} by default"
+        return text + (f" (also {', '.join(others)})." if others else ".")
+
+    @property
+    def formulas(self) -> tuple[Formula, ...]:
+        return self.definitions + self.gradients + self.hessians
+
+    def source(self) -> str:
+        """The LaTeX of every formula on the page, each under a ``%`` comment."""
+        blocks = [f"% {f.label}\n{f.tex}" for f in self.formulas]
+        for pos, step in enumerate(self.steps, 1):
+            blocks.append(f"% Derivation, step {pos}: {step.title}\n{step.latex()}")
+        return "\n\n".join(blocks) + "\n"
+
+
+def is_article_loss(loss: Loss) -> bool:
+    """True for the source article's own losses (not their compositions)."""
+    from symloss.losses.article import ARTICLE
+
+    return ARTICLE in loss.references and loss.composition is None
+
+
+def sheet(loss: Loss) -> Sheet:
+    """The format-independent content of the page of *loss*."""
+    pred = str(loss.pred.label)
+    definitions = []
+    if is_article_loss(loss):
+        definitions.append(Formula("Definition, in the article's notation", loss.latex("article")))
+        definitions.append(Formula("Definition, in standard notation", loss.latex("standard")))
+    else:
+        definitions.append(Formula("Definition, in standard notation", loss.latex("standard")))
+
+    comp = loss.composition
+    gradients = []
+    if comp is not None:
+        base = get(comp.base)
+        y = str(comp.element.base.label)
+        definitions.append(
+            Formula(
+                f"The prediction {y} is the {comp.name} of the logits {pred}",
+                latex_expr(sp.Eq(comp.element, comp.value, evaluate=False)),
+            )
+        )
+        gradients.append(Formula(f"Gradient by the prediction {y}", base.latex(part="gradient")))
+        gradients.append(Formula(f"Gradient by the logits {pred}", loss.latex(part="gradient")))
+    else:
+        gradients.append(Formula(f"Gradient by the prediction {pred}", loss.latex(part="gradient")))
+    used = loss.constraints_used()
+    if used:
+        general = sp.Eq(sp.Derivative(E, loss.element), loss.general_gradient(), evaluate=False)
+        gradients.append(
+            Formula(
+                "Gradient without the constraint " + ", ".join(c.name for c in used),
+                latex_expr(general),
+            )
+        )
+
+    by = "logits" if comp is not None else "prediction"
+    hessians = (Formula(f"Hessian by the {by} {pred}", loss.latex(part="hessian")),)
+    if loss.separable:
+        hessian_note = (
+            "The Hessian is diagonal: this is its diagonal element, and every other entry is 0."
+        )
+    else:
+        hessian_note = (
+            f"This is the block of one sample, coupled across the {loss.input_indices[-1][1]} "
+            "entries of its row; blocks of different samples are 0."
+        )
+
+    roles = {
+        str(loss.pred.label): "logits" if comp is not None else "prediction",
+        str(loss.target.label): "target",
+    }
+    roles.update({str(b.label): "input, by keyword" for b in loss.extra_inputs})
+    domains = []
+    for label, dom in loss.domains.items():
+        role = roles.get(label, "")
+        tex = dom.latex()
+        if dom.closure is not None and dom.closure != dom.set:
+            tex += rf" \quad (\text{{accepted: }} {sp.latex(dom.closure)})"
+        domains.append((label, role, tex, dom.description))
+    constraints = tuple((c.name, c.latex(), c.description, c in used) for c in loss.constraints)
+    values = loss.param_values
+    params = tuple(
+        (
+            latex_expr(p.symbol.label if isinstance(p.symbol, sp.IndexedBase) else p.symbol),
+            p.name,
+            repr(values[p.name]),
+            sp.latex(p.domain) if p.domain is not None else "",
+            p.description,
+        )
+        for p in loss.params
+    )
+    return Sheet(
+        loss=loss,
+        definitions=tuple(definitions),
+        gradients=tuple(gradients),
+        hessians=hessians,
+        hessian_note=hessian_note,
+        steps=tuple(derivation(loss)),
+        domains=tuple(domains),
+        constraints=constraints,
+        params=params,
+        classification=is_classification(loss),
+    )
+
+
+# ============================================================================ plots
+
+
+def is_classification(loss: Loss) -> bool:
+    """A target that is a class (a finite set, or 0/1 with soft labels between)."""
+    dom = loss.domains.get(str(loss.target.label))
+    if dom is None:
+        return False
+    return isinstance(dom.set, sp.FiniteSet) or dom.set == sp.Interval(0, 1)
+
+
+def plot_caption(sheet: Sheet) -> str:
+    loss = sheet.loss
+    ndim = len(loss.input_indices)
+    if ndim == 2 and any(c.name == "one_hot" for c in loss.constraints):
+        return (
+            "One sample with m = 2 classes, swept along the input of class 2; "
+            "t = 1 means the sample is of class 2."
+        )
+    if ndim == 2 and not loss.separable:
+        return "One sample: a row of two entries, the first equal in prediction and target."
+    if sheet.classification:
+        return "One sample, for each class of the target (as in the article's table)."
+    return "One sample, against the residual between prediction and target."

@@ -1,0 +1,248 @@
+"""The standalone LaTeX handout (:func:`export_tex`), which pdflatex compiles with only
+Debian's texlive-latex-base."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+import sympy as sp
+
+from symloss.core.loss import Loss
+from symloss.docs.files import atomic_write
+from symloss.docs.site import _select
+from symloss.printing.printers import latex_expr
+from symloss.registry import get
+from symloss.symbolic.derivation import derivation
+from symloss.version import __version__
+
+# ============================================================================ LaTeX handout
+_TEX_ESCAPES = {
+    "\\": r"\ensuremath{\backslash}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\ensuremath{\$}",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\^{}",
+    "~": r"\~{}",
+    "<": r"\ensuremath{<}",
+    ">": r"\ensuremath{>}",
+    "|": r"\ensuremath{|}",
+    '"': "''",
+    "–": "--",
+    "—": "---",
+    "‘": "`",
+    "’": "'",
+    "“": "``",
+    "”": "''",
+    "−": "-",
+    "…": r"\dots{}",
+    "×": r"\ensuremath{\times}",
+    "·": r"\ensuremath{\cdot}",
+    "½": r"\ensuremath{\tfrac{1}{2}}",
+    "±": r"\ensuremath{\pm}",
+    "≤": r"\ensuremath{\leq}",
+    "≥": r"\ensuremath{\geq}",
+    "≠": r"\ensuremath{\neq}",
+    "≈": r"\ensuremath{\approx}",
+    "∞": r"\ensuremath{\infty}",
+    "∈": r"\ensuremath{\in}",
+    "→": r"\ensuremath{\to}",
+    "∂": r"\ensuremath{\partial}",
+    "∑": r"\ensuremath{\sum}",
+    "√": r"\ensuremath{\surd}",
+}
+# Capital Greek letters with a LaTeX macro; the others look like Latin capitals.
+_GREEK_CAPITALS = {
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Pi",
+    "Sigma",
+    "Upsilon",
+    "Phi",
+    "Psi",
+    "Omega",
+}
+_GREEK_LATIN = {
+    "Alpha": "A",
+    "Beta": "B",
+    "Epsilon": "E",
+    "Zeta": "Z",
+    "Eta": "H",
+    "Iota": "I",
+    "Kappa": "K",
+    "Mu": "M",
+    "Nu": "N",
+    "Omicron": "O",
+    "Rho": "P",
+    "Tau": "T",
+    "Chi": "X",
+}
+
+
+def tex_text(text: str) -> str:
+    r"""*text* as LaTeX text that pdflatex with T1/utf8 accepts.
+
+    LaTeX's special characters are escaped; Greek letters, sub- and superscript
+    digits and common symbols become math; accented Latin letters are kept (the
+    ``utf8`` input encoding knows them); anything else becomes ``[U+XXXX]``.
+
+    >>> tex_text("y_k - t_k, 50% of σ²")
+    'y\\_k - t\\_k, 50\\% of \\ensuremath{\\sigma}\\ensuremath{^{2}}'
+    """
+    out = []
+    for ch in text:
+        if ch in _TEX_ESCAPES:
+            out.append(_TEX_ESCAPES[ch])
+        elif ord(ch) < 128:
+            out.append(ch)
+        else:
+            out.append(_tex_unicode(ch))
+    return "".join(out)
+
+
+def _tex_unicode(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    words = name.split()
+    if name.startswith("GREEK SMALL LETTER ") and len(words) == 4:
+        letter = words[-1].lower()
+        letter = {"lamda": "lambda", "omicron": "o"}.get(letter, letter)
+        return rf"\ensuremath{{\{letter}}}" if letter != "o" else "o"
+    if name.startswith("GREEK CAPITAL LETTER ") and len(words) == 4:
+        letter = words[-1].capitalize().replace("Lamda", "Lambda")
+        if letter in _GREEK_CAPITALS:
+            return rf"\ensuremath{{\{letter}}}"
+        return _GREEK_LATIN.get(letter, f"[U+{ord(ch):04X}]")
+    if name.startswith(("SUPERSCRIPT ", "SUBSCRIPT ", "LATIN SUBSCRIPT SMALL LETTER ")):
+        plain = unicodedata.normalize("NFKC", ch)
+        if plain.isascii() and plain.isalnum():
+            mark = "^" if name.startswith("SUPERSCRIPT") else "_"
+            return rf"\ensuremath{{{mark}{{{plain}}}}}"
+    if unicodedata.category(ch).startswith("L") and ord(ch) <= 0x17F:
+        return ch  # Latin-1 and Latin Extended-A letters: utf8 + T1 handle them
+    if unicodedata.category(ch) == "Zs":
+        return " "
+    return f"[U+{ord(ch):04X}]"
+
+
+_TEX_PREAMBLE = r"""\documentclass[11pt]{article}
+\usepackage[utf8]{inputenc}
+\usepackage{amsmath,amssymb}
+\usepackage[margin=2.2cm]{geometry}
+\allowdisplaybreaks
+\setlength{\parindent}{0pt}
+\setlength{\parskip}{0.5\baselineskip}
+"""
+
+
+def export_tex(
+    names: Iterable[str] | None,
+    out: str | os.PathLike | None,
+    derivation: bool = False,
+    style: str = "standard",
+) -> str:
+    r"""A standalone LaTeX handout: definitions, gradients and optionally derivations.
+
+    Parameters
+    ----------
+    names : iterable of str, optional
+        Losses (names or aliases), in the order given; all registered losses when None.
+    out : path, optional
+        File to write (atomically).  ``None`` only returns the text.
+    derivation : bool
+        Add the step-by-step derivation of each gradient.
+    style : {"standard", "article"}
+        The notation of every formula: standard LaTeX or the source article's.
+
+    Returns
+    -------
+    str
+        The document, which ``pdflatex`` compiles with ``texlive-latex-base`` alone.
+    """
+    from symloss.printing.printers import STYLES
+
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    if names is None:
+        losses = _select(None)
+    else:
+        losses, seen = [], set()
+        for n in names:
+            loss = get(n)
+            if loss.name not in seen:
+                seen.add(loss.name)
+                losses.append(loss)
+    title = "Loss functions" if len(losses) != 1 else losses[0].title
+    parts = [
+        _TEX_PREAMBLE,
+        rf"\title{{{tex_text(title)}}}",
+        r"\author{}",
+        rf"\date{{Generated by symloss {tex_text(__version__)}}}",
+        r"\begin{document}",
+        r"\maketitle",
+    ]
+    for loss in losses:
+        parts.append(_tex_section(loss, style, derivation))
+    parts.append(r"\end{document}")
+    text = "\n".join(parts) + "\n"
+    if out is not None:
+        atomic_write(Path(out), text.encode("utf-8"))
+    return text
+
+
+def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
+    def display(tex: str) -> str:
+        return f"\\[\n{tex}\n\\]"
+
+    comp = loss.composition
+    aliases = ", ".join(rf"\texttt{{{tex_text(a)}}}" for a in loss.aliases)
+    aliases = f" (alias {aliases})" if aliases else ""
+    lines = [
+        rf"\section{{{tex_text(loss.title)}}}",
+        rf"\texttt{{{tex_text(loss.name)}}}" + aliases,
+        "",
+        r"\textbf{Definition.}",
+        display(loss.latex(style)),
+    ]
+    if comp is not None:
+        element = latex_expr(sp.Eq(comp.element, comp.value, evaluate=False), style)
+        lines += [
+            rf"with the prediction given by the {tex_text(comp.name)} of the logits,",
+            display(element),
+        ]
+    if loss.conventions:
+        lines += [tex_text(loss.conventions), ""]
+    lines.append(r"\textbf{Gradient.}")
+    if comp is not None:
+        lines += ["By the prediction:", display(get(comp.base).latex(style, "gradient"))]
+        lines += ["By the logits:"]
+    lines.append(display(loss.latex(style, "gradient")))
+    for c in loss.constraints_used():
+        lines += [
+            rf"This uses \({latex_expr(c.lhs, style)} = {latex_expr(c.rhs, style)}\): "
+            f"{tex_text(c.description)}.",
+            "",
+        ]
+    if with_derivation:
+        lines.append(r"\subsection*{Derivation}")
+        lines.append(r"\begin{enumerate}")
+        for step in derivation(loss):
+            lines.append(rf"\item \textbf{{{tex_text(step.title)}.}} {tex_text(step.note)}")
+            lines.append(r"\begin{align*}")
+            lines.append(step.latex(style, aligned=True))
+            lines.append(r"\end{align*}")
+            if step.constraint is not None:
+                lines.append(
+                    rf"This step uses \({step.constraint_latex(style)}\): "
+                    f"{tex_text(step.constraint.description)}."
+                )
+        lines.append(r"\end{enumerate}")
+    return "\n".join(lines) + "\n"

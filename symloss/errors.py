@@ -1,0 +1,66 @@
+"""Every error symloss raises on purpose, in one place.
+
+Layer: the bottom (with :mod:`symloss.symbols`); it imports nothing from symloss.
+Each class subclasses :class:`SymlossError` and the built-in exception a caller would
+otherwise catch (``ValueError`` for bad values, ``FileExistsError`` for a refused
+directory), so ``except ValueError`` keeps working.  All are exported from
+:mod:`symloss`.
+"""
+
+from __future__ import annotations
+
+
+class SymlossError(Exception):
+    """Base class of every error symloss raises on purpose."""
+
+
+class ParseError(SymlossError, ValueError):
+    """A LaTeX formula could not be turned into a loss.
+
+    Attributes
+    ----------
+    text : str
+        The input, as given.
+    position : int
+        0-based character offset in *text* where the problem was found.
+    reason : str
+        One line saying what is wrong.
+    """
+
+    def __init__(self, text: str, position: int, reason: str):
+        self.text = text
+        self.position = max(0, min(int(position), len(text)))
+        self.reason = reason
+        super().__init__(f"{reason} (at character {self.position})")
+
+    def caret(self) -> str:
+        """The input line with a caret under the offending character."""
+        line_start = self.text.rfind("\n", 0, self.position) + 1
+        line_end = self.text.find("\n", self.position)
+        line = self.text[line_start : None if line_end < 0 else line_end]
+        return f"{line}\n{' ' * (self.position - line_start)}^"
+
+
+class BudgetExceeded(SymlossError, RuntimeError):
+    """Symbolic work ran past its time or size budget."""
+
+
+class BackendError(SymlossError, RuntimeError):
+    """The evaluation backend asked for (:func:`symloss.set_backend` or
+    ``SYMLOSS_BACKEND``) cannot run here; the message says why."""
+
+
+class UsageError(SymlossError, ValueError):
+    """A mistake in a command line or its values: the CLI prints one line and exits 2."""
+
+
+class UnsafeOutputError(SymlossError, FileExistsError):
+    """The output directory is not empty and was not built by symloss."""
+
+
+class CheckFailed(SymlossError, AssertionError):
+    """Raised by :meth:`symloss.Report.raise_if_failed`; ``.report`` holds the report."""
+
+    def __init__(self, report):
+        self.report = report
+        super().__init__(str(report))

@@ -1,0 +1,349 @@
+r"""From a parsed LaTeX formula to a :class:`~symloss.Loss`, and back to the catalog.
+
+:func:`from_latex` parses with :func:`symloss.latex_in.parser.parse_latex`, then splits the
+expression into the parts a Loss keeps (reduction, summand, sums), infers domains
+from how the arrays are used, and checks meaning: a sum over the samples must exist,
+and every free symbol must be the prediction, the target, a size or a declared
+parameter.  Work on the result runs under a time and size budget
+(:mod:`symloss.symbolic.budget`), because the formula came from a user.
+
+:func:`identify` names the registered loss a formula equals, symbolically.
+"""
+
+from __future__ import annotations
+
+import random
+
+import sympy as sp
+from sympy import Indexed, IndexedBase, Interval, Mul, Sum, Symbol
+from sympy.concrete.expr_with_limits import ExprWithLimits
+
+from symloss.core.domain import Domain, Param
+from symloss.core.loss import Loss
+from symloss.errors import ParseError
+from symloss.latex_in.parser import parse_latex
+from symloss.registry import catalog
+from symloss.symbolic import budget as _budget
+from symloss.symbols import array, index, logsumexp, m, n, sigmoid, softmax
+
+#: What the parsed arrays are called inside symloss (the parser's convention).
+PRED, TARGET, LOGITS = array("y"), array("t"), array("z")
+
+_REALS = Domain(Interval(-sp.oo, sp.oo), None, "real")
+_PROBABILITY = Domain(Interval.open(0, 1), Interval(0, 1), "probability in (0, 1)")
+_UNIT = Domain(Interval(0, 1), None, "in [0, 1]")
+
+
+def from_latex(
+    text: str,
+    *,
+    pred: str = "y",
+    target: str = "t",
+    logits: str = "z",
+    params: dict[str, float] | None = None,
+    log_base=None,
+    name: str | None = None,
+    budget_seconds: float | None = _budget.DEFAULT_SECONDS,
+) -> Loss:
+    r"""A loss from a LaTeX formula, with the same interface as registered losses.
+
+    Parameters
+    ----------
+    text : str
+        The formula: ``E = ...``, ``\mathcal{L} = ...``, ``L(y, t) = ...`` or a bare
+        right-hand side, in the article's notation or standard LaTeX.
+    pred, target, logits : str
+        How the prediction, the target and the logits are written in *text*.
+    params : dict, optional
+        Values of hyperparameters written as symbols (``{"delta": 1.0}``).
+    log_base : optional
+        Base of ``\log`` and bare ``log``; natural by default (the ML convention).
+    name : str, optional
+        The loss's name; default the formula's left-hand side, else ``"custom"``.
+    budget_seconds : float or None
+        Wall-clock budget for each derivation step (``None``: unbounded).
+
+    Raises
+    ------
+    ParseError
+        For malformed LaTeX, an unknown function, a formula with no sum over the
+        samples, or a free symbol that is neither pred, target, a size nor a parameter.
+
+    Examples
+    --------
+    >>> L = from_latex(r"E = \frac{1}{2}\sum_{k=1}^{n}{(y_k-t_k)^2}")
+    >>> identify(L)
+    'sum_squared_error'
+    >>> float(L([1.0, 2.0], [0.0, 0.0]))
+    2.5
+    """
+    parsed = parse_latex(text, pred=pred, target=target, logits=logits, log_base=log_base)
+    expr = parsed.expr
+    coef, limits, term = _split(text, expr)
+    sample_size = limits[0][1]
+    if coef.has(sample_size) and (coef * sample_size).free_symbols.isdisjoint({sample_size}):
+        scale, reduction = sp.simplify(coef * sample_size), "mean"
+    else:
+        scale, reduction = coef, "sum"
+
+    uses_logits = term.has(LOGITS) or term.has(sigmoid, softmax, logsumexp)
+    input_base = LOGITS if uses_logits else PRED
+    declared = dict(params or {})
+    param_objs = []
+    for sym in sorted(_free_scalars(expr), key=str):
+        if sym in (n, m):
+            continue
+        if sym.name not in declared:
+            raise ParseError(
+                text,
+                _position(text, sym.name),
+                f"free symbol {sym.name!r} is neither {pred!r}, {target!r}, a size (n, m) "
+                "nor a declared parameter (pass params={...})",
+            )
+        value = declared.pop(sym.name)
+        param_objs.append(Param(sym.name, sym, value, None, "declared with from_latex"))
+    if declared:
+        raise ParseError(text, 0, f"parameter(s) {', '.join(sorted(declared))} do not appear")
+    if term.has(PRED) and uses_logits:
+        raise ParseError(text, 0, f"the formula uses both {pred!r} and logits {logits!r}")
+    if not term.has(input_base):
+        raise ParseError(text, 0, f"the formula does not use the prediction {pred!r}")
+
+    indices = tuple((v, size) for v, size in limits)
+    extra = tuple(
+        sorted(
+            (b for b in term.atoms(IndexedBase) if b not in (PRED, TARGET, LOGITS)),
+            key=lambda b: str(b.label),
+        )
+    )
+    element_indices = None
+    ranks = {len(e.indices) for e in term.atoms(Indexed) if e.base == input_base}
+    if ranks == {len(indices) + 1} and len(indices) == 1:
+        # A per-sample loss over vectors (cosine, dice): elements y[i, j] summed inside.
+        inner = next(e.indices[-1] for e in term.atoms(Indexed) if e.base == input_base)
+        bound = [s for s in sp.preorder_traversal(term) if isinstance(s, ExprWithLimits)]
+        size = next((hi for s in bound for var, _, hi in s.limits if var == inner), None)
+        if size is None:
+            raise ParseError(text, 0, f"{pred!r} has an index that no sum or maximum binds")
+        letter = next(index(c) for c in "jklpq" if index(c) not in {v for v, _ in indices})
+        element_indices = (*indices, (letter, size))
+    elif ranks and ranks != {len(indices)}:
+        raise ParseError(
+            text, 0, f"{pred!r} is used with {sorted(ranks)} indices inside {len(indices)} sum(s)"
+        )
+    domains = {str(input_base.label): _input_domain(term, input_base), "t": _target_domain(term)}
+    for b in extra:  # further arrays (a variance): real, passed by keyword at call time
+        domains[str(b.label)] = _REALS
+    constraints = ()
+    if len(indices) == 2 and term.has(softmax):
+        from symloss.losses.article import ONE_HOT
+
+        constraints = (ONE_HOT,)  # matched up to index renaming, see Constraint.apply
+    try:
+        return Loss(
+            name=name or parsed.name or "custom",
+            title=f"Parsed from LaTeX: {text.strip()[:60]}",
+            term=term,
+            scale=scale,
+            indices=indices,
+            pred=input_base,
+            target=TARGET,
+            domains=domains,
+            constraints=constraints,
+            element_indices=element_indices,
+            extra_inputs=extra,
+            reduction=reduction,
+            reductions=("mean", "sum", "none") if reduction == "mean" else ("sum", "none"),
+            params=tuple(param_objs),
+            nonnegative=False,
+            budget_seconds=budget_seconds,
+            references=("Parsed from user LaTeX.",),
+        )
+    except ValueError as exc:
+        raise ParseError(text, 0, str(exc)) from None
+
+
+def _split(text: str, expr: sp.Expr):
+    """``coef * Sum(...)`` -> (coef, [(index, size), ...] outermost first, summand)."""
+    sums = [f for f in Mul.make_args(expr) if isinstance(f, Sum)]
+    if len(sums) != 1 or not isinstance(expr, (Mul, Sum)):
+        where = text.find(r"\sum")
+        reason = (
+            "the formula has no sum over the samples (write \\sum_{i=1}^{n} ...)"
+            if not sums
+            else "the formula must be one sum over the samples times a constant"
+        )
+        raise ParseError(text, max(where, 0), reason)
+    (s,) = sums
+    coef = Mul(*[f for f in Mul.make_args(expr) if f is not s])
+    limits: list[tuple[Symbol, sp.Expr]] = []
+    body: sp.Expr = s
+    while True:
+        if isinstance(body, Sum):
+            for var, lo, hi in reversed(body.limits):  # SymPy keeps innermost first
+                if lo != 1:
+                    at = max(text.find(r"\sum"), 0)
+                    raise ParseError(text, at, f"sum over {var} must start at 1")
+                limits.append((var, hi))
+            body = body.function
+            continue
+        inner = [f for f in Mul.make_args(body) if isinstance(f, Sum)]
+        rest = Mul(*[f for f in Mul.make_args(body) if not isinstance(f, Sum)])
+        if isinstance(body, Mul) and len(inner) == 1 and not rest.has(Indexed):
+            # A constant inside an outer sum, in front of an inner one: move it out.
+            coef, body = coef * rest, inner[0]
+            continue
+        break
+    if not limits or limits[0][1] != n:
+        raise ParseError(
+            text, max(text.find(r"\sum"), 0), "the outer sum must run over the samples, 1 to n"
+        )
+    return coef, limits, body
+
+
+def _free_scalars(expr: sp.Expr) -> set[Symbol]:
+    labels = {b.label for b in expr.atoms(IndexedBase)}
+    return {
+        s
+        for s in expr.free_symbols
+        if isinstance(s, Symbol) and s not in labels and not s.is_integer
+    }
+
+
+def _position(text: str, name: str) -> int:
+    for spelling in (f"\\{name}", name):
+        at = text.find(spelling)
+        if at >= 0:
+            return at
+    return 0
+
+
+def _input_domain(term: sp.Expr, base: IndexedBase) -> Domain:
+    if base == LOGITS:
+        return Domain(Interval(-sp.oo, sp.oo), None, "finite real logit")
+    for node in sp.preorder_traversal(term):
+        if isinstance(node, sp.log) and node.args[0].has(base):
+            return _PROBABILITY  # log y or log(1 - y): a probability
+    return _REALS
+
+
+def _target_domain(term: sp.Expr) -> Domain | None:
+    for node in sp.preorder_traversal(term):
+        if isinstance(node, sp.Add) and (1 - node).has(TARGET) and (1 - node).is_Indexed:
+            return _UNIT  # (1 - t): a label or probability in [0, 1]
+    return None
+
+
+# ---------------------------------------------------------------------- identify
+def _canonical(loss: Loss) -> sp.Expr:
+    """``coef * summand`` with canonical index letters and parameters by name only."""
+    letters = [index(c) for c in "ijkl"]
+    mapping = {v: letters[pos] for pos, (v, _) in enumerate(loss.indices)}
+    term = loss.term.doit().xreplace(mapping)
+    # Kernel-only helpers that a definition may use print as their math.
+    term = term.replace(lambda e: type(e).__name__ == "relu", lambda e: sp.Max(0, e.args[0]))
+    plain = {
+        s: Symbol(s.name) for s in term.free_symbols if isinstance(s, Symbol) and not s.is_integer
+    }
+    term = term.xreplace(plain)
+    if loss.pred != PRED and loss.composition is None and loss.pred != LOGITS:
+        term = term.xreplace({loss.pred: PRED})
+    return sp.expand(loss.coef * term)
+
+
+def _linear_sums(expr: sp.Expr) -> sp.Expr:
+    """Split every inner sum by linearity, constants pulled out, bound index renamed.
+
+    ``Sum(y[i,k] (1 - t[i,k]), k)`` becomes ``Sum(y[i,k], k) - Sum(t[i,k] y[i,k], k)``,
+    so that two ways of writing the same sums meet as the same atoms.
+    """
+    bound = index("q")
+
+    def split(node):
+        if isinstance(node, Sum) and len(node.limits) == 1:
+            ((var, lo, hi),) = node.limits
+            body = sp.expand(split(node.function).xreplace({var: bound}))
+            out = []
+            for term in sp.Add.make_args(body):
+                inside = [f for f in Mul.make_args(term) if f.has(bound)]
+                outside = [f for f in Mul.make_args(term) if not f.has(bound)]
+                out.append(
+                    Mul(*outside) * (Sum(Mul(*inside), (bound, lo, hi)) if inside else hi - lo + 1)
+                )
+            return sp.Add(*out)
+        if node.args:
+            return node.func(*[split(a) for a in node.args])
+        return node
+
+    return split(expr)
+
+
+def _atomize(expr: sp.Expr, atoms: dict) -> sp.Expr:
+    """Replace sums, array elements and activations by plain symbols (shared via *atoms*)."""
+
+    def walk(node):
+        bound_function = isinstance(node, sp.Function) and any(
+            getattr(x, "is_integer", False) and isinstance(x, Symbol) and x not in (n, m)
+            for x in node.free_symbols
+        )
+        if isinstance(node, (Sum, Indexed, softmax, logsumexp)) or bound_function:
+            if node not in atoms:
+                atoms[node] = sp.Dummy(f"a{len(atoms)}", real=True)
+            return atoms[node]
+        if node.args:
+            return node.func(*[walk(a) for a in node.args])
+        return node
+
+    return walk(expr)
+
+
+def equivalent(a: Loss, b: Loss, seconds: float = 10.0) -> bool:
+    """Whether two losses are the same function (same reduction, equal summands).
+
+    The summands, with canonical index letters, are compared after splitting inner
+    sums by linearity and replacing sums and array elements by symbols: first at a
+    few random points (a quick no), then by ``simplify`` under a time budget.
+    """
+    if len(a.indices) != len(b.indices) or a.pred.label != b.pred.label:
+        return False
+    diff = _canonical(a) - _canonical(b)
+    if diff == 0:
+        return True
+    atoms: dict = {}
+    flat = _atomize(_linear_sums(diff), atoms)
+    rng = random.Random(0)
+    for _ in range(3):
+        point = {s: sp.Rational(rng.randint(2, 98), 100) for s in flat.free_symbols}
+        try:
+            value = flat.xreplace(point).rewrite(sp.exp).evalf(30)
+        except (TypeError, ValueError, ZeroDivisionError):
+            break  # cannot screen numerically; let the symbolic check decide
+        if value.is_number and value.is_real and abs(value) > 1e-20:
+            return False
+    try:
+        with _budget.budget(seconds, "comparing two losses"):
+            rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
+            if sp.simplify(rewritten) == 0:
+                return True
+            # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
+            # radicands of losses (norms, variances); powsimp(force=True) assumes it.
+            return (
+                sp.simplify(sp.powsimp(sp.expand_power_base(rewritten, force=True), force=True))
+                == 0
+            )
+    except Exception:  # noqa: BLE001 - an undecided comparison is "not equal"
+        return False
+
+
+def identify(loss: Loss) -> str | None:
+    """The name of the registered loss that *loss* equals symbolically, or None.
+
+    Registered losses are compared with their default hyperparameters as symbols.
+    """
+    for candidate in catalog():
+        if equivalent(loss, candidate):
+            return candidate.name
+    return None
+
+
+__all__ = ["equivalent", "from_latex", "identify"]

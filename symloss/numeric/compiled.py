@@ -1,0 +1,839 @@
+"""The compiled kernel backend: a kernel's fused statements as one vectorised C loop.
+
+:mod:`symloss.numeric.fused` runs a kernel as one NumPy call per operation, so each
+operation reads and writes the whole block once.  Here the same three-address
+statements (:func:`symloss.numeric.fused.statements`) become the body of a single C loop,
+compiled with the system's C compiler (``$CC``, else ``cc``) at first use.  The
+loop is vectorised (``#pragma omp simd``) and calls glibc's vector math library,
+libmvec, for exp, log, log1p, pow and friends (4 or 8 lanes per call, at most 4
+ulp from the correctly rounded result, special values as C99's Annex F).
+
+The generated source holds only names made here, C operators and ``repr(float)``
+literals: no user text reaches the compiler.  Shared objects are cached by the
+hash of their source, the flags, the C library and the CPU
+(``$SYMLOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/symloss`` or ``~/.cache/symloss``),
+in a directory that only its owner may write, and each is checked to be writable
+by its owner alone when it is loaded, since its files are run as code.  (A parent
+directory that others may write is not checked: keep the cache in your own tree.)
+
+Selects, ``maximum``/``minimum`` and ``sign`` follow NumPy's results bit for bit,
+NaN and signed zeros included (tests/test_compiled.py checks every catalog kernel
+and the special values against the NumPy backend).  Reductions over a row add and
+compare in another order than NumPy's: sums may differ in the last bit, and the
+maximum of a row holding both +0.0 and -0.0 may have the other sign.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import math
+import os
+import platform
+import shlex
+import shutil
+import stat
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from symloss.numeric import fused
+
+
+class Unavailable(RuntimeError):
+    """A compiled kernel cannot run here (the message says why).  *environment*: the
+    cause holds for every kernel (no compiler, no private cache directory)."""
+
+    def __init__(self, message: str, environment: bool = False, quiet: bool = False):
+        super().__init__(message)
+        self.environment = environment
+        self.quiet = quiet  # no compiler at all: the NumPy code is expected, no warning
+
+
+#: NumPy ufunc name -> the C function of the same value (libmvec has vector forms).
+_MATH = {
+    "exp": "exp",
+    "log": "log",
+    "log1p": "log1p",
+    "expm1": "expm1",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "arctan": "atan",
+    "power": "pow",
+}
+_INFIX = {
+    "add": "+",
+    "subtract": "-",
+    "multiply": "*",
+    "divide": "/",
+    "less": "<",
+    "less_equal": "<=",
+    "greater": ">",
+    "greater_equal": ">=",
+    "equal": "==",
+    "not_equal": "!=",
+    "logical_and": "&",
+    "logical_or": "|",
+}
+_UNARY = {
+    "negative": "(-({0}))",
+    "absolute": "__builtin_fabs({0})",
+    "sqrt": "__builtin_sqrt({0})",
+    "logical_not": "(!{0})",
+    "mask": "{0}",
+    "sign": "sl_sign({0})",
+    "maximum": "sl_max({0}, {1})",
+    "minimum": "sl_min({0}, {1})",
+    "blend": "({2} ? {0} : {1})",
+    "xlogy": "({0} * log({1}))",
+    "xdivy": "({0} / {1})",
+}
+_LITERALS = {
+    "_np.nan": '__builtin_nan("")',
+    "_np.inf": "__builtin_inf()",
+    "(-_np.inf)": "(-__builtin_inf())",
+    "True": "1",
+    "False": "0",
+}
+# numpy.maximum(a, b) is b on ties (0.0 and -0.0), and NaN if either is; numpy.sign
+# keeps NaN and gives +0.0 for both zeros.  Written without && or ||, which would
+# be branches that stop the loop from being vectorised.
+_PRELUDE = """\
+static inline double sl_max(double a, double b) { double r = a > b ? a : b; return a != a ? a : r; }
+static inline double sl_min(double a, double b) { double r = a < b ? a : b; return a != a ? a : r; }
+static inline double sl_rsqrt(double x) {  /* pow(x, -0.5): +inf at -0, +0 at -inf */
+    double r = 1.0 / (__builtin_sqrt(x) + 0.0); return x == -__builtin_inf() ? 0.0 : r;
+}
+static inline double sl_sign(double x) {
+    double r = x > 0.0 ? 1.0 : 0.0; r = x < 0.0 ? -1.0 : r; return x != x ? x : r;
+}
+"""
+
+CC = os.environ.get("CC", "cc")
+FLAGS = (
+    "-O3",
+    "-march=native",
+    "-fopenmp-simd",  # honour "#pragma omp simd" (and declare simd) without OpenMP
+    "-fno-math-errno",  # exp and log set no errno: they may be vectorised
+    "-fno-trapping-math",  # no FP exceptions are observed: comparisons may be blended
+    "-ffp-contract=off",  # a*b + c is two roundings, as NumPy computes it
+    "-fPIC",
+    "-shared",
+    "-Wl,-z,defs",  # a symbol missing from libmvec fails here, not when loading
+)
+LIBS = ("-lmvec", "-lm")
+
+
+def source(
+    statements, outputs: list[str], kinds: str, constants=None, modes=None, stats=(), width=None
+) -> str:
+    """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
+
+    ``kinds[k]`` says what ``in[k]`` (leaf ``Lk``) points at: ``"s"`` one number,
+    ``"r"`` one number per row (a row statistic), ``"f"`` ``rows * m`` contiguous
+    values.  Statements that read no ``"f"`` value run once per row, the others in
+    the inner, vectorised loop over the row's ``m`` elements.  ``modes[j]`` says what
+    ``out[j]`` receives: ``"p"`` (the default) one value per row or per element, as
+    the output varies (:func:`levels`); ``"s"`` the sum of each row's values (a value
+    constant along the row counts ``m`` times); ``"d"`` every element's value divided
+    by a number, the next of ``in[len(kinds)]``, ``in[len(kinds) + 1]``, ...  Raises
+    :class:`symloss.numeric.fused.Unsupported` for an operation with no C form.
+
+    *stats* are row statistics computed inside the loop, row by row: the k-th,
+    ``(name, op)``, is the sum (``op == "sum"``) or the maximum (``"max"``) of the
+    values of statement *name* over the row, and is leaf ``L{len(kinds) + k}`` of
+    the statements after it (so statistics may nest: a sum of a function of a row
+    maximum).  Each runs as its own loop over the row, while the row is in the L1
+    cache, before the loop that writes the outputs.
+
+    *width*, if given, is the row length ``m`` compiled in (short rows: the loops over
+    a row are then unrolled; the multi-class margin's loop over rows of 10 took 20%
+    less time).
+
+    *constants* maps scalar leaves to values compiled in (exponents: see
+    :func:`exponent_leaves`).  Powers whose exponent is then a known integer from 0
+    to 8, -1 or ±1/2 become products, a reciprocal or a square root, within an ulp
+    per operation of ``numpy.power`` and with its special values (NumPy itself takes
+    ``sqrt`` for 1/2: -0 at -0, NaN at -inf): ``pow`` is the slowest call here.
+    """
+    dtypes = {target: dtype for target, _, _, _, dtype, _ in statements}
+    level = levels(statements, outputs, kinds)
+    known = _fold(statements, constants or {})
+    used = sorted({_MATH[op] for *_, op in statements if op in _MATH})
+    if any(op == "xlogy" for *_, op in statements) and "log" not in used:
+        used.append("log")
+    # Declared, not #included: math.h declares the vector forms under -ffast-math only.
+    vector = _vector_math()
+    head = [
+        ("#pragma omp declare simd notinbranch\n" if f in vector else "")
+        + f"double {f}({'double, double' if f == 'pow' else 'double'});"
+        for f in used
+    ]
+    # The loop (0: before the first statistic, k: after the k-th) a name is known from.
+    stage = {f"L{len(kinds) + k}": k + 1 for k in range(len(stats))}
+    operands_of, line_of = {}, {}
+    for k, kind in enumerate(kinds):
+        if kind != "s" and f"L{k}" not in known:
+            line_of[f"L{k}"] = f"const double L{k} = P{k}[{'r' if kind == 'r' else 'i'}];"
+    for target, _, _, operands, _, op in statements:
+        stage[target] = max((stage.get(o, 0) for o in operands), default=0)
+        operands_of[target] = operands
+        line_of[target] = f"const {'double' if dtypes[target] == 'f' else 'long'} {target} = "
+        line_of[target] += f"{_c_expression(op, operands, known, target)};"
+    setup = []
+    for k, kind in enumerate(kinds):
+        if f"L{k}" in known:
+            setup.append(f"    const double L{k} = {_c_float(known[f'L{k}'])};")
+        elif kind == "s":
+            setup.append(f"    const double L{k} = in[{k}][0];")
+        else:
+            setup.append(f"    const double *restrict P{k} = in[{k}];")
+
+    def needed(names) -> set:
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(operands_of.get(name, ()))
+        return seen
+
+    everything = needed([*outputs, *(name for name, _ in stats)])
+    order = [f"L{k}" for k in range(len(kinds))] + [t for t, *_ in statements]
+
+    def lines(names, full: bool, at=None) -> list[str]:
+        """The loads and statements among *names*, per element or per row (of one stage)."""
+        return [
+            line_of[t]
+            for t in order
+            if t in names
+            and t in line_of
+            and (level.get(t) == "f") == full
+            and (at is None or stage.get(t, 0) == at)
+        ]
+
+    outer = lines(everything, False, 0)
+    first: dict[tuple, int] = {}  # equal statistics (the same summand) are computed once
+    for k, (name, op) in enumerate(stats):
+        value, acc = _LITERALS.get(name, name), f"S{k}"
+        if (name, op) in first:
+            outer.append(f"const double {acc} = S{first[name, op]};")
+        elif level.get(name) != "f":  # constant along the row
+            outer.append(f"const double {acc} = {'(double)M * ' if op == 'sum' else ''}{value};")
+        else:
+            start = "-0.0" if op == "sum" else "-__builtin_inf()"
+            step = f"{acc} += {value};" if op == "sum" else f"{acc} = sl_max({acc}, {value});"
+            outer += [
+                f"double {acc} = {start};",
+                f"#pragma omp simd reduction({'sl_add' if op == 'sum' else 'sl_mx'}:{acc})",
+                "for (long i = r * M; i < (r + 1) * M; i++) {",
+                *[f"    {ln}" for ln in lines(needed([name]), True)],
+                f"    {step}",
+                "}",
+            ]
+        first.setdefault((name, op), k)
+        # + 0.0: a maximum of zero is +0.0, whatever order the lanes met +0 and -0 in
+        # (as symloss.numeric.kernel's row maxima).
+        outer.append(f"const double L{len(kinds) + k} = {acc}{' + 0.0' if op == 'max' else ''};")
+        outer += lines(everything, False, k + 1)
+    inner = lines(needed(outputs), True)
+    after, sums = [], []
+    divisors = len(kinds)
+    for j, (o, mode) in enumerate(zip(outputs, modes or "p" * len(outputs))):
+        setup.append(f"    double *restrict O{j} = out[{j}];")
+        value, full = _LITERALS.get(o, o), level.get(o) == "f"
+        if mode == "d":  # the gradient's 1/n, as NumPy's divide would (not times 1/n)
+            setup.append(f"    const double D{j} = in[{divisors}][0];")
+            inner.append(f"O{j}[i] = {value} / D{j};")
+            divisors += 1
+        elif mode == "p":
+            (inner if full else after).append(f"O{j}[{'i' if full else 'r'}] = {value};")
+        elif full:  # the row's sum, accumulated in the vectorised loop
+            outer.append(f"double A{j} = -0.0;")  # -0.0 + x is x, for x = -0.0 too
+            inner.append(f"A{j} += {value};")
+            after.append(f"O{j}[r] = A{j};")
+            sums.append(f"A{j}")
+        else:  # constant along the row: m times itself
+            after.append(f"O{j}[r] = (double)M * {value};")
+    # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (adding
+    # from the first element gives -0.0 there): this reduction starts them at -0.0.
+    pragma = f"#pragma omp simd reduction(sl_add:{', '.join(sums)})" if sums else "#pragma omp simd"
+    if sums or any(op == "sum" for _, op in stats):
+        head.append(
+            "#pragma omp declare reduction(sl_add : double : omp_out += omp_in)"
+            " initializer(omp_priv = -0.0)"
+        )
+    if any(op == "max" for _, op in stats):
+        head.append(
+            "#pragma omp declare reduction(sl_mx : double : omp_out = sl_max(omp_out, omp_in))"
+            " initializer(omp_priv = -__builtin_inf())"
+        )
+    return "\n".join(
+        [
+            _PRELUDE,
+            *head,
+            "void symloss_kernel(long rows, long m, const double *const *in, double *const *out)",
+            "{",
+            *setup,
+            f"    const long M = {width or 'm'};",
+            "    for (long r = 0; r < rows; r++) {",
+            *[f"        {line}" for line in outer],
+            f"        {pragma}",
+            "        for (long i = r * M; i < (r + 1) * M; i++) {",
+            *[f"            {line}" for line in inner],
+            "        }",
+            *[f"        {line}" for line in after],
+            "    }",
+            "}",
+            "",
+        ]
+    )
+
+
+def _c_expression(op: str, operands, known: dict, target: str) -> str:
+    """The C expression of one statement (see :func:`source`)."""
+    args = [_LITERALS.get(o, o) for o in operands]
+    e = known.get(operands[1]) if op == "power" else None
+    if target in known:
+        return _c_float(known[target])
+    if e is not None and (e in (-1, 0.5, -0.5) or (e.is_integer() and 0 <= e <= 8)):
+        return (
+            {
+                -1: f"(1.0 / {args[0]})",
+                0.5: f"__builtin_sqrt({args[0]})",  # numpy.power(x, 0.5) is sqrt(x)
+                -0.5: f"sl_rsqrt({args[0]})",
+            }.get(e)
+            or " * ".join([args[0]] * int(e))
+            or "1.0"
+        )
+    if op in _MATH:
+        return f"{_MATH[op]}({', '.join(args)})"
+    if op in _INFIX and len(args) == 2:
+        return f"({args[0]} {_INFIX[op]} {args[1]})"
+    if op in _UNARY:
+        return _UNARY[op].format(*args)
+    raise fused.Unsupported(f"no C form for {op or 'a composite statement'}")
+
+
+_FOLD = {
+    "add": np.add,
+    "subtract": np.subtract,
+    "multiply": np.multiply,
+    "divide": np.divide,
+    "negative": np.negative,
+}
+
+
+def _fold(statements, constants: dict[int, float]) -> dict[str, float]:
+    """The names whose values the *constants* (leaf index -> value) fix: the leaves,
+    and the arithmetic on them and on literals, computed as the loop would."""
+    known = {f"L{k}": float(v) for k, v in constants.items()}
+    with np.errstate(all="ignore"):
+        for target, _, _, operands, dtype, op in statements:
+            if op in _FOLD and dtype == "f":
+                vals = [known.get(o, _number(o)) for o in operands]
+                if None not in vals:
+                    known[target] = float(_FOLD[op](*map(np.float64, vals)))
+    return known
+
+
+def _number(operand: str) -> float | None:
+    try:
+        return float(operand)  # '1.0', '-0.5', '1e-300'; None for names
+    except ValueError:
+        return None
+
+
+def _c_float(x: float) -> str:
+    if x != x:
+        return _LITERALS["_np.nan"]
+    if math.isinf(x):
+        return _LITERALS["_np.inf" if x > 0 else "(-_np.inf)"]
+    return repr(x)
+
+
+def exponent_leaves(statements) -> frozenset[int]:
+    """Indices of the leaves that some power's exponent is computed from."""
+    deps: dict[str, frozenset] = {}
+    found: set[str] = set()
+    for target, _, _, operands, _, op in statements:
+        deps[target] = frozenset().union(*(deps.get(o, {o}) for o in operands))
+        if op == "power":
+            found |= deps.get(operands[1], {operands[1]})
+    return frozenset(int(o[1:]) for o in found if o.startswith("L"))
+
+
+def levels(statements, outputs: list[str], kinds: str) -> dict[str, str]:
+    """``"f"`` for the names (leaves, temporaries) that vary within a row, else ``"r"``."""
+    level = {f"L{k}": ("f" if kind == "f" else "r") for k, kind in enumerate(kinds)}
+    for target, _, _, operands, _, _ in statements:
+        level[target] = "f" if any(level.get(o) == "f" for o in operands) else "r"
+    return level
+
+
+# ------------------------------------------------------------------ building
+_LOCK = threading.Lock()
+_LOADED: dict[str, ctypes.CDLL] = {}
+_FUNCS: dict[tuple[str, str], object] = {}
+_FAILED: dict[str, Unavailable] = {}  # per source: compile errors, unloadable objects
+#: "identity": str; "unavailable": the environment's Unavailable (no compiler, no
+#: usable cache), raised for every kernel after the first time.
+_STATE: dict[str, object] = {}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("SYMLOSS_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "symloss"
+
+
+def _private_dir() -> Path:
+    path = cache_dir() / "kernels"
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = path.stat()
+    except OSError as exc:
+        raise Unavailable(f"cannot create the kernel cache {path}: {exc.strerror}", True) from None
+    _check_private(info, f"the kernel cache {path}")
+    return path
+
+
+def _check_private(info: os.stat_result, what: str) -> None:
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise Unavailable(f"{what} belongs to another user", True)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise Unavailable(f"{what} is writable by others", True)
+
+
+def _compiler() -> list[str]:
+    """``$CC`` as a command (``CC="ccache gcc"`` works)."""
+    return shlex.split(CC) or ["cc"]
+
+
+@functools.cache
+def _vector_math() -> frozenset[str]:
+    """The functions libmvec has vector forms of (glibc 2.22 has exp, log, pow, sin
+    and cos; 2.35 added log1p, expm1, tanh and the rest).  Only these are declared
+    ``omp declare simd``; others are called one element at a time."""
+    try:
+        lib = ctypes.CDLL("libmvec.so.1")
+    except OSError:
+        return frozenset()
+    names = set(_MATH.values())
+    return frozenset(f for f in names if hasattr(lib, f"_ZGVbN2{'vv' if f == 'pow' else 'v'}_{f}"))
+
+
+def _identity() -> str:
+    """What a compiled object depends on besides its source: flags, machine, CPU, C
+    library.  Not the compiler's version: a cached object stays valid when the
+    compiler changes, and a cache hit needs no compiler at all.
+    """
+    found = _STATE.get("identity")
+    if found is None:
+        cpu = platform.machine() + platform.processor()
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                cpu += "".join(
+                    sorted({ln for ln in f if ln.startswith(("model name", "flags", "Features"))})
+                )
+        except OSError:
+            pass
+        libc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else ""
+        found = _STATE["identity"] = f"{FLAGS}\n{LIBS}\n{libc}\n{cpu}"
+    return found
+
+
+def unavailable() -> bool:
+    """Whether this process found that compiled kernels cannot run here (no compiler,
+    no private cache): then the NumPy code runs, under ``"auto"``."""
+    return "unavailable" in _STATE
+
+
+def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
+    """Function *symbol* of C *code*, compiled (or loaded from the disk cache).
+
+    Its arguments are ``nargs`` integers and pointers (``long`` first, then
+    addresses), none of them returned.  Raises :class:`Unavailable`: for every
+    kernel once the environment failed (no compiler, no private cache), for this
+    code only when it alone failed (a compiler error).
+    """
+    fn = _FUNCS.get((code, symbol))
+    if fn is not None:
+        return fn
+    with _LOCK:
+        if "unavailable" in _STATE:
+            raise _STATE["unavailable"]
+        if code in _FAILED:
+            raise _FAILED[code]
+        lib = _LOADED.get(code)
+        if lib is None:
+            try:
+                lib = _LOADED[code] = _build(code)
+            except Unavailable as exc:
+                if exc.environment:
+                    _STATE["unavailable"] = exc  # once per process, not per block
+                else:
+                    _FAILED[code] = exc
+                raise
+        fn = getattr(lib, symbol)
+        fn.argtypes = [ctypes.c_long, ctypes.c_long, *[ctypes.c_void_p] * (nargs - 2)]
+        fn.restype = None
+        _FUNCS[code, symbol] = fn
+    return fn
+
+
+def _build(code: str):
+    key = hashlib.sha256((_identity() + code).encode()).hexdigest()[:32]
+    folder = _private_dir()
+    path = folder / f"k{key}.so"
+    if path.exists():
+        try:
+            return _load(path)
+        except Unavailable:
+            path.unlink(missing_ok=True)  # truncated or stale: compiled again below
+    command = _compiler()
+    if shutil.which(command[0]) is None:
+        raise Unavailable(f"no C compiler: {command[0]!r} is not on PATH (set $CC)", True, True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        problem = _compile(command, code, Path(tmp) / "kernel.so")
+        if problem is not None:
+            # This kernel's fault, or the toolchain's (no libmvec, as on macOS; no C
+            # library headers)?  An empty kernel tells, and the latter stops trying.
+            if _compile(command, _EMPTY, Path(tmp) / "empty.so") is not None:
+                raise Unavailable(f"{CC} cannot build kernels here: {problem}", True, True)
+            raise Unavailable(f"{CC} could not compile a kernel: {problem}")
+        obj = Path(tmp) / "kernel.so"
+        os.chmod(obj, 0o500)  # read and run by the owner only, whatever the umask
+        os.replace(obj, path)  # atomic: another process sees all of it or nothing
+    return _load(path)
+
+
+_EMPTY = "void symloss_kernel(long r, long m, const double *const *in, double *const *out) {}\n"
+
+
+def _compile(command: list[str], code: str, obj: Path) -> str | None:
+    """Compile *code* into the shared object *obj*; the compiler's first error, if any."""
+    src = obj.with_suffix(".c")
+    src.write_text(code, encoding="utf-8")
+    try:
+        done = subprocess.run(
+            [*command, *FLAGS, str(src), "-o", str(obj), *LIBS],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"it failed to run ({exc})"
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.splitlines()
+    return next((ln for ln in lines if "error" in ln), lines[-1] if lines else "").strip()
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    """dlopen *path* after checking, on the open file, that only its owner (this
+    user) can write it: an object that someone else could have replaced is code
+    that someone else wrote."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise Unavailable(f"cannot open a compiled kernel {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        _check_private(info, f"the compiled kernel {path}")
+        # (Not dlopen("/proc/self/fd/N"): the loader would take a later kernel opened
+        # under the same descriptor number for the one already loaded.)
+        lib = ctypes.CDLL(str(path))
+        now = os.stat(path)
+    except OSError as exc:
+        raise Unavailable(f"cannot load a compiled kernel {path}: {exc}") from None
+    finally:
+        os.close(fd)
+    if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+        raise Unavailable(f"the compiled kernel {path} was replaced while it was loaded")
+    return lib
+
+
+# ------------------------------------------------------------------ running
+class CompiledKernel:
+    """Callable like :func:`symloss.numeric.fused.compile_fused`'s functions: leaf values in,
+    the list of output arrays out (scratch of the calling thread, broadcastable to
+    the leaves' shape: row-level outputs have a last axis of 1).
+
+    Raises :class:`Unavailable` when no compiler works.  ctypes releases the GIL
+    for the call, so blocks run on several threads at once.
+    """
+
+    def __init__(self, statements, outputs: list[str], nleaves: int, stats=()):
+        self._statements = statements
+        self._outputs = outputs
+        self._stats = tuple(stats)  # row statistics computed in the loop (see source)
+        self._fns: dict[tuple, object] = {}
+        # (a row statistic may be an exponent: it is never a constant)
+        self._exponents = frozenset(k for k in exponent_leaves(statements) if k < nleaves)
+        source(statements, outputs, "f" * nleaves, stats=stats)  # Unsupported now, not at a call
+
+    def function(self, kinds: str, constants: dict[int, float], modes: str, width=None):
+        """The compiled loop for leaves of these kinds (and constant exponents) and
+        these output *modes* (see :func:`source`), and which outputs are per element."""
+        # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
+        key = kinds, tuple(sorted((k, v.hex()) for k, v in constants.items())), modes, width
+        plan = self._fns.get(key)
+        if plan is None:
+            level = levels(self._statements, self._outputs, kinds)
+            code = source(
+                self._statements, self._outputs, kinds, constants, modes, self._stats, width
+            )
+            plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
+        return plan
+
+    def __call__(self, *values, expand=True, summed=(), length=None, into=None):
+        """The outputs for these leaf values.
+
+        Outputs numbered in *summed* come summed over the last axis, of length
+        *length* (new arrays of the leading shape); *into* maps output numbers to
+        ``(array, divisor)``: the output divided by *divisor*, written into *array*
+        (of the leaves' broadcast shape, C-contiguous float64, else left to the
+        caller) and returned.  None when *summed* or the row statistics cannot be
+        met (the leaves' shape has no such last axis and another before it).
+
+        A leaf broadcast along the rows (a (1, m) class weight, a (n, 1, m) softmax of
+        a Hessian) is first copied to the full shape; with *expand* false, None is
+        returned instead (the NumPy code broadcasts without copies).
+        """
+        shape = _shape_of(values)
+        summed = frozenset(summed)
+        # Row sums and row statistics run over the leaves' last axis: it must be the
+        # row's true length (a sum whose summand is constant along it counts m times).
+        if (summed or self._stats) and (len(shape) < 2 or shape[-1] != length):
+            return None
+        chosen: dict[int, tuple] = {}
+        for j, (a, d) in sorted((into or {}).items()):
+            if (
+                j not in summed
+                and a.shape == shape
+                and a.dtype == np.float64
+                and a.flags.c_contiguous
+                and a.flags.writeable
+                # The loop's pointers are restrict: no input may be read from an output,
+                # and no two outputs may share memory.
+                and not any(isinstance(v, np.ndarray) and np.may_share_memory(a, v) for v in values)
+                and not any(np.may_share_memory(a, b) for b, _ in chosen.values())
+            ):
+                chosen[j] = (a, d)
+        into = chosen
+        modes = "".join(
+            "s" if j in summed else "d" if j in into else "p" for j in range(len(self._outputs))
+        )
+        return self._run(values, shape, expand, modes, into)
+
+    def _run(self, values, shape: tuple, expand: bool, modes: str, into: dict):
+        sums = "s" in modes
+        lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
+        kinds = "".join(_kind(v, shape, lead, m) for v in values)
+        rows = math.prod(lead) if "r" in kinds or sums or self._stats else 1
+        m = math.prod(shape) // rows if rows else 0
+        row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
+        # Small integer and half-integer exponent parameters are compiled in (one object
+        # per value; a sweep over real-valued exponents shares the general one).
+        constants = {
+            k: float(values[k])
+            for k in self._exponents
+            if kinds[k] == "s"
+            and (2 * float(values[k])).is_integer()
+            and abs(float(values[k])) <= 8
+        }
+        wants = [shape if kind == "f" else row_shape for kind in kinds]
+        if not expand and any(
+            k != "s" and v.size != math.prod(w) for v, k, w in zip(values, kinds, wants)
+        ):
+            return None
+        # Rows of 8 to 32 elements: the row length is compiled in (one object per m).
+        width = m if rows > 1 and 8 <= m <= 32 else None
+        fn, full = self.function(kinds, constants, modes, width)
+        numbers = [float(v) for v, k in zip(values, kinds) if k == "s"]
+        numbers = np.array(numbers + [float(d) for _, d in into.values()] or [0.0])
+        keep, addresses, j = [numbers], [], 0
+        for v, kind, want in zip(values, kinds, wants):
+            if kind == "s":
+                addresses.append(numbers.ctypes.data + 8 * j)
+                j += 1
+                continue
+            a = v if v.dtype == np.float64 else v.astype(np.float64)
+            if a.shape != want or not a.flags.c_contiguous:  # broadcast or strided
+                a = np.ascontiguousarray(np.broadcast_to(a, want))  # freed after the call
+            keep.append(a)
+            addresses.append(a.ctypes.data)
+        addresses += [numbers.ctypes.data + 8 * (j + k) for k in range(len(into))]
+        outs = []
+        for k, (mode, f) in enumerate(zip(modes, full)):
+            if mode == "s":  # a new array: the caller keeps it (a leaf of another kernel)
+                outs.append(np.empty(lead))
+            elif mode == "d":
+                outs.append(into[k][0])
+            else:
+                outs.append(fused.SCRATCH.array(np.float64, -1 - k, shape if f else row_shape))
+        ins = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
+        ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
+        fn(rows, m, ins, ptrs)
+        return outs
+
+
+def _shape_of(values) -> tuple:
+    """The broadcast shape of the array leaves (numbers and 0-d arrays are scalars)."""
+    shapes = {v.shape for v in values if isinstance(v, np.ndarray) and v.ndim}
+    return shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+
+
+def _kind(v, shape: tuple, lead: tuple, m: int) -> str:
+    """``"s"`` a number, ``"r"`` one value per row, ``"f"`` per element (see :func:`source`)."""
+    if not isinstance(v, np.ndarray) or v.ndim == 0:
+        return "s"
+    s = v.shape if v.ndim == len(shape) else (1,) * (len(shape) - v.ndim) + v.shape
+    if s[-1] == 1 and m > 1 and s[:-1] == lead:
+        return "r"
+    return "f"
+
+
+# ------------------------------------------------------------------ row reductions
+_ROWS = (
+    "#pragma omp declare simd notinbranch\ndouble exp(double);\n"  # in libmvec since 2.22
+    + _PRELUDE
+    + """
+void symloss_row_max(long rows, long m, const double *restrict v, double *restrict out)
+{
+    for (long r = 0; r < rows; r++) {
+        double acc = v[r * m];
+        for (long c = 1; c < m; c++) acc = sl_max(acc, v[r * m + c]);
+        out[r] = acc;
+    }
+}
+void symloss_row_sum(long rows, long m, const double *restrict v, double *restrict out)
+{
+    for (long r = 0; r < rows; r++) {
+        double acc = v[r * m];
+        for (long c = 1; c < m; c++) acc += v[r * m + c];
+        out[r] = acc;
+    }
+}
+/* top = row max of z, e = exp(z - top), total = row sum of e (softmax's pieces). */
+void symloss_row_stats(long rows, long m, const double *restrict z, double *restrict top,
+                       double *restrict e, double *restrict total)
+{
+    symloss_row_max(rows, m, z, top);
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < m; c++) e[r * m + c] = z[r * m + c] - top[r];
+    #pragma omp simd
+    for (long i = 0; i < rows * m; i++) e[i] = exp(e[i]);
+    symloss_row_sum(rows, m, e, total);
+}
+/* The smallest and largest of n values, in one pass; both NaN if a value is NaN or
+   infinite (probe, a sum of v * 0, is then NaN). */
+void symloss_min_max(long n, long unused, const double *restrict v, double *restrict out)
+{
+    double lo = __builtin_inf(), hi = -__builtin_inf(), probe = 0.0;
+    #pragma omp simd reduction(min:lo) reduction(max:hi) reduction(+:probe)
+    for (long i = 0; i < n; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+        probe += v[i] * 0.0;
+    }
+    out[0] = probe == 0.0 ? lo : probe;
+    out[1] = probe == 0.0 ? hi : probe;
+}
+/* 1/c where v is the row's maximum top (reached c times), else 0: argmax's share. */
+void symloss_row_share(long rows, long m, const double *restrict v,
+                       const double *restrict top, double *restrict out)
+{
+    for (long r = 0; r < rows; r++) {
+        double count = 0.0;
+        for (long c = 0; c < m; c++) count += v[r * m + c] == top[r];
+        for (long c = 0; c < m; c++) out[r * m + c] = (v[r * m + c] == top[r]) / count;
+    }
+}
+void symloss_row_divide(long rows, long m, const double *restrict e,
+                        const double *restrict total, double *restrict out)
+{
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < m; c++) out[r * m + c] = e[r * m + c] / total[r];
+}
+"""
+)
+
+
+def _rows_of(v: np.ndarray) -> tuple[int, int] | None:
+    """(rows, m) of a C-contiguous float64 array with rows of at least 2 elements."""
+    if v.ndim < 2 or v.shape[-1] < 2 or v.dtype != np.float64 or not v.flags.c_contiguous:
+        return None
+    return v.size // v.shape[-1], v.shape[-1]
+
+
+def row_reduce(ufunc, v: np.ndarray) -> np.ndarray | None:
+    """``ufunc.reduce(v, axis=-1)`` for ``numpy.maximum`` and ``numpy.add`` (added left
+    to right), or None where this does not apply (see :func:`_rows_of`)."""
+    shape = _rows_of(v)
+    if shape is None or ufunc not in (np.maximum, np.add):
+        return None
+    fn = build(_ROWS, "symloss_row_max" if ufunc is np.maximum else "symloss_row_sum")
+    out = np.empty(v.shape[:-1])
+    fn(*shape, v.ctypes.data, out.ctypes.data)
+    return out
+
+
+def min_max(v: np.ndarray) -> tuple[float, float] | None:
+    """``(v.min(), v.max())`` in one pass, both NaN if *v* holds a NaN or an infinity
+    (outside every domain: infinite bounds are open), or None for an array that is
+    not C-contiguous float64 or is empty."""
+    if v.dtype != np.float64 or not v.flags.c_contiguous or not v.size:
+        return None
+    out = np.empty(2)
+    build(_ROWS, "symloss_min_max")(v.size, 0, v.ctypes.data, out.ctypes.data)
+    return float(out[0]), float(out[1])
+
+
+def row_stats(z: np.ndarray):
+    """``(top, e, total)``: the row maxima of *z*, ``exp(z - top)`` and its row sums
+    (keeping the last axis), in one call; None where :func:`_rows_of` does not apply."""
+    shape = _rows_of(z)
+    if shape is None:
+        return None
+    fn = build(_ROWS, "symloss_row_stats", 6)
+    top, e, total = np.empty(z.shape[:-1] + (1,)), np.empty(z.shape), np.empty(z.shape[:-1] + (1,))
+    fn(*shape, z.ctypes.data, top.ctypes.data, e.ctypes.data, total.ctypes.data)
+    return top, e, total
+
+
+def row_share(v: np.ndarray, top: np.ndarray) -> np.ndarray | None:
+    """Where *v* equals its row's maximum *top* (last axis 1), 1 / the number of such
+    places, else 0; None where :func:`_rows_of` does not apply."""
+    return _with_row_values("symloss_row_share", v, top)
+
+
+def row_divide(e: np.ndarray, total: np.ndarray) -> np.ndarray | None:
+    """``e / total`` for a row statistic *total* (last axis 1), or None."""
+    return _with_row_values("symloss_row_divide", e, total)
+
+
+def _with_row_values(symbol: str, v: np.ndarray, per_row: np.ndarray) -> np.ndarray | None:
+    """C function *symbol* of an array and one value per row, into a new array."""
+    shape = _rows_of(v)
+    if (
+        shape is None
+        or per_row.shape != v.shape[:-1] + (1,)
+        or per_row.dtype != np.float64
+        or not per_row.flags.c_contiguous
+    ):
+        return None
+    out = np.empty(v.shape)
+    build(_ROWS, symbol, 5)(*shape, v.ctypes.data, per_row.ctypes.data, out.ctypes.data)
+    return out

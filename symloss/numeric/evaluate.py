@@ -1,0 +1,517 @@
+"""Evaluating a loss on arrays: checked inputs, kernels, blocks, weights, reductions.
+
+Everything :class:`~symloss.Loss`'s ``__call__``, ``grad``, ``hess`` and
+``value_and_grad`` do happens here:
+
+* :func:`prepare` checks one call's inputs (shapes, dtypes, integer labels, extra
+  inputs, weights) and lays them out as a :class:`Batch`; the element-wise checks
+  (domains, row constraints) are deferred to each block, while it is in cache;
+* :func:`of` gives the loss's compiled :class:`~symloss.numeric.kernel.Kernel`
+  objects (value, gradient, Hessian and the fused value-and-gradient), built once
+  from the stabilised derivatives of :mod:`symloss.symbolic.derivatives`;
+* :func:`compute` evaluates them block by block (:func:`~symloss.numeric.blocks.map_blocks`),
+  scaling gradient rows by the sample weights and the reduction's count while in cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+import sympy as sp
+from sympy import IndexedBase, Symbol
+
+from symloss.numeric.blocks import map_blocks
+from symloss.numeric.fused import SCRATCH
+from symloss.numeric.kernel import Kernel
+from symloss.numeric.rows import reduce_rows
+from symloss.numeric.stabilize import stabilize
+from symloss.symbolic import budget, derivatives
+from symloss.symbolic.calculus import Constraint
+
+if TYPE_CHECKING:
+    from symloss.core.domain import Domain
+    from symloss.core.loss import Loss
+
+
+def of(loss: Loss) -> Kernels:
+    """The cached :class:`Kernels` of *loss*."""
+    found = loss.__dict__.get("_kernels")
+    if found is None:
+        found = loss.__dict__.setdefault("_kernels", Kernels(loss))
+    return found
+
+
+class Kernels:
+    """The numeric kernels of one loss, each compiled on first use."""
+
+    def __init__(self, loss: Loss):
+        self.loss = loss
+        self.derived = derivatives.of(loss)
+
+    def stable(self, expr: sp.Expr) -> sp.Expr:
+        """*expr* rewritten into its float64-stable form."""
+        return stabilize(expr, frozenset({self.loss.target}))
+
+    def _compile(self, expr, layout, what: str) -> Kernel:
+        loss = self.loss
+        with budget.budget(loss.budget_seconds, f"compiling the {what} kernel of {loss.name}"):
+            return Kernel(expr, layout)
+
+    @property
+    def layout(self):
+        """``(index, size)`` of each axis of the input."""
+        return self.loss.input_indices
+
+    @cached_property
+    def value(self) -> Kernel:
+        summand = self.stable(self.derived.kernel_summand)
+        return self._compile(summand, self.loss.indices, "value")
+
+    @cached_property
+    def gradient(self) -> Kernel:
+        return self._compile(self.stable(self.derived.kernel_gradient[0]), self.layout, "gradient")
+
+    @cached_property
+    def hessian(self) -> Kernel:
+        layout = self.layout
+        if not self.loss.separable:
+            layout = (*layout, (self.derived.hessian_index, layout[-1][1]))
+        return self._compile(self.stable(self.derived.kernel_hessian), layout, "Hessian")
+
+    @cached_property
+    def fused(self) -> Kernel | None:
+        """Value and gradient in one kernel, sharing subexpressions, over the input's
+        layout.  A summand over fewer indices than the input (a row-wise loss:
+        cosine, Dice) is constant along the others, and comes out with length 1 there.
+        """
+        loss = self.loss
+        if loss.indices != loss.input_indices[: len(loss.indices)]:
+            return None
+        d = self.derived
+        exprs = (self.stable(d.kernel_summand), self.stable(d.kernel_gradient[0]))
+        return self._compile(exprs, self.layout, "value-and-gradient")
+
+
+def value(loss: Loss, pred, target, weight=None, **extra) -> float | np.ndarray:
+    """The loss value (see :meth:`symloss.Loss.__call__`)."""
+    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    return compute(loss, batch, value=True, grad=False)[0]
+
+
+def gradient(loss: Loss, pred, target, weight=None, out=None, **extra) -> np.ndarray:
+    """The gradient (see :meth:`symloss.Loss.grad`)."""
+    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    g = compute(loss, batch, value=False, grad=True, out=out)[1]
+    return batch.unflatten(g) if out is None else out
+
+
+def hessian(loss: Loss, pred, target, weight=None, **extra) -> np.ndarray:
+    """The Hessian (see :meth:`symloss.Loss.hess`)."""
+    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    h = compute(loss, batch, value=False, grad=False, hess=True)[2]
+    return batch.unflatten(h) if loss.separable else h
+
+
+def value_and_gradient(loss: Loss, pred, target, weight=None, out=None, **extra):
+    """``(value, gradient)`` in one pass (see :meth:`symloss.Loss.value_and_grad`)."""
+    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    v, g, _ = compute(loss, batch, value=True, grad=True, out=out)
+    return v, (batch.unflatten(g) if out is None else out)
+
+
+def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = False, out=None):
+    """Evaluate the kernels block by block: ``(value, gradient, Hessian)``.
+
+    Each block of rows is validated (``batch.validate``), evaluated, and its
+    gradient and Hessian rows are scaled by the sample weights and the reduction's
+    count while still in cache; the value is reduced from per-block partial sums
+    (per-sample values for ``reduction="none"``).  The gradient is written into
+    *out* when given (see :meth:`symloss.Loss.grad`).
+    """
+    built = of(loss)
+    n = batch.shape[0]
+    per = np.empty(n) if value and loss.reduction == "none" else None
+    partial: dict[int, float] = {}
+    g = (np.empty(batch.shape) if out is None else batch.buffer(out)) if grad else None
+    hshape = batch.shape if loss.separable else (*batch.shape, batch.shape[-1])
+    h = np.empty(hshape) if hess else None
+    fused = built.fused if value and grad else None
+    kernels = [
+        k
+        for k, want in (
+            (built.value, value and fused is None),
+            (built.gradient, grad and fused is None),
+            (built.hessian, hess),
+        )
+        if want
+    ]
+    sample_size = loss.indices[0][1]
+    blocked = not any(
+        sample_size in k.sums_over for k in (*kernels, *([fused] if fused else []))
+    )
+    sizes, weight = batch.sizes, batch.weight
+
+    # A value per element of a 2-D input is summed over each row as it is computed
+    # (the kernels' last axis is then the value's); the gradient and Hessian go
+    # straight into g and h, divided by the count there (both in the compiled loop;
+    # see Kernel.evaluate).
+    summed = (0,) if len(batch.value_shape) == len(batch.shape) == 2 else ()
+    divisor = batch.count if weight is None else 1.0  # else scale_rows does both
+    value_shape = batch.value_shape[1 : len(batch.value_shape) - len(summed)]
+
+    def take(v, lo, hi):
+        # Kernel.evaluate's arrays are scratch: used here, before the next kernel.
+        v = np.asarray(v)
+        extra = v.ndim - 1 - len(value_shape)
+        if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
+            v = v[(..., *(0,) * extra)]
+        full = np.broadcast_to(v, (hi - lo, *value_shape))
+        if per is None and weight is None:
+            partial[lo] = float(np.sum(full))
+            return
+        rowsum = full
+        if full.ndim > 1:
+            rowsum = reduce_rows(np.add, full.reshape(hi - lo, -1))
+        if weight is not None:
+            rowsum = rowsum * weight[lo:hi]
+        if per is not None:
+            np.add(rowsum, 0.0, out=per[lo:hi])  # + 0.0: no negative zero, as NumPy
+        else:
+            partial[lo] = float(np.sum(rowsum))
+
+    def run(arrays, lo, hi):
+        if batch.validate is not None:
+            batch.validate(arrays, lo)
+        arrays = batch.block(arrays, str(loss.target.label))
+        if fused is not None:
+            into = {1: (g[lo:hi], divisor)}
+            take(fused.evaluate(arrays, sizes, summed=summed, into=into)[0], lo, hi)
+        else:
+            if value:
+                take(built.value.evaluate(arrays, sizes, summed=summed), lo, hi)
+            if grad:
+                built.gradient.evaluate(arrays, sizes, into={0: (g[lo:hi], divisor)})
+        if grad and weight is not None:
+            batch.scale_rows(g[lo:hi], lo)
+        if hess:
+            built.hessian.evaluate(arrays, sizes, into={0: (h[lo:hi], divisor)})
+            if weight is not None:
+                batch.scale_rows(h[lo:hi], lo)
+
+    row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
+    try:
+        if blocked:
+            map_blocks(run, batch.arrays, batch.sample_keys, n, row_size)
+        else:
+            run(batch.arrays, 0, n)
+            SCRATCH.release()  # whole-input scratch is not kept
+    except ValueError:
+        if batch.validate is not None:
+            # The error the whole input gives (domains first, then constraints, each
+            # at its first element), whatever the block size and the failing block.
+            batch.validate(batch.arrays, 0)
+        raise
+    if not value:
+        result = None
+    elif per is not None:
+        result = batch.unflatten_samples(per)
+    else:  # fsum of the block sums: the order of the blocks' threads does not matter
+        sums = [partial[k] for k in sorted(partial)]
+        # (fsum raises on inf + -inf, where the plain sum gives NaN as NumPy's does)
+        total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
+        result = total / batch.count + 0.0
+    return result, g, h
+
+def reduce(loss: Loss, batch: Batch, per: np.ndarray) -> np.ndarray | float:
+    """Apply weights and the reduction to per-sample values of the sum-reduced loss."""
+    if batch.weight is not None:
+        per = per * batch.weight
+    if loss.reduction == "none":
+        return batch.unflatten_samples(per)
+    return float(np.sum(per) / batch.count) + 0.0  # + 0.0: no negative zero
+
+
+@dataclass
+class Batch:
+    """Validated inputs of one call, laid out for the kernels."""
+
+    arrays: dict[str, np.ndarray]
+    sizes: dict[Symbol, int]
+    shape: tuple[int, ...]  # the input's shape as the kernels see it
+    value_shape: tuple[int, ...]
+    original_shape: tuple[int, ...]
+    count: float  # what the reduction divides by
+    weight: np.ndarray | None  # per-sample factor (weights, ignored rows), or None
+    sample_keys: frozenset = frozenset()  # arrays whose first axis is the samples
+    #: Element-wise checks still to run, block by block (``prepare(defer=True)``).
+    validate: Callable[[Mapping[str, np.ndarray], int], None] | None = None
+    #: The target holds integer labels, shape (n,), made one-hot rows by :meth:`block`.
+    labels: bool = False
+    ignore_index: int | None = None
+
+    def buffer(self, out) -> np.ndarray:
+        """*out* viewed in the kernels' layout, after checking it can hold the gradient."""
+        if not isinstance(out, np.ndarray) or out.dtype != np.float64:
+            raise TypeError("out must be a float64 numpy array")
+        if out.shape != self.original_shape:
+            raise ValueError(f"out has shape {out.shape}, the gradient has {self.original_shape}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError("out must be C-contiguous and writeable")
+        return out.reshape(self.shape)  # a view: contiguous
+
+    def block(self, arrays: dict[str, np.ndarray], target: str) -> dict[str, np.ndarray]:
+        """A block's arrays for the kernels: integer labels made one-hot rows."""
+        if not self.labels:
+            return arrays
+        labels = arrays[target]
+        return {**arrays, target: one_hot(labels, self.shape[-1], self.ignore_index)}
+
+    def scale_rows(self, g: np.ndarray, start: int = 0) -> np.ndarray:
+        """Apply per-sample weights and the reduction's count, in place (*g*'s rows
+        are the samples from *start* on)."""
+        if self.weight is not None:
+            w = self.weight[start : start + g.shape[0]]
+            g *= w.reshape((-1,) + (1,) * (g.ndim - 1))
+        if self.count != 1:
+            g /= self.count
+        return g
+
+    def unflatten(self, g: np.ndarray) -> np.ndarray:
+        return g.reshape(self.original_shape) if g.shape != self.original_shape else g
+
+    def unflatten_samples(self, per: np.ndarray) -> np.ndarray:
+        if len(self.shape) == 1 and self.original_shape != self.shape:
+            return per.reshape(self.original_shape)
+        return per
+
+
+def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Batch:
+    """Check and lay out one call's inputs.
+
+    With *defer*, the element-wise checks (domains, row constraints) are not run
+    here but left in the batch's ``validate``, for the blocked evaluation to run on
+    each block while it is in cache.
+    """
+    name = loss.name
+    role = role_of(loss, loss.pred)
+    p = np.asarray(pred, dtype=np.float64)
+    t_raw = np.asarray(target)
+    ndim = len(loss.input_indices)
+    original = p.shape
+    labels = None
+    is_one_hot = any(c.name == "one_hot" for c in loss.constraints)
+    if is_one_hot and p.ndim == 2 and t_raw.ndim == 1 and t_raw.dtype.kind in "iu":
+        labels = np.asarray(t_raw, dtype=np.int64)
+        if labels.shape[0] != p.shape[0]:
+            raise ValueError(
+                f"{name}: {role} shape {p.shape} and label shape {labels.shape} do not match"
+            )
+        bad = (labels < 0) | (labels >= p.shape[1])
+        if loss.ignore_index is not None:
+            bad &= labels != loss.ignore_index
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(
+                f"{name}: label {int(labels[row])} at row {row} is not a class index "
+                f"in [0, {p.shape[1]})"
+            )
+        # Deferred: one-hot rows are built block by block (in cache, on the workers).
+        t = labels if defer else one_hot(labels, p.shape[1], loss.ignore_index)
+    else:
+        if t_raw.dtype.kind not in "biuf":
+            raise ValueError(f"{name}: target must be numeric, got dtype {t_raw.dtype}")
+        t = np.asarray(t_raw, dtype=np.float64)
+    if ndim == 1 and p.ndim != 1:
+        p = p.reshape(-1)  # element-wise losses treat every element as a sample
+        t = t.reshape(-1) if t.shape == original else t
+    if p.ndim != ndim:
+        raise ValueError(
+            f"{name}: {role}s must have {ndim} dimension(s) "
+            f"({', '.join(str(s) for _, s in loss.input_indices)}), got shape {original}"
+        )
+    if p.shape != t.shape and labels is None:
+        raise ValueError(
+            f"{name}: {role} shape {original} and target shape {np.shape(target)} do not match"
+        )
+    if p.size == 0:
+        raise ValueError(f"{name}: empty input (shape {original}); the mean is undefined")
+    arrays = {str(loss.pred.label): p, str(loss.target.label): t}
+    for base in loss.extra_inputs:
+        key = str(base.label)
+        if key not in extra:
+            raise TypeError(f"{name}: missing keyword input {key}= (shape {original})")
+        arr = np.asarray(extra.pop(key), dtype=np.float64)
+        arr = arr.reshape(-1) if ndim == 1 and arr.shape == original else arr
+        if arr.shape != p.shape:
+            raise ValueError(
+                f"{name}: {key} shape {arr.shape} and {role} shape {original} do not match"
+            )
+        arrays[key] = arr
+    if extra:
+        raise TypeError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
+    checks = tuple(
+        (key, loss.domains[key])
+        for key in arrays
+        if loss.domains.get(key) is not None
+        and not (labels is not None and key == str(loss.target.label))
+    )
+    constraints = tuple(
+        (c, _CONSTRAINT_CHECKS[c.name])
+        for c in (loss.constraints if labels is None else ())
+        if c.name in _CONSTRAINT_CHECKS
+    )
+    validate = Validator(loss, role, original, checks, constraints)
+    if not defer:
+        validate(arrays, 0)
+    for prm in loss.params:
+        value = loss.param_values[prm.name]
+        if isinstance(prm.symbol, IndexedBase):
+            vec = np.ones(p.shape[-1]) if value is None else np.asarray(value, dtype=np.float64)
+            if vec.shape != (p.shape[-1],):
+                raise ValueError(
+                    f"{name}: {prm.name} has {vec.size} entries but there are {p.shape[-1]} classes"
+                )
+            arrays[str(prm.symbol.label)] = vec
+        else:
+            arrays[str(prm.symbol)] = np.float64(value)
+    sizes = {size: p.shape[axis] for axis, (_, size) in enumerate(loss.input_indices)}
+    for _, size in loss.indices:
+        sizes.setdefault(size, p.shape[0])
+
+    n = p.shape[0]
+    w = None
+    if weight is not None:
+        w = np.asarray(weight, dtype=np.float64).reshape(-1)
+        if w.shape != (n,):
+            raise ValueError(f"{name}: weight shape {np.shape(weight)} does not match {n} samples")
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ValueError(f"{name}: weights must be finite and non-negative")
+    if labels is not None and loss.ignore_index is not None:
+        keep = (labels != loss.ignore_index).astype(np.float64)
+        w = keep if w is None else w * keep
+    if loss.reduction in ("sum", "none"):
+        count = 1.0
+    elif loss.reduction == "batchmean":
+        count = float(n)
+    elif labels is not None and (loss.label_reduction or loss.ignore_index is not None):
+        # PyTorch's mean for class labels: divide by the summed class weight of the
+        # (non-ignored) labels; without class weights, by the number of kept rows.
+        cw = next(
+            (arrays[str(q.symbol.label)] for q in loss.params if isinstance(q.symbol, IndexedBase)),
+            None,
+        )
+        per_row = (
+            cw[np.clip(labels, 0, p.shape[1] - 1)]
+            if cw is not None and loss.label_reduction
+            else np.ones(n)
+        )
+        if loss.ignore_index is not None:
+            per_row = per_row * (labels != loss.ignore_index)
+        count = float(per_row.sum())
+        if count == 0:
+            raise ValueError(
+                f"{name}: every row is ignored or has zero weight; the mean is undefined"
+            )
+    else:
+        count = float(np.prod([sizes[s] for s in (loss.mean_over or (loss.indices[0][1],))]))
+    value_shape = tuple(p.shape[: len(loss.indices)])
+    sample_keys = frozenset({str(loss.pred.label), str(loss.target.label)}) | {
+        str(b.label) for b in loss.extra_inputs
+    }
+    return Batch(
+        arrays,
+        sizes,
+        p.shape,
+        value_shape,
+        original,
+        count,
+        w,
+        sample_keys,
+        validate if defer else None,
+        labels is not None and defer,
+        loss.ignore_index,
+    )
+
+
+def one_hot(labels: np.ndarray, m: int, ignore_index: int | None) -> np.ndarray:
+    """One-hot rows of *m* classes for integer *labels*; a row whose label is
+    *ignore_index* is any probability row (1/m each: its weight is 0)."""
+    t = np.zeros((len(labels), m))
+    ignored = labels == ignore_index if ignore_index is not None else None
+    if ignored is None or not ignored.any():
+        t.reshape(-1)[np.arange(len(labels)) * m + labels] = 1.0  # flat: 2x faster than t[r, c]
+        return t
+    rows = np.nonzero(~ignored)[0]
+    t.reshape(-1)[rows * m + labels[rows]] = 1.0
+    t[ignored] = 1.0 / m
+    return t
+
+
+@dataclass(frozen=True)
+class Validator:
+    """The element-wise input checks, runnable on the whole input or a block of rows.
+
+    ``validate(arrays, start)`` checks arrays whose first axis starts at sample
+    *start*, and names the first offending element by its index in the caller's
+    input.
+    """
+
+    loss: Loss
+    role: str
+    original: tuple[int, ...]
+    domains: tuple[tuple[str, Domain], ...]
+    constraints: tuple[tuple[Constraint, Callable], ...]
+
+    def __call__(self, arrays: Mapping[str, np.ndarray], start: int) -> None:
+        loss = self.loss
+        for key, dom in self.domains:
+            arr = arrays[key]
+            if not dom.any_violation(arr):
+                continue
+            where = tuple(int(q) for q in np.argwhere(dom.violations(arr))[0])
+            value = float(arr[where])
+            where = (where[0] + start, *where[1:])
+            if len(loss.input_indices) == 1 and len(self.original) != 1:
+                where = tuple(int(q) for q in np.unravel_index(where[0], self.original))
+            who = (
+                "target"
+                if key == str(loss.target.label)
+                else self.role
+                if key == str(loss.pred.label)
+                else key
+            )
+            raise ValueError(
+                f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
+                f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
+            )
+        t = arrays.get(str(loss.target.label)) if self.constraints else None
+        for c, check in self.constraints:
+            check(loss, c, t, start)
+
+
+def role_of(loss: Loss, base: IndexedBase) -> str:
+    if base == loss.target:
+        return "target"
+    return "logit" if loss.composition is not None else "prediction"
+
+
+def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
+    sums = reduce_rows(np.add, t)
+    bad = ~(np.abs(sums - 1.0) <= 1e-9 * t.shape[-1])  # a NaN sum is bad too
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            # (12 digits: the last ones depend on the order the backend added in)
+            f"{loss.name}: target row {row + start} sums to {float(f'{sums[row]:.12g}')!r}, "
+            f"but {c.description}"
+        )
+
+
+_CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {
+    "one_hot": _check_rows_sum_to_one,
+}

@@ -1,0 +1,149 @@
+"""The registry: every loss by name, the catalog's and the user's.
+
+:func:`register` adds a loss (or a builder of losses) and refuses duplicate names;
+:func:`get` returns one by name or alias with options bound; :func:`names` and
+:func:`catalog` list them.  The catalog's families (:mod:`symloss.losses`) are
+imported on first use, one family at a time (``symloss.get("bce")`` imports only the
+family that defines ``bce``, which keeps ``symloss show bce`` quick to start).
+
+Layer: above :mod:`symloss.losses` and :mod:`symloss.core`; below the LaTeX reader,
+the checker, the docs and the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+
+from symloss.core.loss import Loss
+from symloss.losses import FAMILIES
+
+_REGISTRY: dict[str, Loss] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(loss: Loss | Callable[..., Loss]) -> Loss:
+    """Add a loss to the registry; duplicate names or aliases are refused.
+
+    *loss* is a :class:`Loss`, or a builder: a function of keyword-only options
+    (such as ``log_input`` or ``label_smoothing``) returning a Loss, called with
+    no arguments for the registered default.
+    """
+    if not isinstance(loss, Loss):
+        builder = loss
+        loss = builder()
+        if loss.builder is None:
+            loss = replace(loss, builder=builder)
+    for key in (loss.name, *loss.aliases):
+        if key in _REGISTRY or key in _ALIASES:
+            raise ValueError(f"a loss is already registered as {key!r}")
+    _REGISTRY[loss.name] = loss
+    for alias in loss.aliases:
+        _ALIASES[alias] = loss.name
+    return loss
+
+
+def names() -> list[str]:
+    """The registered canonical names, sorted."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get(name: str, **options) -> Loss:
+    """The registered loss called *name* (canonical name or alias), with options bound.
+
+    Hyperparameters (``delta=1.5``), structural options (``label_smoothing=0.1``,
+    ``ignore_index=-100``) and ``reduction`` bind here.  Derivations are cached per
+    loss structure, so binding numbers costs nothing symbolic.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name; the message lists close matches.
+    TypeError
+        For an unknown option; the message names the valid ones.
+    """
+    _load(name)
+    key = _ALIASES.get(name, name)
+    if key not in _REGISTRY:
+        close = difflib.get_close_matches(name, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown loss {name!r}{hint} (see symloss.names())")
+    if not options:
+        return _REGISTRY[key]
+    frozen = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
+    return _bind(key, frozen)
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
+    return value
+
+
+@lru_cache(maxsize=256)
+def _bind(key: str, frozen: tuple) -> Loss:
+    base = _REGISTRY[key]
+    options = dict(frozen)
+    reduction = options.pop("reduction", base.reduction)
+    params = {p.name: p for p in base.params}
+    # A parameter the builder also takes, set to None, is a structural choice: the
+    # builder drops its term (sigmoid_focal's alpha=None, as optax's default).
+    structural = {
+        k: v
+        for k, v in options.items()
+        if k not in params or (v is None and k in _builder_options(base))
+    }
+    valid = sorted({"reduction", *params, *_builder_options(base)})
+    unknown = sorted(set(structural) - set(_builder_options(base)))
+    if unknown:
+        raise TypeError(
+            f"{key} got unexpected option(s) {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(valid)}"
+        )
+    loss = base.builder(**structural) if structural else base
+    params = {p.name: p for p in loss.params}
+    bound = dict(loss.bound)
+    for k, v in options.items():
+        if k in params:
+            bound[k] = params[k].validate(v, key)
+        elif k not in structural:
+            raise TypeError(f"{key} got unexpected option {k!r}; valid options: {', '.join(valid)}")
+    if reduction not in loss.reductions:
+        raise ValueError(
+            f"{key}: reduction must be one of {', '.join(loss.reductions)}, got {reduction!r}"
+        )
+    return replace(
+        loss, bound=tuple(sorted(bound.items())), reduction=reduction, builder=base.builder
+    )
+
+
+def _builder_options(loss: Loss) -> list[str]:
+    if loss.builder is None:
+        return []
+    return [
+        p.name
+        for p in inspect.signature(loss.builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+
+
+def catalog() -> Iterator[Loss]:
+    """Every registered loss, in name order."""
+    return (get(k) for k in names())
+
+
+def _load(name: str | None = None) -> None:
+    """Import the loss families (which register their losses): all of them, or, with
+    *name*, those up to the one that defines it."""
+    for family in FAMILIES:
+        if name is not None and (name in _REGISTRY or name in _ALIASES):
+            return
+        importlib.import_module(f"symloss.losses.{family}")
+

@@ -1,0 +1,453 @@
+r"""Step-by-step derivations of a loss's gradient, for teaching.
+
+A derivation is a list of :class:`Step`, each an equation ``lhs = rhs[0] = rhs[1] = ...``
+between SymPy expressions, with a title and, where the step relies on one, the
+:class:`~symloss.Constraint` it uses.  Everything is computed from the loss itself:
+
+* **A loss on logits** (``loss.composition`` is set, :math:`y = a(z)`) follows the
+  chain rule through the activation :math:`a`:
+
+  1. :math:`\partial E/\partial y`, the gradient of the base loss;
+  2. :math:`\partial y/\partial z`, the activation's Jacobian (the sigmoid's
+     :math:`\sigma(1-\sigma)`, the softmax's :math:`y_{ik}(\delta_{jk} - y_{ij})`);
+  3. their product, summed over the elements of :math:`y` that depend on the logit
+     (the classes, for the softmax);
+  4. the simplification to :math:`(y - t)/n`, naming the constraint
+     :math:`\sum_k t_{ik} = 1` where it is used, and written back in the logits.
+
+* **Any other loss**: differentiate the summand under the sum (a Kronecker delta
+  :math:`\delta` marks the one element that depends on the input), collapse the sum
+  against the delta, and simplify to :meth:`Loss.gradient`.
+
+The last expression of the last step is always ``loss.gradient()``;
+``tests/test_derivation.py`` checks numerically that every equality in every step holds.
+
+Examples
+--------
+>>> import symloss
+>>> from symloss.symbolic.derivation import derivation
+>>> steps = derivation(symloss.get("bce_logits"))
+>>> [s.title for s in steps]  # doctest: +NORMALIZE_WHITESPACE
+['Gradient of the loss by the prediction', 'Derivative of the activation',
+ 'Chain rule', 'Simplify']
+>>> steps[1].rhs
+((1 - sigmoid(z[i]))*sigmoid(z[i]), (1 - y[i])*y[i])
+>>> print(steps[1].latex())  # doctest: +NORMALIZE_WHITESPACE
+\frac{\partial y_{i}}{\partial z_{i}} = \left(1 - \sigma\left(z_{i}\right)\right)
+\sigma\left(z_{i}\right) = \left(1 - y_{i}\right) y_{i}
+>>> steps[-1].equation
+Eq(Derivative(E, z[i]), (sigmoid(z[i]) - t[i])/n)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import sympy as sp
+from sympy import Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
+
+from symloss.printing.printers import _PRINTERS, STYLES, TextPrinter, latex_expr, pretty
+from symloss.symbolic import calculus as _calculus
+from symloss.symbolic.calculus import Constraint
+from symloss.symbols import index
+
+if TYPE_CHECKING:  # pragma: no cover
+    from symloss.core.loss import Loss
+
+#: The symbol of the loss value on the left of every step.
+E = Symbol("E")
+
+#: Letters for new summation indices, in order of preference.
+_FRESH_LETTERS = "klpqrsuvwij"
+
+
+@dataclass(frozen=True)
+class Step:
+    r"""One step of a derivation: ``lhs = rhs[0] = rhs[1] = ...``.
+
+    Parameters
+    ----------
+    title : str
+        What the step does, e.g. ``"Chain rule"``.
+    lhs : sympy.Expr
+        The left-hand side, usually a ``Derivative``.
+    rhs : tuple of sympy.Expr
+        Equal forms of the right-hand side, from the first to the simplest.
+    constraint : Constraint, optional
+        The fact about the data that this step relies on.
+    used_as : sympy.Eq, optional
+        The constraint as this step uses it, with this step's index letters
+        (e.g. :math:`\sum_{k=1}^{m} t_{ik} = 1`).
+    note : str
+        One sentence, in words, of why the step holds.
+    brackets : bool
+        Print each Kronecker delta as an Iverson bracket, :math:`[k = i]`, because the
+        loss has a symbol of its own called :math:`\delta` (Huber's threshold).
+    """
+
+    title: str
+    lhs: sp.Expr
+    rhs: tuple[sp.Expr, ...]
+    constraint: Constraint | None = None
+    used_as: sp.Eq | None = None
+    note: str = ""
+    brackets: bool = False
+
+    @property
+    def equation(self) -> sp.Eq:
+        """``Eq(lhs, rhs[-1])``: what the step establishes."""
+        return sp.Eq(self.lhs, self.rhs[-1], evaluate=False)
+
+    def latex(self, style: str = "standard", aligned: bool = False) -> str:
+        r"""The step as LaTeX, in the article's or the standard notation.
+
+        With ``aligned=True`` each form goes on its own line, as the body of an
+        ``aligned`` (or ``align*``) environment: ``lhs &= a \\ &= b``.
+        """
+        if style not in STYLES:
+            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+        left = self._latex(self.lhs, style)
+        forms = [self._latex(r, style) for r in self.rhs]
+        if aligned:
+            return f"{left} &= " + r" \\ &= ".join(forms)
+        return " = ".join([left, *forms])
+
+    def constraint_latex(self, style: str = "standard") -> str:
+        """The constraint as used here, as LaTeX (empty when the step uses none)."""
+        if self.used_as is None:
+            return ""
+        return f"{self._latex(self.used_as.lhs, style)} = {self._latex(self.used_as.rhs, style)}"
+
+    def _latex(self, expr: sp.Basic, style: str) -> str:
+        if not self.brackets:
+            return latex_expr(expr, style)
+        return _bracket_printer(_PRINTERS[style])().doprint(expr)
+
+    def pretty(self) -> str:
+        """The step as Unicode text (title, equation, constraint), as a terminal shows it."""
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        kind = _bracket_printer(TextPrinter) if self.brackets else TextPrinter
+        printer = kind({"use_unicode": True, "wrap_line": False})
+        form = printer._print(self.lhs)
+        for r in self.rhs:
+            form = prettyForm(*form.right(" = "))
+            form = prettyForm(*form.right(printer._print(r)))
+        lines = [self.title, form.render(wrap_line=False)]
+        if self.constraint is not None:
+            lines.append(f"(uses {self.constraint.name}: {self.constraint.description})")
+        return "\n".join(lines)
+
+
+def _bracket_printer(printer: type) -> type:
+    """*printer* with Kronecker deltas written as Iverson brackets, ``[k = i]``."""
+
+    class BracketPrinter(printer):
+        def _print_KroneckerDelta(self, expr, exp=None):
+            a, b = (self._print(x) for x in expr.args)
+            if isinstance(a, str):  # LaTeX
+                tex = rf"\left[{a} = {b}\right]"
+                return f"{tex}^{{{exp}}}" if exp else tex
+            from sympy.printing.pretty.stringpict import prettyForm
+
+            return prettyForm(f"[{a.render(wrap_line=False)} = {b.render(wrap_line=False)}]")
+
+    return BracketPrinter
+
+
+def _delta_clash(loss: Loss) -> bool:
+    """Whether the loss has a symbol printed as the Kronecker delta's letter."""
+    return any(latex_expr(s) == r"\delta" for s in loss.expr.free_symbols if isinstance(s, Symbol))
+
+
+def derivation(loss: Loss) -> list[Step]:
+    """The derivation of ``loss.gradient()``, step by step.
+
+    Parameters
+    ----------
+    loss : Loss
+        Any registered (or unregistered) loss.  A loss on logits takes its base loss
+        from ``loss.composition.base_loss``.
+
+    Returns
+    -------
+    list of Step
+        For a loss on logits: the gradient by the prediction, the activation's
+        derivative, the chain rule and the simplification.  Otherwise: differentiate
+        under the sum, collapse the sum, simplify.  The last form of the last step
+        is ``loss.gradient()``.
+    """
+    steps = _composed(loss) if loss.composition is not None else _direct(loss)
+    if _delta_clash(loss):
+        steps = [replace(s, brackets=True, note=_bracket_note(s.note)) for s in steps]
+    return steps
+
+
+def _bracket_note(note: str) -> str:
+    return (
+        note.replace("Kronecker delta", "bracket")
+        .replace("the delta", "the bracket")
+        .replace("the deltas", "the brackets")
+    )
+
+
+# ---------------------------------------------------------------------- loss on logits
+def _composed(loss: Loss) -> list[Step]:
+    comp = loss.composition
+    base = comp.base_loss
+    y_el, z_el = comp.element, loss.element
+    to_pred, to_logits = _activation_rewrites(comp.element, comp.value)
+    taken = _letters_in(loss.expr) | _letters_in(base.expr)
+
+    # 1. dE/dy, the base loss's gradient, at the element y_el.
+    grad_y = _calculus.rename_indices(
+        base.gradient(), dict(zip(base.element.indices, y_el.indices))
+    )
+    base_used = base.constraints_used()
+    step1 = Step(
+        "Gradient of the loss by the prediction",
+        Derivative(E, y_el),
+        (grad_y,),
+        constraint=base_used[0] if base_used else None,
+        note=f"The gradient of {base.title.lower()} ({base.name}), by one prediction element.",
+    )
+
+    # 2. dy/dz: differentiate the activation at a general element y_src by the logit z_el.
+    #    A delta that pins an index of y_src to the logit's index (the sample, for the
+    #    softmax; everything, for the sigmoid) is applied at once; the other indices are
+    #    summed over by the chain rule.
+    dummies = tuple(sp.Dummy(f"d{pos}", integer=True) for pos in range(len(y_el.indices)))
+    jac = sp.diff(_at(comp.value, y_el.indices, dummies), z_el)
+    pinned: dict[sp.Basic, sp.Expr] = {}
+    factors = list(Mul.make_args(jac))
+    for d in dummies:
+        for f in factors:
+            partner = _calculus._delta_partner(f, d)
+            if partner is not None and not partner.has(*dummies):
+                pinned[d] = partner
+                factors.remove(f)
+                break
+    free = [d for d in dummies if d not in pinned]
+    letters = _fresh(taken, len(free))
+    names = dict(zip(free, letters))
+    jac = Mul(*factors).xreplace(pinned).xreplace(names)
+    src_indices = tuple(pinned[d] if d in pinned else names[d] for d in dummies)
+    y_src = y_el.base[src_indices]
+    jac_y = to_pred(jac)
+    sizes = dict(zip(dummies, (size for _, size in loss.input_indices)))
+    limits = [(names[d], 1, sizes[d]) for d in reversed(free)]  # innermost first
+    step2 = Step(
+        "Derivative of the activation",
+        Derivative(y_src, z_el),
+        _distinct((jac, jac_y)),
+        note=_jacobian_note(comp.name, bool(limits)),
+    )
+
+    # 3. The chain rule: dE/dz = sum over y_src of dE/dy_src * dy_src/dz.
+    grad_src = _calculus.rename_indices(grad_y, dict(zip(y_el.indices, src_indices)))
+    symbolic = Mul(Derivative(E, y_src), Derivative(y_src, z_el), evaluate=False)
+    product = Mul(grad_src, jac_y, evaluate=False)
+    if limits:
+        symbolic, product = Sum(symbolic, *limits), Sum(product, *limits)
+    step3 = Step(
+        "Chain rule",
+        Derivative(E, z_el),
+        (symbolic, product),
+        note=(
+            f"E depends on {pretty(z_el)} only through {y_el.base}"
+            + (", summed over the elements it feeds." if limits else ".")
+        ),
+    )
+
+    # 4. Multiply out, collapse the deltas, apply the constraints, return to the logits.
+    evaluated = Mul(grad_src, jac_y)
+    collapsed = _calculus.collapse(Sum(evaluated, *limits)) if limits else evaluated
+    sample = _sample_point(collapsed, {y_el.base})
+    fixed = frozenset({loss.target})
+    forms = [collapsed, _calculus.clean(collapsed, sample=sample, fixed_sign=fixed)]
+    steps = [step1, step2, step3]
+    used = []
+    for c in loss.constraints_used():
+        new, hit = c.apply(forms[-1])
+        if hit:
+            used.append((c, _instance(c, forms[-1])))
+            forms.append(_calculus.clean(new, sample=sample, fixed_sign=fixed))
+    forms.append(to_logits(forms[-1]))
+    forms.append(loss.gradient())
+    first = used[0] if used else (None, None)
+    note = "Multiply out; the deltas pick single terms of the sums."
+    if first[0] is not None:
+        note += f" Then use the constraint: {first[0].description}."
+    steps.append(
+        Step(
+            "Simplify",
+            Derivative(E, z_el),
+            _distinct(forms),
+            constraint=first[0],
+            used_as=first[1],
+            note=note,
+        )
+    )
+    for c, eq in used[1:]:
+        steps.append(
+            Step(
+                "Use a constraint",
+                Derivative(E, z_el),
+                (loss.gradient(),),
+                constraint=c,
+                used_as=eq,
+                note=f"{c.description}.",
+            )
+        )
+    return steps
+
+
+def _jacobian_note(activation: str, coupled: bool) -> str:
+    if coupled:
+        return (
+            f"Each output of the {activation} depends on every logit of its sample; "
+            "the Kronecker delta is 1 when the two class indices agree and 0 otherwise."
+        )
+    return f"Each output of the {activation} depends on its own logit only."
+
+
+def _activation_rewrites(element: Indexed, value: sp.Expr):
+    """Functions that write activation values as predictions, and back, at any indices."""
+    wilds = [sp.Wild(f"w{pos}") for pos in range(len(element.indices))]
+    value_pattern = _at(value, element.indices, wilds)
+    element_pattern = element.base[tuple(wilds)]
+
+    def to_pred(expr: sp.Expr) -> sp.Expr:
+        return expr.replace(value_pattern, element_pattern)
+
+    def to_logits(expr: sp.Expr) -> sp.Expr:
+        return expr.replace(element_pattern, value_pattern)
+
+    return to_pred, to_logits
+
+
+# ---------------------------------------------------------------------- other losses
+def _direct(loss: Loss) -> list[Step]:
+    x = loss.element
+    letters = [v for v, _ in loss.indices]
+    fresh = _fresh(_letters_in(loss.expr), len(letters))
+    to_fresh = dict(zip(letters, fresh))
+    summand = loss.term.doit().xreplace(to_fresh)
+    x_fresh = loss.pred[tuple(fresh)]
+    limits = [(f, 1, size) for f, (_, size) in reversed(list(zip(fresh, loss.indices)))]
+    deltas = Mul(*(KroneckerDelta(a, b) for a, b in zip(letters, fresh)))
+
+    if loss.separable:
+        # Each summand depends on its own element only: d(term_k)/dx_i = term'(x_k) delta_ik.
+        local = sp.factor_terms(sp.diff(summand, x_fresh))
+        body = Mul(local, deltas, evaluate=False)
+        collapsed = sp.factor_terms(local.xreplace(dict(zip(fresh, letters))))
+        delta_note = "Only the summand of the element itself depends on it: the delta is 1 there."
+    else:
+        # Differentiate by an element with placeholder indices, as the core does: the
+        # element's own letters may be bound inside the summand (a row sum over j).
+        holders = [sp.Dummy(f"{v}_", integer=True) for v, _ in loss.input_indices]
+        back = dict(zip(holders, (v for v, _ in loss.input_indices)))
+        raw = sp.diff(summand, loss.pred[tuple(holders)])
+        collapsed = _calculus.rename_indices(_calculus.collapse(Sum(raw, *limits)), back)
+        body = _calculus.rename_indices(raw, back)  # before the sums bind the fresh letters
+        delta_note = "Each Kronecker delta keeps the one term of its sum where its indices agree."
+
+    steps = [
+        Step(
+            "Differentiate under the sum",
+            Derivative(E, x),
+            (Mul(loss.coef, Sum(body, *limits), evaluate=False),),
+            note="The derivative of a sum is the sum of the derivatives.",
+        ),
+        Step(
+            "Collapse the sum",
+            Derivative(E, x),
+            (_times(loss.coef, collapsed),),
+            note=delta_note,
+        ),
+    ]
+
+    sample = _sample_point(collapsed, {loss.pred})
+    general = _calculus.clean(
+        loss.coef * collapsed, sample=sample, fixed_sign=frozenset({loss.target})
+    )
+    forms, used = [general], []
+    for c in loss.constraints_used():
+        new, hit = c.apply(forms[-1])
+        if hit:
+            used.append((c, _instance(c, forms[-1])))
+            forms.append(new)
+    forms.append(loss.gradient())
+    c, eq = used[0] if used else (None, None)
+    steps.append(
+        Step(
+            "Simplify",
+            Derivative(E, x),
+            _distinct(forms),
+            constraint=c,
+            used_as=eq,
+            note=f"Use the constraint: {c.description}." if c is not None else "",
+        )
+    )
+    return steps
+
+
+# ---------------------------------------------------------------------- helpers
+def _at(expr: sp.Expr, old: Sequence[sp.Basic], new: Sequence[sp.Basic]) -> sp.Expr:
+    """*expr* with its free indices *old* replaced by *new* (simultaneously)."""
+    return expr.xreplace(dict(zip(old, new)))
+
+
+def _letters_in(expr: sp.Basic) -> set[str]:
+    return (
+        {str(s) for s in expr.free_symbols}
+        | {str(v) for s in expr.atoms(Sum) for v, *_ in s.limits}
+        | {str(s) for s in expr.atoms(Symbol)}
+    )
+
+
+def _fresh(taken: Iterable[str], count: int) -> list[Symbol]:
+    """*count* index letters not in *taken*, in the order of :data:`_FRESH_LETTERS`."""
+    taken = set(taken)
+    out = [index(c) for c in _FRESH_LETTERS if c not in taken][:count]
+    if len(out) < count:  # pragma: no cover - a loss with seven indices
+        raise ValueError("ran out of index letters")
+    return out
+
+
+def _sample_point(expr: sp.Expr, bases: set) -> dict:
+    """A point inside the usual domains, to orient signs: elements at 3/10, sizes at 7."""
+    point: dict = {}
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, Indexed) and node.base in bases:
+            point[node] = sp.Rational(3, 10)
+        elif isinstance(node, Symbol) and node.is_integer and node.is_positive:
+            point[node] = sp.Integer(7)
+    return point
+
+
+def _instance(c: Constraint, expr: sp.Expr) -> sp.Eq | None:
+    """The constraint as it occurs in *expr*, with *expr*'s index letters."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, Sum) and c.apply(node)[1]:
+            return sp.Eq(node, c.rhs, evaluate=False)
+    return None  # pragma: no cover - apply() hit, so some Sum matched
+
+
+def _times(coef: sp.Expr, expr: sp.Expr) -> sp.Expr:
+    """``coef * expr`` left unevaluated, to show the factor, with any sign moved to it."""
+    if isinstance(expr, Mul) and expr.as_coeff_Mul()[0].is_negative:
+        coef, expr = -coef, -expr
+    return Mul(coef, expr, evaluate=False)
+
+
+def _distinct(forms: Iterable[sp.Expr]) -> tuple[sp.Expr, ...]:
+    """*forms* without consecutive repeats (structurally equal expressions)."""
+    out: list[sp.Expr] = []
+    for f in forms:
+        if not out or f != out[-1]:
+            out.append(f)
+    return tuple(out)

@@ -1,0 +1,211 @@
+"""The LaTeX handout: its content, the export command, and a real pdflatex compile.
+
+``pdflatex`` comes from Debian's ``texlive-latex-base`` (``.ci/run`` installs it).
+Without it the compile tests skip, except where ``SYMLOSS_REQUIRE_PDFLATEX=1`` (as in
+CI), where they fail.  Font generation is switched off (``MKTEXPK=0``), so a document
+that needs a font outside the installed packages fails instead of building one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import registry_params
+
+import symloss
+import symloss.docs as docs
+from symloss.cli import docs as docs_cli
+from symloss.symbolic.derivation import derivation
+
+PDFLATEX = shutil.which("pdflatex")
+REQUIRED = os.environ.get("SYMLOSS_REQUIRE_PDFLATEX") == "1"
+
+
+def compile_tex(text: str, tmp_path, name="handout"):
+    """Compile *text*; return the log.  Fails the test on any error."""
+    if PDFLATEX is None:
+        if REQUIRED:
+            pytest.fail("pdflatex is required here (SYMLOSS_REQUIRE_PDFLATEX=1)")
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    src = tmp_path / f"{name}.tex"
+    src.write_text(text, encoding="utf-8")
+    env = {**os.environ, "MKTEXPK": "0", "MKTEXTFM": "0", "MKTEXMF": "0"}
+    proc = subprocess.run(
+        [PDFLATEX, "-halt-on-error", "-interaction=nonstopmode", "-no-shell-escape", src.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=120,
+        env=env,
+    )
+    log = (tmp_path / f"{name}.log").read_text(errors="replace")
+    problems = [
+        line
+        for line in log.splitlines()
+        if line.startswith("!")
+        or "Undefined control sequence" in line
+        or "LaTeX Error" in line
+        or "Missing character" in line
+        or re.search(r"(LaTeX|Package \w+) Warning", line)
+    ]
+    assert proc.returncode == 0 and problems == [], "\n".join(problems) or proc.stdout[-3000:]
+    pdf = tmp_path / f"{name}.pdf"
+    assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-"
+    return log
+
+
+# ---------------------------------------------------------------------- content
+def test_standalone_document():
+    tex = docs.export_tex(["bce", "cce_logits"], None)
+    assert tex.startswith("\\documentclass")
+    assert tex.count("\\begin{document}") == 1 and tex.rstrip().endswith("\\end{document}")
+    assert tex.count("\\section{") == 2
+    assert "\\usepackage{amsmath,amssymb}" in tex
+    for L in (symloss.get("bce"), symloss.get("cce_logits")):
+        assert L.latex("standard") in tex
+        assert L.latex(part="gradient") in tex
+    # The logits loss also gives the gradient by the prediction, and its constraint.
+    assert symloss.get("cce").latex(part="gradient") in tex
+    assert "each target row sums to 1" in tex
+    assert "\\subsection*{Derivation}" not in tex
+
+
+@registry_params()
+def test_derivation_steps_are_in_the_handout(loss):
+    tex = docs.export_tex([loss.name], None, derivation=True)
+    steps = derivation(loss)
+    assert tex.count("\\begin{align*}") == len(steps)
+    for step in steps:
+        assert step.latex(aligned=True) in tex
+        if step.constraint is not None:
+            assert step.constraint_latex() in tex
+
+
+def test_article_style():
+    tex = docs.export_tex(["bce"], None, style="article", derivation=True)
+    assert symloss.get("bce").latex("article") in tex
+    assert r"log\,y_i" in tex and "\\log" not in tex
+
+
+def test_names_in_order_without_repeats_and_all_by_default():
+    tex = docs.export_tex(["sse", "bce", "binary_cross_entropy"], None)
+    titles = re.findall(r"\\section\{(.*?)\}", tex)
+    assert titles == [docs.tex_text(symloss.get(n).title) for n in ("sse", "bce")]
+    everything = docs.export_tex(None, None)
+    assert everything.count("\\section{") == len(symloss.names())
+
+
+def test_written_atomically_to_a_file(tmp_path):
+    out = tmp_path / "handout.tex"
+    text = docs.export_tex(["bce"], out)
+    assert out.read_text() == text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["handout.tex"]
+
+
+def test_bad_style_and_names_are_refused():
+    with pytest.raises(ValueError, match="unknown style"):
+        docs.export_tex(["bce"], None, style="fancy")
+    with pytest.raises(KeyError, match="unknown loss"):
+        docs.export_tex(["nope"], None)
+
+
+def test_text_is_escaped_for_latex():
+    assert docs.tex_text("a_b & 50% #1 {x} $y ~ ^") == (
+        r"a\_b \& 50\% \#1 \{x\} \ensuremath{\$}y \~{} \^{}"
+    )
+    assert (
+        docs.tex_text("σ ≥ 0 – “quoted”")
+        == r"\ensuremath{\sigma} \ensuremath{\geq} 0 -- ``quoted''"
+    )
+    assert docs.tex_text("漢") == "[U+6F22]"
+
+
+# ---------------------------------------------------------------------- CLI
+def run(*argv):
+    from test_docs import parser
+
+    return docs_cli.run_cli(parser().parse_args(list(argv)))
+
+
+def test_cli_export_to_stdout_and_file(tmp_path, capsys):
+    assert run("export", "bce", "--format", "tex") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("\\documentclass") and "\\begin{align*}" not in out
+    assert (
+        run(
+            "export",
+            "cce_logits",
+            "--derivation",
+            "--style",
+            "article",
+            "-o",
+            str(tmp_path / "h.tex"),
+        )
+        == 0
+    )
+    text = (tmp_path / "h.tex").read_text()
+    assert "\\begin{align*}" in text and "log(" in text and "\\log" not in text
+    assert capsys.readouterr().out == ""
+    assert run("export", "--all", "-o", str(tmp_path / "all.tex")) == 0
+    assert (tmp_path / "all.tex").read_text().count("\\section{") == len(symloss.names())
+
+
+def test_cli_export_errors():
+    from symloss import UsageError
+
+    with pytest.raises(UsageError, match="unknown loss"):
+        run("export", "nope")
+    with pytest.raises(UsageError, match="not both"):
+        run("export", "bce", "--all")
+    with pytest.raises(UsageError, match="needs a loss name"):
+        run("export")
+    with pytest.raises(UsageError):
+        run("export", "bce", "--format", "pdf")
+
+
+# ---------------------------------------------------------------------- pdflatex
+@pytest.mark.parametrize("style", ["standard", "article"])
+@registry_params()
+def test_pdflatex_compiles_every_loss(loss, style, tmp_path):
+    compile_tex(docs.export_tex([loss.name], None, derivation=True, style=style), tmp_path)
+
+
+@pytest.mark.parametrize("style", ["standard", "article"])
+def test_pdflatex_compiles_the_whole_catalog(style, tmp_path):
+    log = compile_tex(docs.export_tex(None, None, derivation=True, style=style), tmp_path)
+    assert "Output written on handout.pdf" in log
+
+
+def test_pdflatex_compiles_escaped_text(tmp_path):
+    nasty = "a_b & 50% #1 {x} $y ~ ^ < > | \\ “q” – — … × ½ ≤ σ Δ Α ² ₖ é Ł 漢"
+    text = docs.export_tex(["sse"], None).replace(
+        "\\begin{document}", "\\begin{document}\n" + docs.tex_text(nasty) + "\n"
+    )
+    compile_tex(text, tmp_path)
+
+
+def wired() -> bool:
+    from symloss.cli import build_parser
+
+    try:
+        build_parser().parse_args(["export", "bce"])
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not wired(), reason="docs/export not yet wired into symloss.cli")
+def test_symloss_export_command(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "symloss", "export", "bce_logits", "--format", "tex", "--derivation",
+         "-o", str(tmp_path / "handout.tex")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    compile_tex((tmp_path / "handout.tex").read_text(), tmp_path, name="compiled")
