@@ -81,9 +81,10 @@ def _validated(name: str, value, source: str) -> object:
         text = value.strip()
         if name == "block_elements" and text in ("", "0"):
             return None  # the documented "pick by backend"
-        if not text.isdigit():
-            raise BackendError(f"{source}={value!r} is not a whole number")
-        value = int(text)
+        try:
+            value = int(text, 10)
+        except ValueError:
+            raise BackendError(f"{source}={value!r} is not a whole number") from None
     if name == "block_elements" and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
