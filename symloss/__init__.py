@@ -32,11 +32,15 @@ This module, the public face, sits on top and re-exports the public names.
 from symloss.core.domain import Domain, Param
 from symloss.core.loss import Composition, Loss
 from symloss.errors import (
+    ArgumentError,
     BackendError,
     BudgetExceeded,
     CheckFailed,
+    InputError,
+    OptionError,
     ParseError,
     SymlossError,
+    UnknownLossError,
     UnsafeOutputError,
     UsageError,
 )
@@ -81,17 +85,21 @@ def latex(obj, style: str = "standard", part: str = "loss") -> str:
 
 
 __all__ = [
+    "ArgumentError",
     "BackendError",
     "BudgetExceeded",
     "CheckFailed",
     "Composition",
     "Constraint",
     "Domain",
+    "InputError",
     "Loss",
+    "OptionError",
     "Param",
     "ParseError",
     "Report",
     "SymlossError",
+    "UnknownLossError",
     "UnsafeOutputError",
     "UsageError",
     "__version__",

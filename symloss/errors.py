@@ -64,3 +64,24 @@ class CheckFailed(SymlossError, AssertionError):
     def __init__(self, report):
         self.report = report
         super().__init__(str(report))
+
+
+class InputError(SymlossError, ValueError):
+    """An array passed to a loss is wrong: its dtype, shape, domain or a row constraint.
+    The message names the loss, the array and the first offending element."""
+
+
+class ArgumentError(SymlossError, TypeError):
+    """A call or option the function does not take: an unknown option, a missing or
+    unexpected keyword input, an option of the wrong type."""
+
+
+class OptionError(SymlossError, ValueError):
+    """An option's value lies outside its domain (``delta=-1``, a bad reduction)."""
+
+
+class UnknownLossError(SymlossError, KeyError):
+    """No registered loss has this name or alias; the message lists close matches."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

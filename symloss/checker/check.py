@@ -368,7 +368,9 @@ class _Runner:
         for case in cases:
             try:
                 u, rtol = self.user(what, case)
-            except Exception as exc:  # the user's code raised: refused, or failed
+            # The user's code raised: refused, or failed.  SystemExit too: a function
+            # that calls sys.exit(0) must not turn a check into a silent pass.
+            except (Exception, SystemExit) as exc:
                 msg = f"{type(exc).__name__}: {exc}"
                 if fam.optional:
                     said = f"your code refuses these inputs ({msg})"

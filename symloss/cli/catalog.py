@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from symloss.cli.common import floats
+from symloss.cli.common import floats, whole
 from symloss.docs.table import per_sample_terms
 from symloss.errors import UsageError
 from symloss.losses.article import ARTICLE
@@ -45,7 +45,9 @@ def add_cli(sub) -> None:
     table.add_argument("name", metavar="NAME")
     table.add_argument("--y", type=floats, default=None, help="predictions, comma-separated")
     table.add_argument("--t", type=floats, default=None, help="targets, comma-separated")
-    table.add_argument("--digits", type=int, default=2)
+    table.add_argument(
+        "--digits", type=whole(0, 17), default=2, help="decimals of the terms (0 to 17)"
+    )
 
 
 

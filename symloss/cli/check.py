@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 
 from symloss.checker import check
-from symloss.cli.common import parse_param
+from symloss.cli.common import parse_param, whole
 from symloss.errors import UsageError
 from symloss.registry import get
 
@@ -31,8 +31,12 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("value", nargs="?", metavar="MODULE:FUNCTION", help="your loss function")
     p.add_argument("--grad", metavar="MODULE:FUNCTION", help="your gradient function")
     p.add_argument("--torch", action="store_true", help="the functions take torch tensors")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input draws (default 0)")
-    p.add_argument("--samples", type=int, default=20, help="inputs per family (default 20)")
+    p.add_argument(
+        "--seed", type=whole(0), default=0, help="seed of the input draws (default 0)"
+    )
+    p.add_argument(
+        "--samples", type=whole(1), default=20, help="inputs per family (default 20)"
+    )
     p.add_argument(
         "--param",
         action="append",
@@ -48,9 +52,15 @@ def _load(spec: str) -> Callable:
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
         raise UsageError(f"expected MODULE:FUNCTION, got {spec!r}")
+    top = module.partition(".")[0]
+    if top in sys.stdlib_module_names and os.path.exists(os.path.join(os.getcwd(), top + ".py")):
+        raise UsageError(
+            f"{top}.py has the name of a standard-library module, which is imported "
+            "instead; rename your file"
+        )
     try:
         obj = importlib.import_module(module)
-    except Exception as exc:  # whatever the import raised, it is the user's to fix
+    except (Exception, SystemExit) as exc:  # whatever the import raised is the user's to fix
         raise UsageError(f"cannot import {module!r}: {type(exc).__name__}: {exc}") from None
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -68,19 +78,21 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         if args.value is None and args.grad is None:
             raise UsageError("check needs your loss function (MODULE:FUNCTION), --grad, or both")
-        if args.samples < 1:
-            raise UsageError("--samples must be at least 1")
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        value = _load(args.value) if args.value else None
-        grad = _load(args.grad) if args.grad else None
+        # The loss and its options first: a wrong name must not import (and so run)
+        # the user's module.
         params = dict(parse_param(p) for p in args.param)
-        if args.torch and importlib.util.find_spec("torch") is None:
-            raise UsageError("--torch needs PyTorch (pip install torch)")
         try:
             L = get(args.name, **params)
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(exc.args[0] if exc.args else str(exc)) from None
+        if args.torch and importlib.util.find_spec("torch") is None:
+            raise UsageError("--torch needs PyTorch (pip install torch)")
+        # The current directory is importable, after the standard library and the
+        # installed packages, so a file there cannot shadow them.
+        if os.getcwd() not in sys.path:
+            sys.path.append(os.getcwd())
+        value = _load(args.value) if args.value else None
+        grad = _load(args.grad) if args.grad else None
     except UsageError as exc:
         if getattr(args, "debug", False):
             raise

@@ -51,3 +51,19 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(
             f"expected numbers separated by commas, got {text!r}"
         ) from None
+
+
+def whole(low: int, high: int | None = None):
+    """An argparse type: a whole number in ``[low, high]`` (a mistake exits 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            upper = "" if high is None else f" and at most {high}"
+            raise argparse.ArgumentTypeError(f"must be at least {low}{upper}, got {value}")
+        return value
+
+    return parse

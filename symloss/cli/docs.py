@@ -36,7 +36,12 @@ def add_cli(subparsers) -> None:
     )
     export.add_argument("--style", choices=STYLES, default="standard", help="notation")
     export.add_argument(
-        "-o", "--output", default="-", metavar="FILE", help="output file (default: stdout)"
+        "-o",
+        "--output",
+        default="-",
+        metavar="FILE",
+        help="output file (default '-': stdout). An existing FILE is overwritten and keeps "
+        "its permissions; a symbolic link is followed; a device or pipe is written in place",
     )
 
 
@@ -55,6 +60,8 @@ def run_cli(args) -> int:
                 raise UsageError("give loss names or --all, not both")
             if not args.all and not args.names:
                 raise UsageError("export needs a loss name (see 'symloss list') or --all")
+            if not args.output.strip():
+                raise UsageError("-o needs a file name (or '-' for stdout)")
             out = None if args.output == "-" else args.output
             text = export_tex(
                 None if args.all else args.names, out, derivation=args.derivation, style=args.style

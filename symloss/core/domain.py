@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 from sympy import IndexedBase
 
+from symloss.errors import ArgumentError, OptionError
 from symloss.numeric.rows import via_compiled
 
 
@@ -125,16 +126,16 @@ class Param:
         if isinstance(self.symbol, IndexedBase):
             arr = np.asarray(value, dtype=np.float64)
             if arr.ndim != 1 or not np.all(np.isfinite(arr)):
-                raise ValueError(f"{loss_name}: {self.name} must be a 1-D array of finite numbers")
+                raise OptionError(f"{loss_name}: {self.name} must be a 1-D array of finite numbers")
             if self.domain is not None and not all(sp.Float(v) in self.domain for v in arr):
-                raise ValueError(f"{loss_name}: {self.name} must lie in {set_text(self.domain)}")
+                raise OptionError(f"{loss_name}: {self.name} must lie in {set_text(self.domain)}")
             return tuple(float(v) for v in arr)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-            raise TypeError(f"{loss_name}: {self.name} must be a number, got {value!r}")
+            raise ArgumentError(f"{loss_name}: {self.name} must be a number, got {value!r}")
         value = float(value)
         if not np.isfinite(value) or (
             self.domain is not None and sp.Float(value) not in self.domain
         ):
             where = set_text(self.domain) if self.domain is not None else "the reals"
-            raise ValueError(f"{loss_name}: {self.name} = {value!r} is outside {where}")
+            raise OptionError(f"{loss_name}: {self.name} = {value!r} is outside {where}")
         return value

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -105,17 +107,20 @@ class _Output:
         return removed
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write *data* to *path* through a temporary file in the same directory.
 
     Readers see the old file or the new one, never a partial one.  The new file gets
-    the usual permissions (``0o666`` less the umask), not a temporary file's ``0o600``.
+    *mode*, or the usual permissions (``0o666`` less the umask), not a temporary
+    file's ``0o600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -124,6 +129,40 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_output(path: str | os.PathLike, data: bytes) -> None:
+    """Write *data* to a file the user named (``symloss export -o FILE``).
+
+    The usual command-line convention: an existing file is overwritten.  More exactly:
+
+    - a new or existing regular file is replaced atomically (readers see the old text
+      or the new one), and an existing file keeps its permission bits;
+    - a symbolic link is followed: its target is written, the link stays;
+    - a regular file with other hard links is rewritten in place, so that every link
+      sees the new text (an atomic replace would detach this name from the others);
+    - a character device, FIFO or socket (``/dev/null``, ``/dev/stdout``, a pipe) is
+      written in place and never replaced by a regular file;
+    - a directory is refused.
+
+    Errors name *path*, never a temporary file.
+    """
+    shown = os.fspath(path)
+    target = Path(os.path.realpath(path))  # follows symbolic links, even dangling ones
+    try:
+        try:
+            info = os.stat(target)
+        except FileNotFoundError:
+            info = None
+        if info is not None and stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if info is not None and (not stat.S_ISREG(info.st_mode) or info.st_nlink > 1):
+            with open(target, "wb") as f:  # in place: truncates a regular file
+                f.write(data)
+            return
+        atomic_write(target, data, mode=None if info is None else stat.S_IMODE(info.st_mode))
+    except OSError as exc:  # name the user's path, not the temporary file or the link target
+        raise type(exc)(exc.errno, exc.strerror or str(exc), shown) from None
 
 
 class _Progress:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections.abc import Iterable
-from pathlib import Path
 
 import sympy as sp
 
 from symloss.core.loss import Loss
-from symloss.docs.files import atomic_write
+from symloss.docs.files import write_output
 from symloss.docs.site import _select
 from symloss.printing.printers import latex_expr
 from symloss.registry import get
@@ -156,7 +155,8 @@ def export_tex(
     names : iterable of str, optional
         Losses (names or aliases), in the order given; all registered losses when None.
     out : path, optional
-        File to write (atomically).  ``None`` only returns the text.
+        File to write (see :func:`symloss.docs.files.write_output`: an existing file
+        is overwritten, keeping its mode).  ``None`` only returns the text.
     derivation : bool
         Add the step-by-step derivation of each gradient.
     style : {"standard", "article"}
@@ -194,7 +194,7 @@ def export_tex(
     parts.append(r"\end{document}")
     text = "\n".join(parts) + "\n"
     if out is not None:
-        atomic_write(Path(out), text.encode("utf-8"))
+        write_output(out, text.encode("utf-8"))
     return text
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import sympy as sp
 from sympy import IndexedBase, Symbol
 
+from symloss.errors import ArgumentError, InputError
 from symloss.numeric.blocks import map_blocks
 from symloss.numeric.fused import SCRATCH
 from symloss.numeric.kernel import Kernel
@@ -257,11 +258,11 @@ class Batch:
     def buffer(self, out) -> np.ndarray:
         """*out* viewed in the kernels' layout, after checking it can hold the gradient."""
         if not isinstance(out, np.ndarray) or out.dtype != np.float64:
-            raise TypeError("out must be a float64 numpy array")
+            raise ArgumentError("out must be a float64 numpy array")
         if out.shape != self.original_shape:
-            raise ValueError(f"out has shape {out.shape}, the gradient has {self.original_shape}")
+            raise InputError(f"out has shape {out.shape}, the gradient has {self.original_shape}")
         if not out.flags.c_contiguous or not out.flags.writeable:
-            raise ValueError("out must be C-contiguous and writeable")
+            raise InputError("out must be C-contiguous and writeable")
         return out.reshape(self.shape)  # a view: contiguous
 
     def block(self, arrays: dict[str, np.ndarray], target: str) -> dict[str, np.ndarray]:
@@ -290,6 +291,29 @@ class Batch:
         return per
 
 
+def as_real(values, name: str, what: str, cast: bool = True) -> np.ndarray:
+    """*values* as an array of real numbers (float64 unless *cast* is False).
+
+    Every array input follows the same rules: booleans, integers and floats are
+    accepted; complex numbers, strings, dates, objects and masked arrays with masked
+    elements are refused (NumPy would drop an imaginary part, parse a string, count
+    days, or ignore the mask, and the loss would be silently wrong).
+    """
+    if isinstance(values, np.ma.MaskedArray):
+        if np.ma.is_masked(values):
+            raise InputError(
+                f"{name}: {what} is a masked array with masked elements; pass only the "
+                "elements to use (values[~values.mask]) or fill them (values.filled(x))"
+            )
+        values = values.data
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        kind = {"c": "complex", "U": "string", "S": "bytes", "M": "datetime", "m": "timedelta",
+                "O": "object"}.get(arr.dtype.kind, str(arr.dtype))
+        raise InputError(f"{name}: {what} must hold real numbers, got {kind} dtype {arr.dtype}")
+    return np.asarray(arr, dtype=np.float64) if cast else arr
+
+
 def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Batch:
     """Check and lay out one call's inputs.
 
@@ -299,8 +323,8 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
     """
     name = loss.name
     role = role_of(loss, loss.pred)
-    p = np.asarray(pred, dtype=np.float64)
-    t_raw = np.asarray(target)
+    p = as_real(pred, name, role)
+    t_raw = as_real(target, name, "target", cast=False)
     ndim = len(loss.input_indices)
     original = p.shape
     labels = None
@@ -308,7 +332,7 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
     if is_one_hot and p.ndim == 2 and t_raw.ndim == 1 and t_raw.dtype.kind in "iu":
         labels = np.asarray(t_raw, dtype=np.int64)
         if labels.shape[0] != p.shape[0]:
-            raise ValueError(
+            raise InputError(
                 f"{name}: {role} shape {p.shape} and label shape {labels.shape} do not match"
             )
         bad = (labels < 0) | (labels >= p.shape[1])
@@ -316,44 +340,42 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
             bad &= labels != loss.ignore_index
         if bad.any():
             row = int(np.argmax(bad))
-            raise ValueError(
+            raise InputError(
                 f"{name}: label {int(labels[row])} at row {row} is not a class index "
                 f"in [0, {p.shape[1]})"
             )
         # Deferred: one-hot rows are built block by block (in cache, on the workers).
         t = labels if defer else one_hot(labels, p.shape[1], loss.ignore_index)
     else:
-        if t_raw.dtype.kind not in "biuf":
-            raise ValueError(f"{name}: target must be numeric, got dtype {t_raw.dtype}")
         t = np.asarray(t_raw, dtype=np.float64)
     if ndim == 1 and p.ndim != 1:
         p = p.reshape(-1)  # element-wise losses treat every element as a sample
         t = t.reshape(-1) if t.shape == original else t
     if p.ndim != ndim:
-        raise ValueError(
+        raise InputError(
             f"{name}: {role}s must have {ndim} dimension(s) "
             f"({', '.join(str(s) for _, s in loss.input_indices)}), got shape {original}"
         )
     if p.shape != t.shape and labels is None:
-        raise ValueError(
+        raise InputError(
             f"{name}: {role} shape {original} and target shape {np.shape(target)} do not match"
         )
     if p.size == 0:
-        raise ValueError(f"{name}: empty input (shape {original}); the mean is undefined")
+        raise InputError(f"{name}: empty input (shape {original}); the mean is undefined")
     arrays = {str(loss.pred.label): p, str(loss.target.label): t}
     for base in loss.extra_inputs:
         key = str(base.label)
         if key not in extra:
-            raise TypeError(f"{name}: missing keyword input {key}= (shape {original})")
-        arr = np.asarray(extra.pop(key), dtype=np.float64)
+            raise ArgumentError(f"{name}: missing keyword input {key}= (shape {original})")
+        arr = as_real(extra.pop(key), name, key)
         arr = arr.reshape(-1) if ndim == 1 and arr.shape == original else arr
         if arr.shape != p.shape:
-            raise ValueError(
+            raise InputError(
                 f"{name}: {key} shape {arr.shape} and {role} shape {original} do not match"
             )
         arrays[key] = arr
     if extra:
-        raise TypeError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
+        raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
     checks = tuple(
         (key, loss.domains[key])
         for key in arrays
@@ -373,7 +395,7 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
         if isinstance(prm.symbol, IndexedBase):
             vec = np.ones(p.shape[-1]) if value is None else np.asarray(value, dtype=np.float64)
             if vec.shape != (p.shape[-1],):
-                raise ValueError(
+                raise InputError(
                     f"{name}: {prm.name} has {vec.size} entries but there are {p.shape[-1]} classes"
                 )
             arrays[str(prm.symbol.label)] = vec
@@ -386,11 +408,11 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
     n = p.shape[0]
     w = None
     if weight is not None:
-        w = np.asarray(weight, dtype=np.float64).reshape(-1)
+        w = as_real(weight, name, "weight").reshape(-1)
         if w.shape != (n,):
-            raise ValueError(f"{name}: weight shape {np.shape(weight)} does not match {n} samples")
+            raise InputError(f"{name}: weight shape {np.shape(weight)} does not match {n} samples")
         if not np.all(np.isfinite(w)) or (w < 0).any():
-            raise ValueError(f"{name}: weights must be finite and non-negative")
+            raise InputError(f"{name}: weights must be finite and non-negative")
     if labels is not None and loss.ignore_index is not None:
         keep = (labels != loss.ignore_index).astype(np.float64)
         w = keep if w is None else w * keep
@@ -414,7 +436,7 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
             per_row = per_row * (labels != loss.ignore_index)
         count = float(per_row.sum())
         if count == 0:
-            raise ValueError(
+            raise InputError(
                 f"{name}: every row is ignored or has zero weight; the mean is undefined"
             )
     else:
@@ -485,7 +507,7 @@ class Validator:
                 if key == str(loss.pred.label)
                 else key
             )
-            raise ValueError(
+            raise InputError(
                 f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
                 f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
             )
@@ -505,7 +527,7 @@ def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int 
     bad = ~(np.abs(sums - 1.0) <= 1e-9 * t.shape[-1])  # a NaN sum is bad too
     if bad.any():
         row = int(np.argmax(bad))
-        raise ValueError(
+        raise InputError(
             # (12 digits: the last ones depend on the order the backend added in)
             f"{loss.name}: target row {row + start} sums to {float(f'{sums[row]:.12g}')!r}, "
             f"but {c.description}"
