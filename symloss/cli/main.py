@@ -16,7 +16,9 @@ COMMAND_MODULES = (catalog, parse, check, docs)
 
 def build_parser() -> Parser:
     p = Parser(prog="symloss", description="Loss functions written once in SymPy.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument(
+        "--debug", action="store_true", help="show tracebacks on errors (anywhere on the line)"
+    )
     p.add_argument("--version", action="version", version=f"symloss {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in COMMAND_MODULES:
@@ -26,7 +28,10 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
+    # --debug anywhere before a "--" (argparse would take it before the subcommand only)
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]
+    argv = [a for a in argv[:end] if a != "--debug"] + argv[end:]
     try:
         args = build_parser().parse_args(argv)
         return args.run(args)

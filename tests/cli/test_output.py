@@ -15,6 +15,7 @@ import sys
 import pytest
 from shared import ROOT
 
+import symloss
 from symloss.cli import main
 
 
@@ -112,3 +113,10 @@ def test_usage_errors_exit_2_in_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("symloss: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback_before_or_after_the_subcommand(where):
+    argv = ["--debug", "show", "nope"] if where == "before" else ["show", "nope", "--debug"]
+    with pytest.raises(symloss.UsageError, match="unknown loss 'nope'"):
+        main(argv)
