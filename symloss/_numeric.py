@@ -30,6 +30,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.numpy import NumPyPrinter
 
 from . import _fused
+from ._errors import SymlossError
 from ._symbols import (
     argmax_share,
     logsumexp,
@@ -923,7 +924,7 @@ BACKEND = os.environ.get("SYMLOSS_BACKEND", "auto")
 COMPILE_MIN_ELEMENTS = int(os.environ.get("SYMLOSS_COMPILE_MIN_ELEMENTS", 65536))
 
 
-class BackendError(RuntimeError):
+class BackendError(SymlossError, RuntimeError):
     """The backend asked for (``SYMLOSS_BACKEND``) cannot run here."""
 
 
