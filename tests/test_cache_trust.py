@@ -873,3 +873,25 @@ def test_a_cache_that_takes_no_copy_still_loads_its_objects(tmp_path, monkeypatc
     pinned = len(_compiled._PINNED)
     assert [_call(_compiled.build(c)) for c in codes] == [701.0 + k for k in range(5)]
     assert len(_compiled._PINNED) == pinned + 5  # five names that are never reused
+
+
+# ============================================================================ the document
+DOC = ROOT / "docs" / "cache-trust.md"
+
+
+def test_the_trust_model_document_names_a_test_for_each_refusal_and_recovery():
+    """docs/cache-trust.md's tables name, for each failure, the test that makes it
+    happen: each named test exists here, and each test of this kind is named there."""
+    text = DOC.read_text(encoding="utf-8")
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", text))
+    here = {name for name in globals() if name.startswith("test_")}
+    assert named and named <= here, named - here
+    cache_tests = {
+        n
+        for n in here
+        if re.search(r"refused|compiled_again|disk|checked_is|copy|write|cache|trust|seal", n)
+        and "document" not in n
+    }
+    assert cache_tests <= named, cache_tests - named
+    for variable in (TRUST, "SYMLOSS_CACHE_DIR", "SYMLOSS_BACKEND"):
+        assert variable in text
