@@ -404,8 +404,15 @@ _LOADED: dict[str, ctypes.CDLL] = {}
 _FUNCS: dict[tuple[str, str], object] = {}
 _FAILED: dict[str, Unavailable] = {}  # per source: compile errors, unloadable objects
 #: "identity": str; "unavailable": the environment's Unavailable (no compiler, no
-#: usable cache), raised for every kernel after the first time.
+#: usable cache), raised for every kernel after the first time.  Both are set under
+#: _LOCK, each in one assignment.
 _STATE: dict[str, object] = {}
+
+
+def environment_failed() -> bool:
+    """Whether no compiled kernel can run in this process (no compiler, no usable
+    cache): :func:`build` then raises for every kernel."""
+    return "unavailable" in _STATE
 
 
 def cache_dir() -> Path:

@@ -16,7 +16,6 @@ Two steps, both derived from the expression and nothing kept by hand:
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -958,20 +957,27 @@ def block_elements() -> int:
     if BLOCK_ELEMENTS:
         return BLOCK_ELEMENTS
     backend = _backend()
-    compiled = sys.modules.get(f"{__package__}._compiled")
-    broken = compiled is not None and "unavailable" in compiled._STATE
-    return 262144 if backend == "c" or (backend == "auto" and not broken) else 131072
+    if backend == "auto":
+        # Imported, not looked up in sys.modules: another thread may be importing it,
+        # and the import waits for it to be complete (issue 19).
+        from . import _compiled
+
+        if _compiled.environment_failed():
+            backend = "fused"
+    return 262144 if backend in ("c", "auto") else 131072
 
 
 #: Worker threads for blocked evaluation (NumPy releases the GIL inside ufuncs).
 THREADS = int(os.environ.get("SYMLOSS_NUM_THREADS", os.cpu_count() or 1))
 _POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="symloss")
+    with _POOL_LOCK:  # first calls from several threads make one pool
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="symloss")
     return _POOL
 
 

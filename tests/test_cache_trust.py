@@ -1,5 +1,5 @@
-"""Issue 19's compiled-cache items: the kernel cache's trust model
-(docs/cache-trust.md), its recoveries and refusals.
+"""Issue 19's compiled-backend items: the kernel cache's trust model
+(docs/cache-trust.md), its recoveries and refusals, and thread-safe first use.
 
 Each critical class is a table of constructions (or a Hypothesis strategy), not one
 example.  Every test points the cache at its own temporary directory
@@ -873,6 +873,135 @@ def test_a_cache_that_takes_no_copy_still_loads_its_objects(tmp_path, monkeypatc
     pinned = len(_compiled._PINNED)
     assert [_call(_compiled.build(c)) for c in codes] == [701.0 + k for k in range(5)]
     assert len(_compiled._PINNED) == pinned + 5  # five names that are never reused
+
+
+# ============================================================================ threads
+#: The first calls of a fresh process, from 8 threads at once, with symloss._compiled's
+#: first import made DELAY seconds longer (another thread then finds it in sys.modules,
+#: half initialised).  argv: DELAY, the entry point, "warm" to derive the kernels
+#: first with a small call (which runs NumPy's code: the compiled backend is first
+#: used by the threads).  Prints the errors' count, then the first two.
+FIRST_CALLS = """
+import importlib.abc, importlib.machinery, sys, threading, time
+DELAY, ENTRY, WARM = float(sys.argv[1]), sys.argv[2], sys.argv[3] == "warm"
+
+
+class Slow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "symloss._compiled":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        run = spec.loader.exec_module
+
+        def slow(module):
+            time.sleep(DELAY)
+            run(module)
+
+        spec.loader.exec_module = slow
+        return spec
+
+
+sys.meta_path.insert(0, Slow())
+import numpy as np
+import symloss
+from symloss import _numeric
+
+z = np.linspace(-3, 3, 300_000)
+t = (z > 0).astype(np.float64)
+L = symloss.get("bce_logits")
+CALLS = {
+    "value_and_grad": lambda: L.value_and_grad(z, t),
+    "grad": lambda: L.grad(z, t),
+    "value": lambda: L(z, t),
+    "hess": lambda: L.hess(z, t),
+    "block_elements": _numeric.block_elements,
+}
+if WARM:
+    L.value_and_grad(z[:4], t[:4]), L.grad(z[:4], t[:4]), L(z[:4], t[:4]), L.hess(z[:4], t[:4])
+errors, start = [], threading.Barrier(8)
+
+
+def work():
+    start.wait()
+    try:
+        CALLS[ENTRY]()
+    except Exception as exc:
+        errors.append(repr(exc))
+
+
+threads = [threading.Thread(target=work) for _ in range(8)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+print(len(errors), *errors[:2], sep="\\n")
+"""
+
+
+@pytest.mark.parametrize("warm", ["warm", "cold"])
+@pytest.mark.parametrize("entry", ["value_and_grad", "grad", "value", "hess", "block_elements"])
+def test_first_calls_from_many_threads_succeed(tmp_path, entry, warm):
+    """Issue 19 item 7: "partially initialized module 'symloss._compiled' has no
+    attribute '_STATE'" in 6 of 6 fresh processes.  Made certain here by a slow
+    first import of symloss._compiled, for each entry point, with the kernels
+    derived before (warm) or by the threads themselves (cold)."""
+    (tmp_path / "first.py").write_text(FIRST_CALLS)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "first.py"), "0.5", entry, warm],
+        env=_subprocess_env(tmp_path / "cache"),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[0] == "0", done.stdout
+
+
+def test_first_calls_from_many_threads_in_six_fresh_processes(tmp_path):
+    """The issue's own numbers, with no delay: 6 fresh processes, 8 threads each."""
+    (tmp_path / "first.py").write_text(FIRST_CALLS)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(tmp_path / "first.py"), "0", "value_and_grad", "warm"],
+            env=_subprocess_env(tmp_path / "cache"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [(p.communicate(timeout=300), p.returncode) for p in procs]
+    for (out, err), code in results:
+        assert code == 0 and out.split("\n")[0] == "0", (out, err[-2000:])
+
+
+def test_the_worker_pool_is_made_once(monkeypatch):
+    """One-time initialisation: 8 threads asking for the pool at once get one pool."""
+    made = []
+    real = _numeric.ThreadPoolExecutor
+
+    def slow_pool(*args, **kwargs):
+        time.sleep(0.05)  # wide open, had it no lock
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(_numeric, "ThreadPoolExecutor", slow_pool)
+    monkeypatch.setattr(_numeric, "_POOL", None)
+    start, got = threading.Barrier(8), []
+
+    def ask():
+        start.wait()
+        got.append(_numeric._pool())
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    try:
+        assert len(made) == 1 and all(p is made[0] for p in got)
+    finally:
+        for pool in made:
+            pool.shutdown()
 
 
 # ============================================================================ the document
