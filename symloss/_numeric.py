@@ -906,9 +906,46 @@ def _printer() -> _KernelPrinter:
 
 
 # ---------------------------------------------------------------- blocked evaluation
+class SettingError(SymlossError, ValueError):
+    """A ``SYMLOSS_*`` environment variable holds a value outside its accepted range
+    (the message names the variable and the range).  Raised by the first evaluation,
+    not by ``import symloss``."""
+
+
+#: The settings that could not be read, raised by :func:`_backend`.
+_SETTING_ERRORS: list[SettingError] = []
+
+
+def _parse_count(name: str, raw: str, low: int, high: int) -> int:
+    """The whole number *raw* (decimal digits, as the environment variable *name*
+    holds it) if it lies from *low* to *high*, else :class:`SettingError`."""
+    text = raw.strip()
+    value = int(text) if text.isascii() and text.isdigit() else None  # not "1e5", "-5"
+    if value is None or not low <= value <= high:
+        raise SettingError(
+            f"{name}={raw!r} is not accepted: give a whole number from {low:,} to {high:,}"
+        )
+    return value
+
+
+def _setting(name: str, default, low: int, high: int):
+    """The environment variable *name* as a whole number from *low* to *high*, or
+    *default* when it is unset or empty (or invalid: the error waits in
+    :data:`_SETTING_ERRORS` for the first evaluation)."""
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        return _parse_count(name, raw, low, high)
+    except SettingError as exc:
+        _SETTING_ERRORS.append(exc)
+        return default
+
+
 #: Rows per block are chosen so that one block of one array holds about this many
-#: float64 elements; None (the default) picks by backend (:func:`block_elements`).
-BLOCK_ELEMENTS = int(os.environ.get("SYMLOSS_BLOCK_ELEMENTS", 0)) or None
+#: float64 elements; None (the default, also for 0) picks by backend
+#: (:func:`block_elements`).
+BLOCK_ELEMENTS = _setting("SYMLOSS_BLOCK_ELEMENTS", None, 0, 2**31) or None
 #: How kernels are evaluated (each block by block):
 #:
 #: - ``"auto"``: the compiled C loop (:mod:`symloss._compiled`) on blocks of at least
@@ -920,7 +957,7 @@ BACKEND = os.environ.get("SYMLOSS_BACKEND", "auto")
 #: Blocks smaller than this run NumPy's fused code under ``"auto"``: a small input
 #: never waits for the compiler (about 0.1 s per kernel, once per machine: the
 #: compiled objects are cached on disk).
-COMPILE_MIN_ELEMENTS = int(os.environ.get("SYMLOSS_COMPILE_MIN_ELEMENTS", 65536))
+COMPILE_MIN_ELEMENTS = _setting("SYMLOSS_COMPILE_MIN_ELEMENTS", 65536, 0, 2**62)
 
 
 class BackendError(SymlossError, RuntimeError):
@@ -931,6 +968,8 @@ _BACKENDS = ("auto", "c", "fused", "lambdify")
 
 
 def _backend() -> str:
+    if _SETTING_ERRORS:
+        raise _SETTING_ERRORS[0]
     if BACKEND not in _BACKENDS:
         raise BackendError(f"SYMLOSS_BACKEND={BACKEND!r} is not one of {', '.join(_BACKENDS)}")
     return BACKEND
@@ -968,7 +1007,7 @@ def block_elements() -> int:
 
 
 #: Worker threads for blocked evaluation (NumPy releases the GIL inside ufuncs).
-THREADS = int(os.environ.get("SYMLOSS_NUM_THREADS", os.cpu_count() or 1))
+THREADS = _setting("SYMLOSS_NUM_THREADS", os.cpu_count() or 1, 1, 1024)
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 

@@ -1,5 +1,6 @@
 """Issue 19's compiled-backend items: the kernel cache's trust model
-(docs/cache-trust.md), its recoveries and refusals, and thread-safe first use.
+(docs/cache-trust.md), its recoveries and refusals, thread-safe first use, and the
+SYMLOSS_* numeric settings.
 
 Each critical class is a table of constructions (or a Hypothesis strategy), not one
 example.  Every test points the cache at its own temporary directory
@@ -1002,6 +1003,80 @@ def test_the_worker_pool_is_made_once(monkeypatch):
     finally:
         for pool in made:
             pool.shutdown()
+
+
+# ============================================================================ settings
+#: (variable, lowest, highest accepted); values outside, or not written as digits,
+#: are a SettingError naming the variable and the range.
+SETTINGS = {
+    "SYMLOSS_BLOCK_ELEMENTS": (0, 2**31),
+    "SYMLOSS_NUM_THREADS": (1, 1024),
+    "SYMLOSS_COMPILE_MIN_ELEMENTS": (0, 2**62),
+}
+BAD_VALUES = ["-5", "-1", "1e5", "1.5", "0x10", "abc", "5 5", "1_000", "٣", "nan", "inf"]
+
+
+@pytest.mark.parametrize("raw", BAD_VALUES)
+@pytest.mark.parametrize("name", SETTINGS)
+def test_a_bad_setting_names_the_variable_and_the_range(name, raw):
+    low, high = SETTINGS[name]
+    with pytest.raises(_numeric.SettingError, match=re.escape(f"{name}={raw!r}")) as info:
+        _numeric._parse_count(name, raw, low, high)
+    assert f"from {low:,} to {high:,}" in str(info.value)
+    assert isinstance(info.value, SymlossError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_settings_at_and_beyond_their_bounds(name):
+    low, high = SETTINGS[name]
+    for ok in (low, high, (low + high) // 2):
+        assert _numeric._parse_count(name, f" {ok} ", low, high) == ok
+    for bad in (low - 1, high + 1, 10**30):
+        with pytest.raises(_numeric.SettingError):
+            _numeric._parse_count(name, str(bad), low, high)
+
+
+@given(raw=st.text(max_size=12) | st.integers(-(2**70), 2**70).map(str))
+def test_any_setting_text_is_a_number_in_range_or_a_setting_error(raw):
+    for name, (low, high) in SETTINGS.items():
+        try:
+            value = _numeric._parse_count(name, raw, low, high)
+        except _numeric.SettingError as exc:
+            assert name in str(exc)
+        else:
+            assert low <= value <= high and str(value) == raw.strip().lstrip("0").rjust(1, "0")
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("SYMLOSS_BLOCK_ELEMENTS", "-5"),
+        ("SYMLOSS_BLOCK_ELEMENTS", "1e5"),
+        ("SYMLOSS_NUM_THREADS", "0"),
+        ("SYMLOSS_COMPILE_MIN_ELEMENTS", "-1"),
+    ],
+)
+def test_a_bad_setting_is_raised_at_the_first_evaluation(tmp_path, name, raw):
+    """End to end, in a fresh process: importing symloss works (its symbolic side needs
+    no setting); the first evaluation raises the SettingError, at once (-5 blocks
+    took 67 s, and 1e5 was a raw ValueError)."""
+    script = (
+        "import numpy as np, symloss\n"
+        "from symloss._numeric import SettingError\n"
+        "try:\n"
+        "    symloss.get('mse')(np.ones(3), np.zeros(3))\n"
+        "except SettingError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_subprocess_env(tmp_path, **{name: raw}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith(f"{name}={raw!r} is not accepted: give a whole number from")
 
 
 # ============================================================================ the document
