@@ -1,6 +1,6 @@
 """Issue 19's compiled-backend items: the kernel cache's trust model
-(docs/cache-trust.md), its recoveries and refusals, thread-safe first use, and the
-SYMLOSS_* numeric settings.
+(docs/cache-trust.md), its recoveries and refusals, thread-safe first use, long-row
+accuracy, and the SYMLOSS_* numeric settings.
 
 Each critical class is a table of constructions (or a Hypothesis strategy), not one
 example.  Every test points the cache at its own temporary directory
@@ -17,6 +17,7 @@ import ctypes
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import symloss
 from symloss import SymlossError, _compiled, _numeric
 
 pytestmark = pytest.mark.usefixtures("backend_c")  # skips (or fails) without a compiler
@@ -1003,6 +1005,104 @@ def test_the_worker_pool_is_made_once(monkeypatch):
     finally:
         for pool in made:
             pool.shutdown()
+
+
+# ============================================================================ long rows
+def _row_sum_kernel():
+    x = sp.Symbol("x", real=True)
+    kernel = _compiled.CompiledKernel(*_fused_statements([x * 3.0], [x]), 1)
+    return lambda v: kernel(v, summed=(0,), length=v.shape[-1])[0] / 3.0
+
+
+def _fused_statements(exprs, symbols):
+    from symloss import _fused
+
+    return _fused.statements(*sp.cse(exprs), symbols)
+
+
+def _row_statistic_kernel():
+    """A row sum computed inside the loop, as a row statistic (the row program)."""
+    i, j, k = sp.symbols("i j k", integer=True)
+    n, m = sp.symbols("n m", integer=True, positive=True)
+    y = sp.IndexedBase("y")
+    kernel = _numeric.Kernel(sp.Sum(y[i, k], (k, 1, m)) * 1.0, ((i, n), (j, m)))
+    assert kernel._row_program is not None
+    return lambda v: np.asarray(kernel.evaluate({"y": v}, {n: v.shape[0], m: v.shape[1]}))[:, 0]
+
+
+#: The ways a row is summed in C: the row helper (softmax's sums), a kernel's output
+#: summed in the loop, a row statistic of the row program.
+SUMMERS = {
+    "row helper": lambda: lambda v: _compiled.row_reduce(np.add, v),
+    "summed output": _row_sum_kernel,
+    "row statistic": _row_statistic_kernel,
+}
+#: Rows to sum: positive (no cancellation: the error is the summation's), around 1,
+#: and of wide range.
+ROWS = {
+    "uniform": lambda rng, n: rng.random(n),
+    "one plus noise": lambda rng, n: 1.0 + 1e-3 * rng.random(n),
+    "exponentials": lambda rng, n: np.exp(rng.normal(scale=3.0, size=n)),
+}
+
+
+#: (kind of row, its length): every kind at lengths around and well above the chunk,
+#: one at 10^7 (the issue's length; each takes seconds).
+LONG_ROWS = [
+    *[(kind, n) for kind in ROWS for n in (1025, 4099, 100_003, 1_000_000)],
+    ("exponentials", 10_000_000),
+]
+
+
+@pytest.mark.parametrize("kind, n", LONG_ROWS, ids=[f"{k}-{n}" for k, n in LONG_ROWS])
+@pytest.mark.parametrize("summer", SUMMERS.values(), ids=SUMMERS.keys())
+def test_long_rows_are_summed_to_a_few_ulps(summer, kind, n):
+    """Issue 19: one row of 10^7 summed lane by lane (the loop) or left to right (the
+    row helper) was off by up to 666 eps x sum|v|.  Now within 2 eps x sum|v| of the
+    exact sum (math.fsum), as NumPy's pairwise sum."""
+    v = ROWS[kind](np.random.default_rng(n), n).reshape(1, n)
+    got = float(summer()(v)[0])
+    exact, scale = math.fsum(v[0]), math.fsum(np.abs(v[0]))
+    assert abs(got - exact) <= 2 * EPS * scale, (got - exact) / (EPS * scale)
+
+
+@pytest.mark.parametrize("summer", SUMMERS.values(), ids=SUMMERS.keys())
+def test_long_rows_keep_the_special_values_of_a_sum(summer):
+    """Chunked sums add the same values: a row of -0.0 sums to -0.0, an infinity
+    in one chunk wins over finite values in others, +inf and -inf in two chunks
+    give NaN, and so does a NaN."""
+    n = 5 * _compiled.CHUNK + 3
+    rows = np.ones((5, n))
+    rows[0] = -0.0
+    rows[1, 10] = np.inf
+    rows[2, 10], rows[2, -1] = np.inf, -np.inf
+    rows[3, 3 * _compiled.CHUNK] = np.nan
+    rows[4, ::2] = -1.0
+    fn = summer()
+    with np.errstate(invalid="ignore"):
+        got = np.array([fn(rows[k : k + 1])[0] for k in range(5)])
+        want = np.sum(rows, axis=1)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.signbit(got[0])
+
+
+@pytest.mark.parametrize("targets", ["one-hot", "uniform", "soft"])
+def test_cce_logits_on_one_row_of_ten_million_is_accurate(targets, monkeypatch):
+    """The issue's case: cce_logits on one row of 10^7 under c, against its exact
+    value (math.fsum of the terms, NumPy's exp): 8.7e-12 relative error before."""
+    monkeypatch.setattr(_numeric, "BACKEND", "c")
+    rng = np.random.default_rng(7)
+    m = 10**7
+    z = rng.normal(scale=3.0, size=(1, m))
+    t = {"one-hot": np.eye(1, m, 5), "uniform": np.full((1, m), 1.0 / m)}.get(targets)
+    if t is None:
+        t = rng.random((1, m))
+        t /= t.sum()
+    top = z.max()
+    lse = top + math.log(math.fsum(np.exp(z - top)[0]))
+    exact = math.fsum((t * (lse - z))[0])
+    got = symloss.get("cce_logits")(z, t)
+    assert abs(got - exact) <= 1e-15 * abs(exact), (got - exact) / exact
 
 
 # ============================================================================ settings
