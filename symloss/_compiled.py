@@ -754,7 +754,8 @@ def _install(folder: int, real: str, name: str, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary, dir_fd=folder)
         raise
-    os.fsync(folder)
+    with contextlib.suppress(OSError):  # (a file system without it: the rename is done)
+        os.fsync(folder)
 
 
 def _load_bytes(folder: int, real: str, obj: bytes) -> ctypes.CDLL:
@@ -778,7 +779,8 @@ def _load_bytes(folder: int, real: str, obj: bytes) -> ctypes.CDLL:
         where = f"/proc/self/fd/{folder}" if os.path.isdir("/proc/self/fd") else real
         return ctypes.CDLL(os.path.join(where, name))
     finally:
-        os.unlink(name, dir_fd=folder)
+        with contextlib.suppress(OSError):  # loaded or not, the copy's name goes
+            os.unlink(name, dir_fd=folder)
 
 
 def _load_from_memory(obj: bytes) -> ctypes.CDLL:
