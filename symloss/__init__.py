@@ -39,9 +39,11 @@ from symloss.errors import (
     InputError,
     OptionError,
     ParseError,
+    SettingError,
     SymlossError,
     UnknownLossError,
     UnsafeOutputError,
+    UntrustedCache,
     UsageError,
 )
 from symloss.numeric.config import backend, configure, configured, get_backend, set_backend
@@ -98,9 +100,11 @@ __all__ = [
     "Param",
     "ParseError",
     "Report",
+    "SettingError",
     "SymlossError",
     "UnknownLossError",
     "UnsafeOutputError",
+    "UntrustedCache",
     "UsageError",
     "__version__",
     "array",

@@ -85,3 +85,29 @@ class UnknownLossError(SymlossError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class CompilerUnavailable(SymlossError, RuntimeError):
+    """A compiled kernel cannot run here (the message says why).  *environment*: the
+    cause holds for every kernel (no compiler, no private cache directory)."""
+
+    def __init__(self, message: str, environment: bool = False, quiet: bool = False):
+        super().__init__(message)
+        self.environment = environment
+        self.quiet = quiet  # no compiler at all: the NumPy code is expected, no warning
+
+
+class UntrustedCache(CompilerUnavailable):
+    """The kernel cache is refused: someone other than this user (or root) could put
+    code in it (docs/cache-trust.md).  Under ``SYMLOSS_BACKEND=auto`` the NumPy code
+    runs instead, with one warning; under ``c`` it is the cause of the BackendError."""
+
+    def __init__(self, message: str):
+        super().__init__(message, environment=True)
+
+
+class SettingError(SymlossError, ValueError):
+    """A setting (:func:`symloss.configure`, or a ``SYMLOSS_*`` environment variable)
+    holds a value outside its accepted range; the message names it and the range.  An
+    environment variable's error is raised by the first evaluation, not by
+    ``import symloss``."""

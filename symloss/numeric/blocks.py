@@ -27,7 +27,7 @@ def block_elements() -> int:
     if current.block_elements:
         return current.block_elements
     backend = current.backend
-    broken = compiled.unavailable()
+    broken = compiled.environment_failed()
     return 262144 if backend == "c" or (backend == "auto" and not broken) else 131072
 
 

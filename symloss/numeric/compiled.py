@@ -11,10 +11,15 @@ ulp from the correctly rounded result, special values as C99's Annex F).
 The generated source holds only names made here, C operators and ``repr(float)``
 literals: no user text reaches the compiler.  Shared objects are cached by the
 hash of their source, the flags, the C library and the CPU
-(``$SYMLOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/symloss`` or ``~/.cache/symloss``),
-in a directory that only its owner may write, and each is checked to be writable
-by its owner alone when it is loaded, since its files are run as code.  (A parent
-directory that others may write is not checked: keep the cache in your own tree.)
+(``$SYMLOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/symloss`` or ``~/.cache/symloss``).
+Their files are run as code, so the cache is trusted only as docs/cache-trust.md
+says: every directory from ``/`` down to ``kernels`` is checked on its open
+descriptor (a parent: owned by this user or root, writable by no one else unless
+sticky, or ``SYMLOSS_TRUST_CACHE_PARENTS=1``; ``kernels``: this user's and writable
+by no one else), and each object is checked to be this user's, writable by no one
+else, and sealed with its cache key, length and SHA-256 before exactly the bytes
+checked are loaded, from a private copy.  An object that fails is compiled again
+into place; a directory that fails is refused (:class:`UntrustedCache`).
 
 Selects, ``maximum``/``minimum`` and ``sign`` follow NumPy's results bit for bit,
 NaN and signed zeros included (tests/test_compiled.py checks every catalog kernel
@@ -25,15 +30,19 @@ maximum of a row holding both +0.0 and -0.0 may have the other sign.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import functools
 import hashlib
 import math
 import os
 import platform
+import secrets
 import shlex
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 import threading
@@ -41,18 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
+from symloss.errors import CompilerUnavailable as Unavailable
+from symloss.errors import UntrustedCache
 from symloss.numeric import fused
-
-
-class Unavailable(RuntimeError):
-    """A compiled kernel cannot run here (the message says why).  *environment*: the
-    cause holds for every kernel (no compiler, no private cache directory)."""
-
-    def __init__(self, message: str, environment: bool = False, quiet: bool = False):
-        super().__init__(message)
-        self.environment = environment
-        self.quiet = quiet  # no compiler at all: the NumPy code is expected, no warning
-
 
 #: NumPy ufunc name -> the C function of the same value (libmvec has vector forms).
 _MATH = {
@@ -103,10 +103,19 @@ _LITERALS = {
     "True": "1",
     "False": "0",
 }
+#: Rows longer than this are summed in chunks of this many elements, and the chunks'
+#: sums pairwise (sl_push).  One row of 10^7 positive values summed left to right (the
+#: row helper) was off by up to 670 eps times the sum, lane by lane (the loop) by 56;
+#: chunked, as NumPy's pairwise sum, by about 1 (cce_logits on it: 8.7e-12 relative
+#: error, 1.3e-15 with NumPy's code).  Shorter rows (every row of the benchmarks) run
+#: the one loop they always ran.
+CHUNK = 1024
 # numpy.maximum(a, b) is b on ties (0.0 and -0.0), and NaN if either is; numpy.sign
 # keeps NaN and gives +0.0 for both zeros.  Written without && or ||, which would
 # be branches that stop the loop from being vectorised.
-_PRELUDE = """\
+_PRELUDE = (
+    f"#define SL_CHUNK {CHUNK}\n"
+    + """\
 static inline double sl_max(double a, double b) { double r = a > b ? a : b; return a != a ? a : r; }
 static inline double sl_min(double a, double b) { double r = a < b ? a : b; return a != a ? a : r; }
 static inline double sl_rsqrt(double x) {  /* pow(x, -0.5): +inf at -0, +0 at -inf */
@@ -115,7 +124,22 @@ static inline double sl_rsqrt(double x) {  /* pow(x, -0.5): +inf at -0, +0 at -i
 static inline double sl_sign(double x) {
     double r = x > 0.0 ? 1.0 : 0.0; r = x < 0.0 ? -1.0 : r; return x != x ? x : r;
 }
+/* A row longer than SL_CHUNK is summed chunk by chunk, and the chunks' sums pairwise:
+   sl_push adds equal-sized partial sums as a binary counter carries. */
+typedef struct { double level[64]; long n; } sl_pairs;
+static inline void sl_push(sl_pairs *p, double x) {
+    long k = 0;
+    for (long n = p->n; n & 1; n >>= 1) x = p->level[k++] + x;
+    p->level[k] = x;
+    p->n++;
+}
+static inline double sl_total(const sl_pairs *p) {  /* -0.0 + x is x, for x = -0.0 too */
+    double s = -0.0;
+    for (int k = 63; k >= 0; k--) s = (p->n >> k) & 1 ? s + p->level[k] : s;
+    return s;
+}
 """
+)
 
 CC = os.environ.get("CC", "cc")
 FLAGS = (
@@ -233,11 +257,11 @@ def source(
             step = f"{acc} += {value};" if op == "sum" else f"{acc} = sl_max({acc}, {value});"
             outer += [
                 f"double {acc} = {start};",
-                f"#pragma omp simd reduction({'sl_add' if op == 'sum' else 'sl_mx'}:{acc})",
-                "for (long i = r * M; i < (r + 1) * M; i++) {",
-                *[f"    {ln}" for ln in lines(needed([name]), True)],
-                f"    {step}",
-                "}",
+                *_row_loop(
+                    [*lines(needed([name]), True), step],
+                    f"#pragma omp simd reduction({'sl_add' if op == 'sum' else 'sl_mx'}:{acc})",
+                    [acc] if op == "sum" else [],  # a maximum is exact in any order
+                ),
             ]
         first.setdefault((name, op), k)
         # + 0.0: a maximum of zero is +0.0, whatever order the lanes met +0 and -0 in
@@ -286,16 +310,47 @@ def source(
             f"    const long M = {width or 'm'};",
             "    for (long r = 0; r < rows; r++) {",
             *[f"        {line}" for line in outer],
-            f"        {pragma}",
-            "        for (long i = r * M; i < (r + 1) * M; i++) {",
-            *[f"            {line}" for line in inner],
-            "        }",
+            *[f"        {line}" for line in _row_loop(inner, pragma, sums)],
             *[f"        {line}" for line in after],
             "    }",
             "}",
             "",
         ]
     )
+
+
+def _row_loop(body: list[str], pragma: str, sums: list[str]) -> list[str]:
+    """C lines running *body* for each element ``i`` of row ``r``, under *pragma*.
+
+    The accumulators *sums* (declared before, as -0.0) are, on a row longer than
+    :data:`CHUNK`, summed chunk by chunk and the chunks' sums added pairwise; the
+    loop over a shorter row is the same single loop as without sums.
+    """
+
+    def loop(start: str, stop: str) -> list[str]:
+        head = f"for (long i = {start}; i < {stop}; i++) {{"
+        return [pragma, head, *[f"    {line}" for line in body], "}"]
+
+    whole = loop("r * M", "(r + 1) * M")
+    if not sums:
+        return whole
+    chunked = [
+        *[f"sl_pairs Q{a}; Q{a}.n = 0;" for a in sums],
+        "for (long c0 = r * M; c0 < (r + 1) * M; c0 += SL_CHUNK) {",
+        "    const long c1 = c0 + SL_CHUNK < (r + 1) * M ? c0 + SL_CHUNK : (r + 1) * M;",
+        *[f"    {a} = -0.0;" for a in sums],
+        *[f"    {line}" for line in loop("c0", "c1")],
+        *[f"    sl_push(&Q{a}, {a});" for a in sums],
+        "}",
+        *[f"{a} = sl_total(&Q{a});" for a in sums],
+    ]
+    return [
+        "if (M <= SL_CHUNK) {",
+        *[f"    {line}" for line in whole],
+        "} else {",
+        *[f"    {line}" for line in chunked],
+        "}",
+    ]
 
 
 def _c_expression(op: str, operands, known: dict, target: str) -> str:
@@ -385,8 +440,15 @@ _LOADED: dict[str, ctypes.CDLL] = {}
 _FUNCS: dict[tuple[str, str], object] = {}
 _FAILED: dict[str, Unavailable] = {}  # per source: compile errors, unloadable objects
 #: "identity": str; "unavailable": the environment's Unavailable (no compiler, no
-#: usable cache), raised for every kernel after the first time.
+#: usable cache), raised for every kernel after the first time.  Both are set under
+#: _LOCK, each in one assignment.
 _STATE: dict[str, object] = {}
+
+
+def environment_failed() -> bool:
+    """Whether no compiled kernel can run in this process (no compiler, no usable
+    cache): :func:`build` then raises for every kernel."""
+    return "unavailable" in _STATE
 
 
 def cache_dir() -> Path:
@@ -397,22 +459,82 @@ def cache_dir() -> Path:
     return Path(xdg) / "symloss"
 
 
-def _private_dir() -> Path:
-    path = cache_dir() / "kernels"
+#: ``1``: accept a cache whose parent directories others may write or own (a shared
+#: tree); ``kernels`` and its objects are still checked (docs/cache-trust.md).
+TRUST_PARENTS = "SYMLOSS_TRUST_CACHE_PARENTS"
+_SEARCH = getattr(os, "O_PATH", os.O_RDONLY)  # enough to look names up in a directory
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+
+
+def _open_cache() -> tuple[int, str]:
+    """The kernels directory, open, and its real path (made if missing, private).
+
+    Each directory of the real path is opened from the one above it without
+    following links and checked on its descriptor, so the directories checked are
+    the ones used (links in ``$SYMLOSS_CACHE_DIR``, ``kernels`` included, are resolved
+    first: their targets are what is checked).  A parent must belong to this user or
+    root and be writable by no one else unless it is sticky (there, only an entry's
+    owner may rename it); ``SYMLOSS_TRUST_CACHE_PARENTS=1`` skips that.  ``kernels``
+    itself must be this user's and writable by no one else, always.
+    """
+    trust_parents = _trust_parents()
+    real = os.path.realpath(os.path.join(os.path.abspath(cache_dir()), "kernels"))
+    parts = Path(real).parts
+    fd = os.open(parts[0], _SEARCH | _DIRECTORY)
     try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        info = path.stat()
+        for depth, name in enumerate(parts[1:], 1):
+            if not trust_parents:
+                _check_parent(os.fstat(fd), os.path.join(*parts[:depth]))
+            # The last one is read (fsync of renames, and the loader's path to it).
+            child = _open_dir(fd, name, os.O_RDONLY if depth == len(parts) - 1 else _SEARCH)
+            os.close(fd)
+            fd = child
+        _check_private(os.fstat(fd), f"the kernel cache {real}")
     except OSError as exc:
-        raise Unavailable(f"cannot create the kernel cache {path}: {exc.strerror}", True) from None
-    _check_private(info, f"the kernel cache {path}")
-    return path
+        os.close(fd)
+        raise Unavailable(f"cannot open the kernel cache {real}: {exc.strerror}", True) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, real
+
+
+def _open_dir(parent: int, name: str, flags: int) -> int:
+    """Directory *name* of *parent* (a link is an error), made private if missing."""
+    try:
+        return os.open(name, flags | _DIRECTORY, dir_fd=parent)
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):  # made by another process meanwhile
+            os.mkdir(name, 0o700, dir_fd=parent)
+        return os.open(name, flags | _DIRECTORY, dir_fd=parent)
+
+
+def _trust_parents() -> bool:
+    raw = os.environ.get(TRUST_PARENTS, "").strip()
+    if raw not in ("", "0", "1"):
+        raise Unavailable(f"{TRUST_PARENTS}={raw!r}: expected 1 (trust) or 0 (check)", True)
+    return raw == "1"
+
+
+def _check_parent(info: os.stat_result, path: str) -> None:
+    """A directory above ``kernels``: whoever may rename its entries could put another
+    ``kernels`` directory, with other objects, in place of ours."""
+    hint = f" (keep the cache in your own tree, or set {TRUST_PARENTS}=1: docs/cache-trust.md)"
+    if hasattr(os, "getuid") and info.st_uid not in (0, os.getuid()):
+        raise UntrustedCache(
+            f"{path}, above the kernel cache, belongs to another user (uid {info.st_uid}){hint}"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+        raise UntrustedCache(f"{path}, above the kernel cache, is writable by others{hint}")
 
 
 def _check_private(info: os.stat_result, what: str) -> None:
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise Unavailable(f"{what} belongs to another user", True)
+        raise UntrustedCache(f"{what} belongs to another user (uid {info.st_uid})")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise Unavailable(f"{what} is writable by others", True)
+        raise UntrustedCache(f"{what} is writable by others")
 
 
 def _compiler() -> list[str]:
@@ -453,12 +575,6 @@ def _identity() -> str:
     return found
 
 
-def unavailable() -> bool:
-    """Whether this process found that compiled kernels cannot run here (no compiler,
-    no private cache): then the NumPy code runs, under ``"auto"``."""
-    return "unavailable" in _STATE
-
-
 def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
     """Function *symbol* of C *code*, compiled (or loaded from the disk cache).
 
@@ -485,7 +601,10 @@ def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
                 else:
                     _FAILED[code] = exc
                 raise
-        fn = getattr(lib, symbol)
+        try:
+            fn = getattr(lib, symbol)
+        except AttributeError:  # the source has no such function: not a cache problem
+            raise Unavailable(f"a compiled kernel has no function {symbol}") from None
         fn.argtypes = [ctypes.c_long, ctypes.c_long, *[ctypes.c_void_p] * (nargs - 2)]
         fn.restype = None
         _FUNCS[code, symbol] = fn
@@ -493,36 +612,215 @@ def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
 
 
 def _build(code: str):
+    """Load *code*'s object from the cache, or compile it into place (docs/cache-trust.md)."""
     key = hashlib.sha256((_identity() + code).encode()).hexdigest()[:32]
-    folder = _private_dir()
-    path = folder / f"k{key}.so"
-    if path.exists():
+    name = f"k{key}.so"
+    folder, real = _open_cache()
+    try:
+        obj = _read_cached(folder, name, key)
+        if obj is not None:
+            with contextlib.suppress(OSError):  # sealed, yet it will not load: compiled again
+                return _load_bytes(folder, real, obj)
+        obj = _compile_object(code)
         try:
-            return _load(path)
-        except Unavailable:
-            path.unlink(missing_ok=True)  # truncated or stale: compiled again below
-    command = _compiler()
-    if shutil.which(command[0]) is None:
-        raise Unavailable(f"no C compiler: {command[0]!r} is not on PATH (set $CC)", True, True)
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        problem = _compile(command, code, Path(tmp) / "kernel.so")
-        if problem is not None:
-            # This kernel's fault, or the toolchain's (no libmvec, as on macOS; no C
-            # library headers)?  An empty kernel tells, and the latter stops trying.
-            if _compile(command, _EMPTY, Path(tmp) / "empty.so") is not None:
-                raise Unavailable(f"{CC} cannot build kernels here: {problem}", True, True)
-            raise Unavailable(f"{CC} could not compile a kernel: {problem}")
-        obj = Path(tmp) / "kernel.so"
-        os.chmod(obj, 0o500)  # read and run by the owner only, whatever the umask
-        os.replace(obj, path)  # atomic: another process sees all of it or nothing
-    return _load(path)
+            _install(folder, real, name, _seal(obj, key))
+        except OSError as exc:
+            raise Unavailable(
+                f"cannot store a compiled kernel in {real}: {exc.strerror}", _disk_full(exc)
+            ) from None
+        try:
+            return _load_bytes(folder, real, obj)
+        except OSError as exc:
+            raise Unavailable(f"cannot load a compiled kernel: {exc}") from None
+    finally:
+        os.close(folder)
+
+
+# ------------------------------------------------------------------ cached objects
+#: What a cached object ends with: a marker with the format's number, the cache key
+#: it was built for, the length of the object before it, and the SHA-256 of that
+#: object.  (Integrity, not authenticity: only this user can write the cache.)
+_SEAL = struct.Struct("<16s32sQ32s")
+_MAGIC = b"symloss-kernel/1"
+_MAX_OBJECT = 64 << 20  # a compiled kernel is tens of kilobytes
+#: Descriptors of objects loaded from memory, open for the life of the process.
+_PINNED: list[int] = []
+#: Errors of writing a file where the disk or the directory will not take it.
+_CANNOT_WRITE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def _seal(obj: bytes, key: str) -> bytes:
+    """*obj* followed by what :func:`_unseal` checks."""
+    return obj + _SEAL.pack(_MAGIC, key.encode(), len(obj), hashlib.sha256(obj).digest())
+
+
+def _unseal(data: bytes, key: str) -> bytes | None:
+    """The object sealed in *data*, if the seal holds: the marker (not an older
+    format), this *key* (not another kernel's object under this name), the length
+    (neither truncated nor extended) and the SHA-256 of the object (not damaged).
+    None otherwise."""
+    if len(data) < _SEAL.size:
+        return None
+    magic, sealed_for, length, digest = _SEAL.unpack_from(data, len(data) - _SEAL.size)
+    obj = data[: -_SEAL.size]
+    if magic != _MAGIC or sealed_for != key.encode() or length != len(obj):
+        return None
+    return obj if hashlib.sha256(obj).digest() == digest else None
+
+
+def _read_cached(folder: int, name: str, key: str) -> bytes | None:
+    """The object cached as *name* in *folder*, if it may be loaded: a regular file
+    (not a link, a directory, a pipe), this user's, writable by no one else, whose
+    seal holds.  None otherwise: the caller compiles it again into place."""
+    try:
+        # O_NONBLOCK: a named pipe under this name would block the open forever.
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=folder)
+    except OSError:  # missing, a link (ELOOP), a socket (ENXIO), unreadable
+        return None
+    try:
+        info = os.fstat(fd)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_size > _MAX_OBJECT
+            or (hasattr(os, "getuid") and info.st_uid != os.getuid())
+            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        ):
+            return None
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(_MAX_OBJECT + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return _unseal(data, key)
+
+
+def _write_new(folder: int, name: str, data: bytes, durable: bool = False) -> None:
+    """A new file *name* in *folder* holding *data*, read and run by its owner only
+    (whatever the umask); removed again if writing fails."""
+    fd = os.open(name, _NEW_FILE, 0o500, dir_fd=folder)
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(data)
+        os.fchmod(fd, 0o500)
+        if durable:
+            os.fsync(fd)  # the bytes are on disk before the name points at them
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name, dir_fd=folder)
+        raise
+    finally:
+        os.close(fd)
+
+
+def _install(folder: int, real: str, name: str, data: bytes) -> None:
+    """*data* as *name*, atomically and durably: a new file, fsync'ed, renamed over
+    *name* (another process sees the old object or the new one, a crash leaves one
+    or the other, never part of one), then the directory fsync'ed (the rename
+    itself survives a crash)."""
+    temporary = f".tmp-{secrets.token_hex(8)}"
+    _write_new(folder, temporary, data, durable=True)
+    try:
+        try:
+            os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except IsADirectoryError:
+            # A directory under the object's name: moved aside (a rename, atomic), then
+            # deleted; another process may have done the same meanwhile.
+            aside = f".trash-{secrets.token_hex(8)}"
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(name, aside, src_dir_fd=folder, dst_dir_fd=folder)
+                shutil.rmtree(os.path.join(real, aside), ignore_errors=True)
+            os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary, dir_fd=folder)
+        raise
+    with contextlib.suppress(OSError):  # (a file system without it: the rename is done)
+        os.fsync(folder)
+
+
+def _load_bytes(folder: int, real: str, obj: bytes) -> ctypes.CDLL:
+    """dlopen exactly the bytes *obj* (checked, or just compiled).
+
+    They are written to a private copy under a new name, loaded and unlinked: never
+    a path that could point at another file by the time the loader opens it, and
+    never a name loaded before (the loader hands back the object it already has
+    for a name, or for a file, whatever is there now).  Where the cache cannot be
+    written (full, read-only), from memory instead.
+    """
+    name = f".load-{secrets.token_hex(8)}.so"
+    try:
+        _write_new(folder, name, obj)
+    except OSError as exc:
+        if exc.errno not in _CANNOT_WRITE:
+            raise
+        return _load_from_memory(obj)
+    try:
+        # The directory held open, not its path: nothing above it can be swapped.
+        where = f"/proc/self/fd/{folder}" if os.path.isdir("/proc/self/fd") else real
+        return ctypes.CDLL(os.path.join(where, name))
+    finally:
+        with contextlib.suppress(OSError):  # loaded or not, the copy's name goes
+            os.unlink(name, dir_fd=folder)
+
+
+def _load_from_memory(obj: bytes) -> ctypes.CDLL:
+    """dlopen *obj* from an anonymous file in memory (Linux).  Its descriptor stays
+    open for the life of the process: the loader knows the object by the name it
+    was opened under, ``/proc/self/fd/N``, and would hand it back for a later object
+    opened under a reused N."""
+    if not hasattr(os, "memfd_create"):
+        raise OSError(errno.ENOSYS, "the cache cannot be written and there is no memfd_create")
+    fd = os.memfd_create("symloss-kernel")
+    try:
+        with open(fd, "wb", closefd=False) as f:
+            f.write(obj)
+        lib = ctypes.CDLL(f"/proc/self/fd/{fd}")
+    except BaseException:
+        os.close(fd)  # nothing was loaded under this name: it may be reused
+        raise
+    _PINNED.append(fd)
+    return lib
+
+
+def _disk_full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _says_disk_full(text: str) -> bool:
+    """Whether a compiler's message is about a full disk (its temporaries or output)."""
+    return any(os.strerror(e) in text for e in (errno.ENOSPC, errno.EDQUOT))
 
 
 _EMPTY = "void symloss_kernel(long r, long m, const double *const *in, double *const *out) {}\n"
 
 
+def _compile_object(code: str) -> bytes:
+    """The shared object of *code*, compiled in a private temporary directory."""
+    command = _compiler()
+    if shutil.which(command[0]) is None:
+        raise Unavailable(f"no C compiler: {command[0]!r} is not on PATH (set $CC)", True, True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="symloss-", ignore_cleanup_errors=True) as tmp:
+            problem = _compile(command, code, Path(tmp) / "kernel.so")
+            if problem is not None and _says_disk_full(problem):
+                # Not the kernel's fault, nor the toolchain's: say so.
+                raise Unavailable(f"{CC} could not write a kernel (disk full): {problem}", True)
+            if problem is not None:
+                # This kernel's fault, or the toolchain's (no libmvec, as on macOS; no C
+                # library headers)?  An empty kernel tells, and the latter stops trying.
+                if _compile(command, _EMPTY, Path(tmp) / "empty.so") is not None:
+                    raise Unavailable(f"{CC} cannot build kernels here: {problem}", True, True)
+                raise Unavailable(f"{CC} could not compile a kernel: {problem}")
+            return (Path(tmp) / "kernel.so").read_bytes()
+    except OSError as exc:  # the temporary directory or the source could not be written
+        where = tempfile.gettempdir()
+        raise Unavailable(f"cannot compile a kernel in {where}: {exc.strerror}", True) from None
+
+
 def _compile(command: list[str], code: str, obj: Path) -> str | None:
-    """Compile *code* into the shared object *obj*; the compiler's first error, if any."""
+    """Compile *code* into the shared object *obj*; the compiler's first error, if any
+    (a full disk's first, if that is what it says)."""
     src = obj.with_suffix(".c")
     src.write_text(code, encoding="utf-8")
     try:
@@ -537,31 +835,8 @@ def _compile(command: list[str], code: str, obj: Path) -> str | None:
     if done.returncode == 0:
         return None
     lines = done.stderr.splitlines()
-    return next((ln for ln in lines if "error" in ln), lines[-1] if lines else "").strip()
-
-
-def _load(path: Path) -> ctypes.CDLL:
-    """dlopen *path* after checking, on the open file, that only its owner (this
-    user) can write it: an object that someone else could have replaced is code
-    that someone else wrote."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise Unavailable(f"cannot open a compiled kernel {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        _check_private(info, f"the compiled kernel {path}")
-        # (Not dlopen("/proc/self/fd/N"): the loader would take a later kernel opened
-        # under the same descriptor number for the one already loaded.)
-        lib = ctypes.CDLL(str(path))
-        now = os.stat(path)
-    except OSError as exc:
-        raise Unavailable(f"cannot load a compiled kernel {path}: {exc}") from None
-    finally:
-        os.close(fd)
-    if (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
-        raise Unavailable(f"the compiled kernel {path} was replaced while it was loaded")
-    return lib
+    found = [ln for ln in lines if _says_disk_full(ln)] or [ln for ln in lines if "error" in ln]
+    return (found or lines[-1:] or [""])[0].strip()
 
 
 # ------------------------------------------------------------------ running
@@ -718,11 +993,24 @@ void symloss_row_max(long rows, long m, const double *restrict v, double *restri
         out[r] = acc;
     }
 }
+#pragma omp declare reduction(sl_add : double : omp_out += omp_in) initializer(omp_priv = -0.0)
 void symloss_row_sum(long rows, long m, const double *restrict v, double *restrict out)
 {
     for (long r = 0; r < rows; r++) {
         double acc = v[r * m];
-        for (long c = 1; c < m; c++) acc += v[r * m + c];
+        if (m <= SL_CHUNK) {  /* left to right */
+            for (long c = 1; c < m; c++) acc += v[r * m + c];
+        } else {  /* chunk by chunk, the chunks' sums pairwise (see source()) */
+            sl_pairs q; q.n = 0;
+            for (long c0 = 0; c0 < m; c0 += SL_CHUNK) {
+                const long c1 = c0 + SL_CHUNK < m ? c0 + SL_CHUNK : m;
+                acc = -0.0;
+                #pragma omp simd reduction(sl_add:acc)
+                for (long c = c0; c < c1; c++) acc += v[r * m + c];
+                sl_push(&q, acc);
+            }
+            acc = sl_total(&q);
+        }
         out[r] = acc;
     }
 }
@@ -780,7 +1068,8 @@ def _rows_of(v: np.ndarray) -> tuple[int, int] | None:
 
 def row_reduce(ufunc, v: np.ndarray) -> np.ndarray | None:
     """``ufunc.reduce(v, axis=-1)`` for ``numpy.maximum`` and ``numpy.add`` (added left
-    to right), or None where this does not apply (see :func:`_rows_of`)."""
+    to right, or over rows longer than :data:`CHUNK`, chunk by chunk and the chunks'
+    sums pairwise), or None where this does not apply (see :func:`_rows_of`)."""
     shape = _rows_of(v)
     if shape is None or ufunc not in (np.maximum, np.add):
         return None

@@ -34,7 +34,7 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from symloss.errors import BackendError
+from symloss.errors import BackendError, SettingError
 
 BACKENDS = ("auto", "c", "fused", "lambdify")
 
@@ -71,41 +71,61 @@ class Settings:
     compile_min_elements: int = 65536
 
 
+#: The accepted range of each numeric setting (block_elements 0 means "pick by backend").
+_RANGES = {
+    "threads": (1, 1024),
+    "block_elements": (0, 2**31),
+    "compile_min_elements": (0, 2**62),
+}
+
+
+def parse_count(source: str, raw: str, low: int, high: int) -> int:
+    """The whole number written in *raw* (ASCII digits only: not ``1e5``, ``-5``,
+    ``1_000`` or other scripts' digits) if it lies from *low* to *high*, else a
+    :class:`~symloss.SettingError` naming *source* and the range."""
+    text = raw.strip()
+    value = int(text) if text.isascii() and text.isdigit() else None
+    if value is None or not low <= value <= high:
+        raise SettingError(
+            f"{source}={raw!r} is not accepted: give a whole number from {low:,} to {high:,}"
+        )
+    return value
+
+
 def _validated(name: str, value, source: str) -> object:
-    """*value* for setting *name*, or a BackendError saying what *source* got wrong."""
+    """*value* for setting *name*, or an error saying what *source* got wrong: a
+    BackendError for an unknown backend, a SettingError for a number out of range."""
     if name == "backend":
         if value not in BACKENDS:
             raise BackendError(f"{source}={value!r} is not one of {', '.join(BACKENDS)}")
         return value
+    given = value
     if isinstance(value, str):
-        text = value.strip()
-        if name == "block_elements" and text in ("", "0"):
+        if name == "block_elements" and not value.strip():
             return None  # the documented "pick by backend"
-        try:
-            value = int(text, 10)
-        except ValueError:
-            raise BackendError(f"{source}={value!r} is not a whole number") from None
+        value = parse_count(source, value, *_RANGES[name])
     if name == "block_elements" and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise BackendError(f"{source} must be an int, got {value!r}")
-    low = 0 if name == "compile_min_elements" else 1
-    high = 2**40
+        raise SettingError(f"{source} must be an int, got {value!r}")
+    low, high = _RANGES[name]
     if not low <= value <= high:
-        raise BackendError(f"{source}={value} is out of range [{low}, {high}]")
-    return value
+        raise SettingError(
+            f"{source}={given!r} is not accepted: give a whole number from {low:,} to {high:,}"
+        )
+    return None if name == "block_elements" and value == 0 else value
 
 
-def _from_environment() -> tuple[Settings, dict[str, BackendError]]:
+def _from_environment() -> tuple[Settings, dict[str, Exception]]:
     values: dict[str, object] = {}
-    errors: dict[str, BackendError] = {}
+    errors: dict[str, Exception] = {}
     for name, var in ENVIRONMENT.items():
         raw = os.environ.get(var)
         if raw is None:
             continue
         try:
             values[name] = _validated(name, raw, var)
-        except BackendError as exc:
+        except (BackendError, SettingError) as exc:
             errors[name] = exc
     return Settings(**values), errors
 
