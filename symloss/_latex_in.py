@@ -63,7 +63,7 @@ from ._errors import BudgetExceeded, ParseError
 
 # fmt: off
 __all__ = ["MAX_CALL_DEPTH", "MAX_DEPTH", "MAX_DIGITS", "MAX_EXACT_DIGITS", "MAX_EXPONENT",
-           "MAX_LENGTH", "MAX_NUMBER_DIGITS", "TIME_BUDGET", "ParsedLatex",
+           "MAX_LENGTH", "MAX_NUMBER_DIGITS", "RESERVED_NAMES", "TIME_BUDGET", "ParsedLatex",
            "parse_latex"]
 
 MAX_LENGTH = 10_000  #: longest accepted input, in characters
@@ -81,6 +81,10 @@ MAX_NUMBER_DIGITS = 1_000
 #: most digits of an exact value at sample points (symbols replaced by small rationals):
 #: keeps each exact operation of identify() and of the sign checks to milliseconds
 MAX_EXACT_DIGITS = 100_000
+
+#: names that a multi-letter array (``\mathrm{var}_{i}``, passed by keyword at call time)
+#: cannot have: the keywords of Loss.__call__, grad, hess and value_and_grad
+RESERVED_NAMES = frozenset({"pred", "target", "weight", "out", "self"})
 
 _GREEK = set(
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu"
@@ -534,6 +538,11 @@ class _Reader:
             return
         if fname not in _FUNCS and self.peek() == "_" and fname.isalpha():
             # \mathrm{var}_{i}: a multi-letter array (an extra input such as a variance)
+            if fname in RESERVED_NAMES:  # L(y, t, weight=...) would be the sample weight
+                names = ", ".join(sorted(RESERVED_NAMES))
+                self.fail(
+                    f"{src} cannot name an input: {names} are keywords of the loss's call", tok.pos
+                )
             self.take()
             return out.emit(out.slot(("id", fname, self.subscript())), tok.pos)
         if fname not in _FUNCS:
