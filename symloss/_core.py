@@ -375,7 +375,8 @@ class Loss:
     def _kernel_summand(self) -> sp.Expr:
         """``scale * term`` (the sum reduction), authored order dropped, for kernels."""
         term = self.term if self.stable_term is None else self.stable_term
-        return (self.scale * term).doit()
+        with self._bounded("expanding the sums"):  # a sum with literal limits expands
+            return (self.scale * term).doit()
 
     @cached_property
     def _display_gradient(self) -> tuple[sp.Expr, tuple[Constraint, ...]]:
@@ -390,7 +391,8 @@ class Loss:
     @cached_property
     def _summand(self) -> sp.Expr:
         """``coef * term`` with the authored (unevaluated) order dropped, for display."""
-        return (self.coef * self.term).doit()
+        with self._bounded("expanding the sums"):
+            return (self.coef * self.term).doit()
 
     def _derive(self, expr: sp.Expr, constraints) -> tuple[sp.Expr, tuple[Constraint, ...]]:
         # Derivatives are taken almost everywhere (DiracDelta = 0), as autograd does.
@@ -455,8 +457,9 @@ class Loss:
         """The gradient without applying any constraint."""
         if not self.constraints:
             return self.gradient()
-        raw, _ = self._derive((self.scale * self.term).doit(), ())
-        return self._clean(raw / self._count)
+        with self._bounded("deriving the general gradient"):
+            raw, _ = self._derive((self.scale * self.term).doit(), ())
+            return self._clean(raw / self._count)
 
     @property
     def hessian_index(self) -> Symbol | None:
@@ -571,7 +574,8 @@ class Loss:
     def _stable(self, expr: sp.Expr) -> sp.Expr:
         from . import _numeric
 
-        return _numeric.stabilize(expr, frozenset({self.target}))
+        with self._bounded("stabilising the kernel"):
+            return _numeric.stabilize(expr, frozenset({self.target}))
 
     def _compile(self, expr, layout, what: str) -> _numeric.Kernel:
         with self._bounded(f"compiling the {what} kernel"):
