@@ -630,12 +630,12 @@ class Loss:
         hshape = batch.shape if self.separable else (*batch.shape, batch.shape[-1])
         h = np.empty(hshape) if hess else None
         fused = self._fused_kernel if value and grad else None
-        kernels = [
-            k
+        kernels = [  # by name: only the kernels wanted are derived and compiled
+            getattr(self, k)
             for k, want in (
-                (self._value_kernel, value and fused is None),
-                (self._grad_kernel, grad and fused is None),
-                (self._hess_kernel, hess),
+                ("_value_kernel", value and fused is None),
+                ("_grad_kernel", grad and fused is None),
+                ("_hess_kernel", hess),
             )
             if want
         ]
