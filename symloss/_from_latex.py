@@ -12,6 +12,8 @@ parameter.  Work on the result runs under a time and size budget
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
 
 import sympy as sp
@@ -20,7 +22,7 @@ from sympy.concrete.expr_with_limits import ExprWithLimits
 
 from . import _budget
 from ._core import Domain, Loss, Param, catalog
-from ._errors import ParseError
+from ._errors import BudgetExceeded, ParseError
 from ._latex_in import parse_latex
 from ._symbols import array, index, logsumexp, m, n, sigmoid, softmax
 
@@ -30,6 +32,10 @@ PRED, TARGET, LOGITS = array("y"), array("t"), array("z")
 _REALS = Domain(Interval(-sp.oo, sp.oo), None, "real")
 _PROBABILITY = Domain(Interval.open(0, 1), Interval(0, 1), "probability in (0, 1)")
 _UNIT = Domain(Interval(0, 1), None, "in [0, 1]")
+#: Seconds (at most; within ``budget_seconds``) that from_latex lets ``simplify`` tidy
+#: the constant in front of the sum.  Only cosmetic: past them the constant is kept as
+#: written (a product of 30 cosines can keep simplify busy for minutes).
+SCALE_SECONDS = 2.0
 
 
 def from_latex(
@@ -59,13 +65,17 @@ def from_latex(
     name : str, optional
         The loss's name; default the formula's left-hand side, else ``"custom"``.
     budget_seconds : float or None
-        Wall-clock budget for each derivation step (``None``: unbounded).
+        Wall-clock budget for each derivation step, and for the evaluation steps that
+        run symbolic work (``None``: unbounded).  Each step may also grow memory by at
+        most :data:`symloss._budget.MAX_MEMORY_MB` MiB.
 
     Raises
     ------
     ParseError
         For malformed LaTeX, an unknown function, a formula with no sum over the
-        samples, or a free symbol that is neither pred, target, a size nor a parameter.
+        samples, a free symbol that is neither pred, target, a size nor a parameter,
+        a parameter value that is not a finite real number, or a number too large
+        for exact arithmetic (see :mod:`symloss._latex_in`).
 
     Examples
     --------
@@ -75,18 +85,18 @@ def from_latex(
     >>> float(L([1.0, 2.0], [0.0, 0.0]))
     2.5
     """
+    declared = _checked_params(text, params)
     parsed = parse_latex(text, pred=pred, target=target, logits=logits, log_base=log_base)
     expr = parsed.expr
     coef, limits, term = _split(text, expr)
     sample_size = limits[0][1]
     if coef.has(sample_size) and (coef * sample_size).free_symbols.isdisjoint({sample_size}):
-        scale, reduction = sp.simplify(coef * sample_size), "mean"
+        scale, reduction = _tidy(coef * sample_size, budget_seconds), "mean"
     else:
         scale, reduction = coef, "sum"
 
     uses_logits = term.has(LOGITS) or term.has(sigmoid, softmax, logsumexp)
     input_base = LOGITS if uses_logits else PRED
-    declared = dict(params or {})
     param_objs = []
     for sym in sorted(_free_scalars(expr), key=str):
         if sym in (n, m):
@@ -159,6 +169,36 @@ def from_latex(
         )
     except ValueError as exc:
         raise ParseError(text, 0, str(exc)) from None
+
+
+def _checked_params(text: str, params) -> dict[str, float]:
+    """*params* as floats; a ParseError at the parameter for a value that is not a finite
+    real number (None or NaN would make every value of the loss NaN)."""
+    declared = {}
+    for key, value in dict(params or {}).items():
+        finite = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and math.isfinite(float(value))
+        )
+        if not finite:
+            raise ParseError(
+                text,
+                _position(text, str(key)),
+                f"parameter {key!r} must be a finite real number, got {value!r}",
+            )
+        declared[key] = float(value)
+    return declared
+
+
+def _tidy(scale: sp.Expr, budget_seconds: float | None) -> sp.Expr:
+    """``simplify(scale)`` for at most :data:`SCALE_SECONDS`; *scale* as it is past them."""
+    seconds = None if budget_seconds is None else min(budget_seconds, SCALE_SECONDS)
+    try:
+        with _budget.budget(seconds, "simplifying the constant factor"):
+            return sp.simplify(scale)
+    except BudgetExceeded:
+        return scale
 
 
 def _split(text: str, expr: sp.Expr):
