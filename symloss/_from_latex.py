@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 import random
+import time
 
 import sympy as sp
 from sympy import Indexed, IndexedBase, Interval, Mul, Sum, Symbol
@@ -36,6 +37,8 @@ _UNIT = Domain(Interval(0, 1), None, "in [0, 1]")
 #: the constant in front of the sum.  Only cosmetic: past them the constant is kept as
 #: written (a product of 30 cosines can keep simplify busy for minutes).
 SCALE_SECONDS = 2.0
+#: Seconds that one comparison of :func:`identify` may take, within its whole budget.
+COMPARE_SECONDS = 10.0
 
 
 def from_latex(
@@ -65,9 +68,9 @@ def from_latex(
     name : str, optional
         The loss's name; default the formula's left-hand side, else ``"custom"``.
     budget_seconds : float or None
-        Wall-clock budget for each derivation step, and for the evaluation steps that
-        run symbolic work (``None``: unbounded).  Each step may also grow memory by at
-        most :data:`symloss._budget.MAX_MEMORY_MB` MiB.
+        Wall-clock budget for each derivation step, and for the evaluation and
+        :func:`identify` steps that run symbolic work (``None``: unbounded).  Each step
+        may also grow memory by at most :data:`symloss._budget.MAX_MEMORY_MB` MiB.
 
     Raises
     ------
@@ -335,15 +338,25 @@ def _atomize(expr: sp.Expr, atoms: dict) -> sp.Expr:
     return walk(expr)
 
 
-def equivalent(a: Loss, b: Loss, seconds: float = 10.0) -> bool:
+def equivalent(a: Loss, b: Loss, seconds: float | None = COMPARE_SECONDS) -> bool:
     """Whether two losses are the same function (same reduction, equal summands).
 
     The summands, with canonical index letters, are compared after splitting inner
     sums by linearity and replacing sums and array elements by symbols: first at a
-    few random points (a quick no), then by ``simplify`` under a time budget.
+    few random points (a quick no), then by ``simplify``.  All of it runs under a
+    budget of *seconds* (and :data:`symloss._budget.MAX_MEMORY_MB`); a comparison
+    that runs out of it is undecided, reported as not equal.
     """
     if len(a.indices) != len(b.indices) or a.pred.label != b.pred.label:
         return False
+    try:
+        with _budget.budget(seconds, "comparing two losses"):
+            return _equivalent(a, b)
+    except Exception:  # noqa: BLE001 - an undecided comparison is "not equal"
+        return False
+
+
+def _equivalent(a: Loss, b: Loss) -> bool:
     diff = _canonical(a) - _canonical(b)
     if diff == 0:
         return True
@@ -358,28 +371,42 @@ def equivalent(a: Loss, b: Loss, seconds: float = 10.0) -> bool:
             break  # cannot screen numerically; let the symbolic check decide
         if value.is_number and value.is_real and abs(value) > 1e-20:
             return False
-    try:
-        with _budget.budget(seconds, "comparing two losses"):
-            rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
-            if sp.simplify(rewritten) == 0:
-                return True
-            # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
-            # radicands of losses (norms, variances); powsimp(force=True) assumes it.
-            return (
-                sp.simplify(sp.powsimp(sp.expand_power_base(rewritten, force=True), force=True))
-                == 0
-            )
-    except Exception:  # noqa: BLE001 - an undecided comparison is "not equal"
-        return False
+    rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
+    if sp.simplify(rewritten) == 0:
+        return True
+    # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
+    # radicands of losses (norms, variances); powsimp(force=True) assumes it.
+    return sp.simplify(sp.powsimp(sp.expand_power_base(rewritten, force=True), force=True)) == 0
 
 
-def identify(loss: Loss) -> str | None:
+_OWN_BUDGET: float = -1.0  # identify()'s default: the loss's own budget_seconds
+
+
+def identify(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET) -> str | None:
     """The name of the registered loss that *loss* equals symbolically, or None.
 
     Registered losses are compared with their default hyperparameters as symbols.
+    The whole search runs under *budget_seconds* (default: the loss's own
+    ``budget_seconds``, so 20 s for a formula from :func:`from_latex` and no limit
+    for a registered loss); each comparison gets at most :data:`COMPARE_SECONDS` of
+    it and counts as "no match" when it runs out.
+
+    Raises
+    ------
+    BudgetExceeded
+        When the whole budget is spent before every registered loss was compared.
     """
+    seconds = loss.budget_seconds if budget_seconds is _OWN_BUDGET else budget_seconds
+    deadline = None if seconds is None else time.monotonic() + seconds
     for candidate in catalog():
-        if equivalent(loss, candidate):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise BudgetExceeded(
+                f"identifying {loss.name} took longer than its budget of {seconds:g} s"
+            )
+        if equivalent(
+            loss, candidate, COMPARE_SECONDS if left is None else min(left, COMPARE_SECONDS)
+        ):
             return candidate.name
     return None
 
