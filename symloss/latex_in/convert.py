@@ -12,7 +12,10 @@ parameter.  Work on the result runs under a time and size budget
 
 from __future__ import annotations
 
+import math
+import numbers
 import random
+import time
 
 import sympy as sp
 from sympy import Indexed, IndexedBase, Interval, Mul, Sum, Symbol
@@ -20,7 +23,7 @@ from sympy.concrete.expr_with_limits import ExprWithLimits
 
 from symloss.core.domain import Domain, Param
 from symloss.core.loss import Loss
-from symloss.errors import ParseError
+from symloss.errors import BudgetExceeded, ParseError
 from symloss.latex_in.parser import parse_latex
 from symloss.registry import catalog
 from symloss.symbolic import budget as _budget
@@ -32,6 +35,12 @@ PRED, TARGET, LOGITS = array("y"), array("t"), array("z")
 _REALS = Domain(Interval(-sp.oo, sp.oo), None, "real")
 _PROBABILITY = Domain(Interval.open(0, 1), Interval(0, 1), "probability in (0, 1)")
 _UNIT = Domain(Interval(0, 1), None, "in [0, 1]")
+#: Seconds (at most; within ``budget_seconds``) that from_latex lets ``simplify`` tidy
+#: the constant in front of the sum.  Only cosmetic: past them the constant is kept as
+#: written (a product of 30 cosines can keep simplify busy for minutes).
+SCALE_SECONDS = 2.0
+#: Seconds that one comparison of :func:`identify` may take, within its whole budget.
+COMPARE_SECONDS = 10.0
 
 
 def from_latex(
@@ -61,13 +70,17 @@ def from_latex(
     name : str, optional
         The loss's name; default the formula's left-hand side, else ``"custom"``.
     budget_seconds : float or None
-        Wall-clock budget for each derivation step (``None``: unbounded).
+        Wall-clock budget for each derivation step, and for the evaluation and
+        :func:`identify` steps that run symbolic work (``None``: unbounded).  Each step
+        may also grow memory by at most :data:`symloss._budget.MAX_MEMORY_MB` MiB.
 
     Raises
     ------
     ParseError
         For malformed LaTeX, an unknown function, a formula with no sum over the
-        samples, or a free symbol that is neither pred, target, a size nor a parameter.
+        samples, a free symbol that is neither pred, target, a size nor a parameter,
+        a parameter value that is not a finite real number, or a number too large
+        for exact arithmetic (see :mod:`symloss._latex_in`).
 
     Examples
     --------
@@ -77,18 +90,18 @@ def from_latex(
     >>> float(L([1.0, 2.0], [0.0, 0.0]))
     2.5
     """
+    declared = _checked_params(text, params)
     parsed = parse_latex(text, pred=pred, target=target, logits=logits, log_base=log_base)
     expr = parsed.expr
     coef, limits, term = _split(text, expr)
     sample_size = limits[0][1]
     if coef.has(sample_size) and (coef * sample_size).free_symbols.isdisjoint({sample_size}):
-        scale, reduction = sp.simplify(coef * sample_size), "mean"
+        scale, reduction = _tidy(coef * sample_size, budget_seconds), "mean"
     else:
         scale, reduction = coef, "sum"
 
     uses_logits = term.has(LOGITS) or term.has(sigmoid, softmax, logsumexp)
     input_base = LOGITS if uses_logits else PRED
-    declared = dict(params or {})
     param_objs = []
     for sym in sorted(_free_scalars(expr), key=str):
         if sym in (n, m):
@@ -161,6 +174,36 @@ def from_latex(
         )
     except ValueError as exc:
         raise ParseError(text, 0, str(exc)) from None
+
+
+def _checked_params(text: str, params) -> dict[str, float]:
+    """*params* as floats; a ParseError at the parameter for a value that is not a finite
+    real number (None or NaN would make every value of the loss NaN)."""
+    declared = {}
+    for key, value in dict(params or {}).items():
+        finite = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and math.isfinite(float(value))
+        )
+        if not finite:
+            raise ParseError(
+                text,
+                _position(text, str(key)),
+                f"parameter {key!r} must be a finite real number, got {value!r}",
+            )
+        declared[key] = float(value)
+    return declared
+
+
+def _tidy(scale: sp.Expr, budget_seconds: float | None) -> sp.Expr:
+    """``simplify(scale)`` for at most :data:`SCALE_SECONDS`; *scale* as it is past them."""
+    seconds = None if budget_seconds is None else min(budget_seconds, SCALE_SECONDS)
+    try:
+        with _budget.budget(seconds, "simplifying the constant factor"):
+            return sp.simplify(scale)
+    except BudgetExceeded:
+        return scale
 
 
 def _split(text: str, expr: sp.Expr):
@@ -297,15 +340,25 @@ def _atomize(expr: sp.Expr, atoms: dict) -> sp.Expr:
     return walk(expr)
 
 
-def equivalent(a: Loss, b: Loss, seconds: float = 10.0) -> bool:
+def equivalent(a: Loss, b: Loss, seconds: float | None = COMPARE_SECONDS) -> bool:
     """Whether two losses are the same function (same reduction, equal summands).
 
     The summands, with canonical index letters, are compared after splitting inner
     sums by linearity and replacing sums and array elements by symbols: first at a
-    few random points (a quick no), then by ``simplify`` under a time budget.
+    few random points (a quick no), then by ``simplify``.  All of it runs under a
+    budget of *seconds* (and :data:`symloss._budget.MAX_MEMORY_MB`); a comparison
+    that runs out of it is undecided, reported as not equal.
     """
     if len(a.indices) != len(b.indices) or a.pred.label != b.pred.label:
         return False
+    try:
+        with _budget.budget(seconds, "comparing two losses"):
+            return _equivalent(a, b)
+    except Exception:  # noqa: BLE001 - an undecided comparison is "not equal"
+        return False
+
+
+def _equivalent(a: Loss, b: Loss) -> bool:
     diff = _canonical(a) - _canonical(b)
     if diff == 0:
         return True
@@ -320,28 +373,42 @@ def equivalent(a: Loss, b: Loss, seconds: float = 10.0) -> bool:
             break  # cannot screen numerically; let the symbolic check decide
         if value.is_number and value.is_real and abs(value) > 1e-20:
             return False
-    try:
-        with _budget.budget(seconds, "comparing two losses"):
-            rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
-            if sp.simplify(rewritten) == 0:
-                return True
-            # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
-            # radicands of losses (norms, variances); powsimp(force=True) assumes it.
-            return (
-                sp.simplify(sp.powsimp(sp.expand_power_base(rewritten, force=True), force=True))
-                == 0
-            )
-    except Exception:  # noqa: BLE001 - an undecided comparison is "not equal"
-        return False
+    rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
+    if sp.simplify(rewritten) == 0:
+        return True
+    # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
+    # radicands of losses (norms, variances); powsimp(force=True) assumes it.
+    return sp.simplify(sp.powsimp(sp.expand_power_base(rewritten, force=True), force=True)) == 0
 
 
-def identify(loss: Loss) -> str | None:
+_OWN_BUDGET: float = -1.0  # identify()'s default: the loss's own budget_seconds
+
+
+def identify(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET) -> str | None:
     """The name of the registered loss that *loss* equals symbolically, or None.
 
     Registered losses are compared with their default hyperparameters as symbols.
+    The whole search runs under *budget_seconds* (default: the loss's own
+    ``budget_seconds``, so 20 s for a formula from :func:`from_latex` and no limit
+    for a registered loss); each comparison gets at most :data:`COMPARE_SECONDS` of
+    it and counts as "no match" when it runs out.
+
+    Raises
+    ------
+    BudgetExceeded
+        When the whole budget is spent before every registered loss was compared.
     """
+    seconds = loss.budget_seconds if budget_seconds is _OWN_BUDGET else budget_seconds
+    deadline = None if seconds is None else time.monotonic() + seconds
     for candidate in catalog():
-        if equivalent(loss, candidate):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise BudgetExceeded(
+                f"identifying {loss.name} took longer than its budget of {seconds:g} s"
+            )
+        if equivalent(
+            loss, candidate, COMPARE_SECONDS if left is None else min(left, COMPARE_SECONDS)
+        ):
             return candidate.name
     return None
 

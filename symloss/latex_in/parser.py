@@ -17,16 +17,36 @@ The ANTLR grammar of ``latex2sympy2_extended`` is the engine, wrapped in three l
    replaced by their meaning, and letters subscripted by indices of an enclosing sum
    become :func:`~symloss.symbols.array` elements.
 
-Work is bounded: length, nesting and digit counts are checked before parsing, exact
-powers of numbers are size-checked before SymPy computes them, nesting of functions is
-capped (:data:`MAX_CALL_DEPTH`), and the whole call shares a wall-clock budget
-(:data:`TIME_BUDGET`), checked as ANTLR reads tokens and between groups.
+Work is bounded: length, nesting and digit counts are checked before parsing, nesting
+of functions is capped (:data:`MAX_CALL_DEPTH`), and the whole call shares a wall-clock
+budget (:data:`TIME_BUDGET`), checked as ANTLR reads tokens and between groups, and
+run under :func:`symloss._budget.budget` (time and memory).
+
+Magnitudes are bounded *before* SymPy sees them (:class:`_Magnitudes`).  SymPy
+evaluates exact arithmetic as it builds an expression (``9^{10^{99}}``, but also
+``e^{10^{99}\ln 2}``, which it turns into ``2^{10^{99}}``), and later steps put small
+rationals in for the symbols (:func:`symloss.identify`, the gradient's sign checks)
+or expand sums with literal limits (``\sum_{k=1}^{10^9}``).  Such work is one long C
+call that holds the GIL, so no timer can stop it.  Each node is therefore sized from
+its arguments before it is built, and the formula is refused with a
+:class:`ParseError` at the offending term when
+
+* an exponent that is a number has an absolute value above :data:`MAX_EXPONENT`
+  (nested powers multiply: ``(x^{100})^{100}`` has exponent 10^4);
+* a number the expression would hold (a literal, a folded product or sum of
+  constants, a power of one) has more than :data:`MAX_NUMBER_DIGITS` digits;
+* an exact value at sample points (symbols replaced by rationals of 3 digits, the
+  index of a sum with literal limits by its largest value) would have more than
+  :data:`MAX_EXACT_DIGITS` digits (``2^{10^{99} y_i}``);
+* a sum with literal limits would expand to more than
+  :data:`symloss._budget.MAX_NODES` nodes.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -36,13 +56,16 @@ from antlr4 import CommonTokenStream, InputStream
 from antlr4.error.ErrorListener import ErrorListener
 from latex2sympy2_extended.antlr_parser import PSLexer, PSParser
 from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from symloss import symbols as _symbols
-from symloss.errors import ParseError
+from symloss.errors import BudgetExceeded, ParseError
+from symloss.symbolic import budget as _budget
 
 # fmt: off
-__all__ = ["MAX_CALL_DEPTH", "MAX_DEPTH", "MAX_DIGITS", "MAX_LENGTH", "TIME_BUDGET",
-           "ParsedLatex", "parse_latex"]
+__all__ = ["MAX_CALL_DEPTH", "MAX_DEPTH", "MAX_DIGITS", "MAX_EXACT_DIGITS", "MAX_EXPONENT",
+           "MAX_LENGTH", "MAX_NUMBER_DIGITS", "RESERVED_NAMES", "TIME_BUDGET", "ParsedLatex",
+           "parse_latex"]
 
 MAX_LENGTH = 10_000  #: longest accepted input, in characters
 MAX_DEPTH = 100  #: deepest accepted nesting of brackets, braces and ``|..|``
@@ -51,7 +74,18 @@ MAX_DIGITS = 100  #: longest accepted number literal, in digits
 #: evaluation of nested ``Abs``/``Max`` grows polynomially with it
 MAX_CALL_DEPTH = 32
 TIME_BUDGET = 5.0  #: wall-clock seconds allowed per call of :func:`parse_latex`
-_MAX_POWER_DIGITS = 10_000  # refuse exact powers of numbers with more digits than this
+#: largest absolute value of an exponent that is a number (``x^{1000}``, ``2^{-1000}``)
+MAX_EXPONENT = 1_000
+#: most digits of a number the parsed expression may hold; far below the 4,300 digits
+#: past which Python refuses to print an int, and float64 ends at 309 anyway
+MAX_NUMBER_DIGITS = 1_000
+#: most digits of an exact value at sample points (symbols replaced by small rationals):
+#: keeps each exact operation of identify() and of the sign checks to milliseconds
+MAX_EXACT_DIGITS = 100_000
+
+#: names that a multi-letter array (``\mathrm{var}_{i}``, passed by keyword at call time)
+#: cannot have: the keywords of Loss.__call__, grad, hess and value_and_grad
+RESERVED_NAMES = frozenset({"pred", "target", "weight", "out", "self"})
 
 _GREEK = set(
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu"
@@ -140,11 +174,16 @@ def parse_latex(text, *, pred="y", target="t", logits="z", log_base=None) -> Par
         raise ParseError(text, MAX_LENGTH, f"formula longer than {MAX_LENGTH} characters")
     token = _DEADLINE.set(time.monotonic() + TIME_BUDGET)
     try:
-        return _parse(text, pred, target, logits, log_base)
+        # The parser's own deadline is checked between groups; the budget also stops
+        # one long SymPy call, and bounds memory.
+        with _budget.budget(TIME_BUDGET + 1.0, "reading the formula"):
+            return _parse(text, pred, target, logits, log_base)
     except ParseError:
         raise
     except RecursionError:
         raise ParseError(text, 0, "formula nested too deeply") from None
+    except BudgetExceeded as exc:
+        raise ParseError(text, 0, str(exc)) from None
     except Exception as exc:  # a bug of ours: still never escape as another type
         raise ParseError(text, 0, f"internal error while parsing: {type(exc).__name__}") from exc
     finally:
@@ -316,6 +355,11 @@ class _Out:
         """The slot if the text is one placeholder, which needs no engine run."""
         return self.slots[0] if [p for p, _ in self.parts] == ["v_{0}"] else None
 
+    def position_of(self, k: int) -> int:
+        """Where the text that placeholder ``v_{k}`` stands for starts."""
+        tag = f"v_{{{k}}}"
+        return next((pos for piece, pos in self.parts if tag in piece), self.start)
+
     def locate(self, column: int) -> int:
         for piece, pos in self.parts:
             if column <= len(piece):
@@ -330,6 +374,7 @@ class _Reader:
     def __init__(self, text, toks, names, log_base):
         self.text, self.toks, self.names, self.log_base = text, toks, names, log_base
         self.i, self.depth = 0, 0
+        self.sizes = _Magnitudes()
 
     def peek(self, ahead=0):
         k = self.i + ahead
@@ -494,6 +539,11 @@ class _Reader:
             return
         if fname not in _FUNCS and self.peek() == "_" and fname.isalpha():
             # \mathrm{var}_{i}: a multi-letter array (an extra input such as a variance)
+            if fname in RESERVED_NAMES:  # L(y, t, weight=...) would be the sample weight
+                names = ", ".join(sorted(RESERVED_NAMES))
+                self.fail(
+                    f"{src} cannot name an input: {names} are keywords of the loss's call", tok.pos
+                )
             self.take()
             return out.emit(out.slot(("id", fname, self.subscript())), tok.pos)
         if fname not in _FUNCS:
@@ -625,13 +675,13 @@ class _Reader:
             if time.monotonic() > _DEADLINE.get():
                 self.fail("formula too long to read in time", out.start)
             if single is not None:
-                return self.resolve(out, single, bound)
+                return self.resolve(out, single, bound, out.position_of(0))
             return self.walk(_run_engine(" ".join(p for p, _ in out.parts)), out, bound)
         except _EngineError as exc:
             if exc.column is None:
                 self.fail("formula too long to parse in time", out.start)
             self.fail("malformed formula here", out.locate(exc.column))
-        except (ParseError, RecursionError):
+        except (ParseError, RecursionError, BudgetExceeded):
             raise
         except (ArithmeticError, TypeError, ValueError):  # SymPy refusing, e.g. log(x, 0)
             self.fail("invalid expression", out.start)
@@ -645,23 +695,50 @@ class _Reader:
         if isinstance(e, sp.Symbol) and _PLACEHOLDER_RE.fullmatch(e.name):
             k = int(_PLACEHOLDER_RE.fullmatch(e.name).group(1))
             if k < len(out.slots):
-                return self.resolve(out, out.slots[k], bound)
+                return self.resolve(out, out.slots[k], bound, out.position_of(k))
         if isinstance(e, sp.Basic) and (e.is_Number or e in (sp.E, sp.pi)):
             return e
+        pos = self.where(e, out)
         if isinstance(e, sp.Sum):  # nested sums arrive as one Sum, innermost limit first
             names = [str(self.walk(v, out, bound)) for v, *_ in e.limits]
             result = self.walk(e.function, out, bound | set(names))
-            for k, (_, lo, hi) in enumerate(e.limits):
+            for k, (v, lo, hi) in enumerate(e.limits):
                 scope = bound | set(names[k + 1 :])
                 lo, hi = self.walk(lo, out, scope), self.walk(hi, out, scope)
                 result = sp.Sum(result, (_symbols.index(names[k]), lo, hi))
+                self.checked(result, self.where(v, out))  # at its \sum
             return result
         if not isinstance(e, _ALLOWED):
             self.fail("unsupported construct", out.start)
         args = [self.walk(a, out, bound) for a in e.args]
         if isinstance(e, sp.log):  # the engine's unevaluated log(x, base)
             return self.log(args[0], args[1] if len(args) > 1 else None, out.start)
-        return self.power(*args, out.start) if isinstance(e, sp.Pow) else e.func(*args)
+        return self.power(*args, pos) if isinstance(e, sp.Pow) else self.make(e.func, args, pos)
+
+    def where(self, e: sp.Basic, out: _Out) -> int:
+        """Where the engine's node *e* starts in the text: at its first placeholder."""
+        for node in sp.preorder_traversal(e):
+            match = isinstance(node, sp.Symbol) and _PLACEHOLDER_RE.fullmatch(node.name)
+            if match:
+                return out.position_of(int(match.group(1)))
+        return out.start
+
+    def make(self, func, args, pos: int) -> sp.Basic:
+        """``func(*args)``, sized from *args* first: SymPy evaluates as it builds, and an
+        exact power or product of huge numbers cannot be interrupted once started."""
+        try:
+            self.sizes.combine(func, args)
+        except _TooLarge as exc:
+            self.fail(exc.reason, pos)
+        return func(*args)
+
+    def checked(self, node: sp.Basic, pos: int) -> sp.Basic:
+        """*node*, built already (no evaluation to fear), sized: sums and their limits."""
+        try:
+            self.sizes.size(node)
+        except _TooLarge as exc:
+            self.fail(exc.reason, pos)
+        return node
 
     def log(self, x, base, pos):
         if x.is_zero or base is not None and (base.is_zero or base == 1):
@@ -669,19 +746,12 @@ class _Reader:
         return sp.log(x) if base is None else sp.log(x, base)
 
     def power(self, base, exponent, pos):
-        if exponent.is_Rational:
-            # SymPy raises every number inside the base exactly: 9^{10^6}, but also the
-            # 2 of (2 y_i)^{10^6} and the 3 of (3^{1/2} y_i)^{10^6}.
-            numbers = [a for a in base.atoms(sp.Rational) if a not in (0, 1, -1)]
-            size = max((max(len(str(abs(a.p))), len(str(a.q))) for a in numbers), default=0)
-            if not size and not base.free_symbols:
-                size = 1  # an irrational constant such as pi
-            if size and abs(exponent.p) * size > _MAX_POWER_DIGITS:
-                self.fail("number too large", pos)
-        return sp.Pow(base, exponent)
+        # SymPy raises every number inside the base exactly: 9^{10^6}, but also the 2 of
+        # (2 y_i)^{10^6}, the 3 of (3^{1/2} y_i)^{10^6} and exp(10^6 \ln 2) = 2^{10^6}.
+        return self.make(sp.Pow, [base, exponent], pos)
 
-    def resolve(self, out: _Out, entry, bound: frozenset) -> sp.Basic:
-        """The SymPy value of one placeholder."""
+    def resolve(self, out: _Out, entry, bound: frozenset, pos: int) -> sp.Basic:
+        """The SymPy value of one placeholder, whose text starts at *pos*."""
         kind, build = entry[0], lambda part: self.build(part, bound)
         if kind == "num":
             return entry[1]
@@ -690,30 +760,36 @@ class _Reader:
         if kind == "index":
             return _symbols.index(entry[1])
         if kind == "abs":
-            return sp.Abs(build(entry[1]))
+            return self.make(sp.Abs, [build(entry[1])], pos)
         if kind == "frac":
-            return build(entry[1]) / build(entry[2])
+            numerator, denominator = build(entry[1]), build(entry[2])
+            return self.make(
+                sp.Mul, [numerator, self.power(denominator, sp.S.NegativeOne, pos)], pos
+            )
         if kind == "root":
             degree = sp.Integer(2) if entry[2] is None else build(entry[2])
-            return self.power(build(entry[1]), 1 / degree, out.start)
+            return self.power(build(entry[1]), self.power(degree, sp.S.NegativeOne, pos), pos)
         if kind == "id":
             return self.identifier_value(entry[1], entry[2], bound, out.start)
         if kind == "softmax":
             return _symbols.softmax(self.array(entry[1], out.start), *map(_symbols.index, entry[2]))
         if kind == "rowmax":  # the index is bound inside, like a sum's, and runs to m
             body = self.build(entry[2], bound | {entry[1]})
-            return _symbols.rowmax(body, (_symbols.index(entry[1]), 1, _symbols.m))
+            return self.checked(
+                _symbols.rowmax(body, (_symbols.index(entry[1]), 1, _symbols.m)), pos
+            )
         if kind == "cases":
-            return sp.Piecewise(*[(build(v), True if c is None else build(c)) for v, c in entry[1]])
+            rows = [(build(v), True if c is None else build(c)) for v, c in entry[1]]
+            return self.checked(sp.Piecewise(*rows), pos)
         _, fname, args, base, power = entry  # a function call
         values = [build(a) for a in args]
         if fname == "log" and (base is not None or self.log_base is not None):
-            value = self.log(values[0], build(base) if base else self.log_base, out.start)
+            value = self.log(values[0], build(base) if base else self.log_base, pos)
         elif fname in ("log", "ln"):
-            value = self.log(values[0], None, out.start)
+            value = self.log(values[0], None, pos)
         else:
-            value = _FUNCS[fname](*values)
-        return value if power is None else self.power(value, build(power), out.start)
+            value = self.make(_FUNCS[fname], values, pos)
+        return value if power is None else self.power(value, build(power), pos)
 
     def identifier_value(self, name, subs, bound, pos) -> sp.Basic:
         if subs is None:
@@ -733,6 +809,273 @@ class _Reader:
         if name in self.names.values():
             self.fail(f"{name!r} is ambiguous with the given pred/target/logits names", pos)
         return _symbols.array(name)
+
+
+# -- magnitudes ---------------------------------------------------------------------------
+class _TooLarge(Exception):
+    """A node is over one of the magnitude bounds; *reason* says which."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Size:
+    """Upper bounds for one node as SymPy evaluates it.  Sizes are log10s.
+
+    At *sample points* symbols are small rationals (identify() draws p/100, the sign
+    checks of a gradient use 3/10 and sizes of 7) and the index of a sum with literal
+    limits is any integer between them.
+    """
+
+    stored: float  #: the largest number the evaluated node holds
+    #: its numeric coefficient, which products and powers fold with others (a number
+    #: multiplied into a sum reaches every term; (2 y)^{10} is 1024 y^{10})
+    coef: float = 0.0
+    #: at sample points the value is a rational (``rational``) or a root of one, which
+    #: SymPy computes exactly; ``digits`` bounds its numerator and denominator
+    rational: bool = False
+    exact: bool = False
+    digits: float = 0.0
+    mag: float = math.inf  #: of its absolute value at sample points (exact values only)
+    const: bool = False  #: a number once the indices of literal sums have values
+    nodes: float = 1.0  #: tree size once sums with literal limits are expanded
+
+
+_AT_SAMPLE = _Size(0.0, rational=True, exact=True, digits=3.0, mag=1.0)  # p/100, 3/10, 7
+_NAMED = _Size(0.0, mag=1.0, const=True)  # pi, E, oo: held as names, never as digits
+_PASSING = (sp.Abs, sp.Max, sp.Min, sp.Piecewise, ExprCondPair)  # value is an argument's
+
+
+def _log10(x) -> float:
+    """log10 of |x| for an int or Rational of any size (no str(): it stops at 4,300 digits)."""
+    x = abs(x)
+    if not x:
+        return 0.0
+    if isinstance(x, sp.Rational):
+        return math.log10(int(x.p)) - math.log10(int(x.q))
+    return math.log10(x)
+
+
+def _pow10(x: float) -> float:
+    return math.inf if x > 300 else 10.0**x
+
+
+def _show(e: sp.Basic) -> str:
+    """*e*, short, for a message."""
+    if isinstance(e, sp.Rational) and max(abs(e.p), e.q).bit_length() > 40:
+        return f"of about 10^{_log10(e):.0f}"
+    try:
+        text = sp.sstr(e)
+    except ValueError:  # a number past Python's printing limit
+        return "here"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Magnitudes:
+    """Sizes (:class:`_Size`) of SymPy nodes, found from their arguments' sizes alone, so
+    that a node can be checked before SymPy builds (and evaluates) it.
+
+    :meth:`combine` sizes ``func(*args)``; :meth:`size` sizes a built node, with *env*
+    the sizes of the indices of enclosing sums.  Both raise :class:`_TooLarge` past a
+    bound.  Sizes are memoised: each node is sized once per *env*.
+    """
+
+    def __init__(self):
+        self.memo: dict = {}
+
+    def size(self, node: sp.Basic, env: tuple = ()) -> _Size:
+        key = (node, env)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._size(node, env)
+        return found
+
+    def _size(self, node: sp.Basic, env: tuple) -> _Size:
+        if isinstance(node, sp.Rational):
+            d = max(_log10(node.p), _log10(node.q))
+            mag = max(0.0, _log10(node))
+            return _Size(d, d, rational=True, exact=True, digits=d, mag=mag, const=True)
+        if isinstance(node, sp.Symbol):
+            return dict(env).get(node, _AT_SAMPLE)
+        if isinstance(node, (sp.Indexed, sp.IndexedBase, sp.Idx)):
+            return _AT_SAMPLE
+        if isinstance(node, sp.Sum):
+            return self._sum(node.function, node.limits, env)
+        if not node.args:
+            return _NAMED
+        return self.combine(node.func, node.args, env)
+
+    def combine(self, func, args, env: tuple = ()) -> _Size:
+        """The size of ``func(*args)`` once SymPy has evaluated it."""
+        sizes = [self.size(a, env) for a in args]
+        if func is sp.Pow:
+            return self.power(*args, *sizes, env)
+        if func is sp.exp:
+            return self.exp(args[0], env)
+        common = dict(
+            rational=all(z.rational for z in sizes),
+            exact=all(z.exact for z in sizes),
+            const=all(z.const for z in sizes),
+            nodes=1.0 + sum(z.nodes for z in sizes),
+        )
+        if func is sp.Add:
+            # the constant terms fold into one rational: its denominator is the product
+            folded = [z.digits for z in sizes if z.exact and z.const]
+            fold = sum(folded) + math.log10(len(folded)) if len(folded) > 1 else 0.0
+            size = _Size(
+                max([z.stored for z in sizes] + [fold]),
+                max([z.coef for z in sizes] + [fold]),
+                digits=sum(z.digits for z in sizes) + math.log10(len(sizes)),
+                mag=max(z.mag for z in sizes) + math.log10(len(sizes)),
+                **common,
+            )
+        elif func is sp.Mul:
+            coef = sum(z.coef for z in sizes)  # the coefficients fold into one number
+            size = _Size(
+                max([z.stored for z in sizes] + [coef]),
+                coef,
+                digits=sum(z.digits for z in sizes),
+                mag=sum(z.mag for z in sizes),
+                **common,
+            )
+        elif isinstance(func, type) and issubclass(func, _PASSING):
+            size = _Size(
+                max(z.stored for z in sizes),
+                sizes[0].coef if func is sp.Abs else 0.0,  # Abs(3 x) is 3 Abs(x)
+                digits=max(z.digits for z in sizes),
+                mag=max(z.mag for z in sizes),
+                **common,
+            )
+        else:  # log, sin, sigmoid, a relation ...: an unevaluated function of its arguments
+            size = _Size(
+                max((z.stored for z in sizes), default=0.0),
+                const=common["const"],
+                nodes=common["nodes"],
+            )
+        return self.check(size)
+
+    def power(self, base, exponent, sb: _Size, se: _Size, env: tuple) -> _Size:
+        if base is sp.E:
+            return self.exp(exponent, env)
+        nodes = 1.0 + sb.nodes + se.nodes
+        if not se.rational:  # 2^{\log y}, y^{y^{y}}: no exact power, SymPy keeps it as it is
+            return _Size(max(sb.stored, se.stored), const=sb.const and se.const, nodes=nodes)
+        if se.const:
+            # A number as exponent, at most MAX_EXPONENT; nested powers' multiply.
+            inner = self.size(base.exp, env) if isinstance(base, sp.Pow) else None
+            nested = inner is not None and inner.const and inner.rational
+            total = base.exp * exponent if nested else exponent
+            if isinstance(total, sp.Rational):
+                largest = float(abs(total)) if _log10(total) < 300 else math.inf
+            else:  # 2^{k} in a sum with literal limits: k is a number there
+                largest = _pow10(se.mag + (inner.mag if nested else 0.0))
+            if largest > MAX_EXPONENT:
+                raise _TooLarge(f"exponent {_show(total)} too large (at most {MAX_EXPONENT})")
+            grow = float(abs(exponent)) if isinstance(exponent, sp.Rational) else _pow10(se.mag)
+            integer = getattr(exponent, "is_integer", False) is True
+        else:  # y^{t}: a rational of at most 10^mag at sample points
+            grow, integer = _pow10(se.mag), False
+        grow = max(grow, 1.0)
+        if isinstance(base, sp.exp):  # exp(x)^c is exp(c x)
+            self.exp(sp.Mul(base.args[0], exponent), env)
+        for inner_exp in base.atoms(sp.exp) if not isinstance(base, sp.exp) else ():
+            self.exp(sp.Mul(inner_exp.args[0], exponent), env)  # (3 e^x)^c is 3^c e^{c x}
+        # A number as exponent folds the base's coefficient (2^{10} is 1024, (2 y)^{10}
+        # is 1024 y^{10}); a symbol keeps it apart until a sample point is put in.
+        raised = sb.coef * grow if se.const else 0.0
+        size = _Size(
+            max(sb.stored, se.stored, raised),
+            raised,
+            rational=sb.rational and integer,
+            exact=sb.exact,
+            digits=sb.digits * grow,
+            mag=sb.digits * grow,  # |b|^-c is at most (denominator)^c
+            const=sb.const and se.const,
+            nodes=nodes,
+        )
+        return self.check(size)
+
+    def exp(self, arg, env: tuple) -> _Size:
+        """exp(arg): SymPy turns each term ``c \\log(b)`` of *arg* into ``b^c``."""
+        sa = self.size(arg, env)
+        size = _Size(sa.stored, const=sa.const, nodes=1.0 + sa.nodes)
+        terms = sp.Add.make_args(arg)
+        for term in terms:
+            if not term.has(sp.log):
+                continue
+            factors = sp.Mul.make_args(term)
+            # every log of the term: SymPy's logcombine may merge them into one
+            bases = [g.args[0] for f in factors if f.has(sp.log) for g in f.atoms(sp.log)]
+            coeff = [f for f in factors if not f.has(sp.log)]
+            base = sp.Mul(*bases, evaluate=False) if len(bases) > 1 else bases[0]
+            power = sp.Mul(*coeff, evaluate=False) if len(coeff) > 1 else (coeff or [sp.S.One])[0]
+            as_power = self.power(base, power, self.size(base, env), self.size(power, env), env)
+            if len(terms) == 1:
+                return as_power
+            size = _Size(max(size.stored, as_power.stored), const=size.const, nodes=size.nodes)
+        return size
+
+    def _sum(self, function, limits, env: tuple) -> _Size:
+        """A sum: with literal limits ``doit`` adds its terms one by one."""
+        (var, lo, hi), inside = limits[-1], limits[:-1]  # SymPy keeps innermost first
+        slo, shi = self.size(lo, env), self.size(hi, env)
+        literal = slo.const and slo.rational and shi.const and shi.rational
+        reach = max(slo.mag, shi.mag)
+        if literal:
+            index = _Size(reach, reach, True, True, reach, reach, True)
+            if isinstance(lo, sp.Integer) and isinstance(hi, sp.Integer):
+                terms = max(int(hi) - int(lo) + 1, 0)
+                count = float(terms) if terms < 10**300 else math.inf
+            else:
+                count = _pow10(slo.mag) + _pow10(shi.mag) + 1
+        else:  # runs to n or m: not expanded; at sample points, small
+            index = _Size(0.0, 0.0, True, True, max(reach, 3.0), max(reach, 1.0), False)
+            count = _pow10(max(reach, 1.0))
+        scope = (*env, (var, index))
+        body = self._sum(function, inside, scope) if inside else self.size(function, scope)
+        nodes = 1.0 + body.nodes + slo.nodes + shi.nodes
+        coef = body.coef
+        uses = function.has(var) or any(b.has(var) for _, *bounds in inside for b in bounds)
+        if literal and uses:
+            nodes = count * body.nodes
+            if nodes > _budget.MAX_NODES:
+                many = f"{count:.3g}" if count < math.inf else "too many"
+                raise _TooLarge(
+                    f"sum over {var} too large to expand ({many} terms; at most"
+                    f" {_budget.MAX_NODES} nodes)"
+                )
+            if body.exact and body.const:  # its terms fold into one rational
+                coef = max(coef, count * body.digits + math.log10(max(count, 1.0)))
+        elif literal:  # the body times the number of terms
+            coef += math.log10(max(count, 1.0)) if count < math.inf else math.inf
+        log_count = math.log10(max(count, 1.0)) if count < math.inf else math.inf
+        size = _Size(
+            max(body.stored, coef),
+            coef,
+            rational=body.rational,
+            exact=body.exact,
+            digits=body.digits * max(count, 1.0) + log_count,
+            mag=body.mag + log_count,
+            const=body.const and literal,
+            nodes=nodes,
+        )
+        return self.check(size)
+
+    @staticmethod
+    def check(size: _Size) -> _Size:
+        # (log10 sizes: a value of 10^1000 or more has more than 1000 digits)
+        if size.stored >= MAX_NUMBER_DIGITS:
+            raise _TooLarge(
+                f"number too large (about {size.stored:.3g} digits; at most {MAX_NUMBER_DIGITS})"
+            )
+        if size.exact and size.digits >= MAX_EXACT_DIGITS:
+            raise _TooLarge(
+                f"value too large to compute exactly (about {size.digits:.3g} digits at sample"
+                f" points; at most {MAX_EXACT_DIGITS})"
+            )
+        return size
 
 
 # -- the engine ---------------------------------------------------------------------------

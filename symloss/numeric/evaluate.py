@@ -55,8 +55,10 @@ class Kernels:
         self.derived = derivatives.of(loss)
 
     def stable(self, expr: sp.Expr) -> sp.Expr:
-        """*expr* rewritten into its float64-stable form."""
-        return stabilize(expr, frozenset({self.loss.target}))
+        """*expr* rewritten into its float64-stable form (under the loss's budget)."""
+        loss = self.loss
+        with budget.budget(loss.budget_seconds, f"stabilising the kernel of {loss.name}"):
+            return stabilize(expr, frozenset({loss.target}))
 
     def _compile(self, expr, layout, what: str) -> Kernel:
         loss = self.loss
@@ -142,12 +144,12 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     hshape = batch.shape if loss.separable else (*batch.shape, batch.shape[-1])
     h = np.empty(hshape) if hess else None
     fused = built.fused if value and grad else None
-    kernels = [
-        k
+    kernels = [  # by name: only the kernels wanted are derived and compiled
+        getattr(built, k)
         for k, want in (
-            (built.value, value and fused is None),
-            (built.gradient, grad and fused is None),
-            (built.hessian, hess),
+            ("value", value and fused is None),
+            ("gradient", grad and fused is None),
+            ("hessian", hess),
         )
         if want
     ]

@@ -90,12 +90,14 @@ class Derivatives:
         """``scale * term`` (the sum reduction), authored order dropped, for kernels."""
         loss = self.loss
         term = loss.term if loss.stable_term is None else loss.stable_term
-        return (loss.scale * term).doit()
+        with self._bounded("expanding the sums"):  # a sum with literal limits expands
+            return (loss.scale * term).doit()
 
     @cached_property
     def summand(self) -> sp.Expr:
         """``coef * term`` with the authored (unevaluated) order dropped, for display."""
-        return (self.loss.coef * self.loss.term).doit()
+        with self._bounded("expanding the sums"):
+            return (self.loss.coef * self.loss.term).doit()
 
     # ------------------------------------------------------------------ gradient
     @cached_property
@@ -130,8 +132,9 @@ class Derivatives:
         loss = self.loss
         if not loss.constraints:
             return self.gradient[1]
-        raw, _ = self.derive((loss.scale * loss.term).doit(), ())
-        return self.clean(raw / loss.count)
+        with self._bounded("deriving the general gradient"):
+            raw, _ = self.derive((loss.scale * loss.term).doit(), ())
+            return self.clean(raw / loss.count)
 
     # ------------------------------------------------------------------ Hessian
     @cached_property
