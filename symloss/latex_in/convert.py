@@ -24,7 +24,17 @@ from symloss.errors import ParseError
 from symloss.latex_in.parser import parse_latex
 from symloss.registry import catalog
 from symloss.symbolic import budget as _budget
-from symloss.symbols import array, index, logsumexp, m, n, sigmoid, softmax
+from symloss.symbols import (
+    FRESH_LETTERS,
+    array,
+    fresh_index,
+    index,
+    logsumexp,
+    m,
+    n,
+    sigmoid,
+    softmax,
+)
 
 #: What the parsed arrays are called inside symloss (the parser's convention).
 PRED, TARGET, LOGITS = array("y"), array("t"), array("z")
@@ -125,7 +135,7 @@ def from_latex(
         size = next((hi for s in bound for var, _, hi in s.limits if var == inner), None)
         if size is None:
             raise ParseError(text, 0, f"{pred!r} has an index that no sum or maximum binds")
-        letter = next(index(c) for c in "jklpq" if index(c) not in {v for v, _ in indices})
+        letter = fresh_index([v for v, _ in indices], "j" + FRESH_LETTERS)
         element_indices = (*indices, (letter, size))
     elif ranks and ranks != {len(indices)}:
         raise ParseError(
