@@ -22,27 +22,33 @@ Examples
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Add, FiniteSet, Interval, Max, Mul, Piecewise, Rational, S, Symbol, exp, log, pi
+from sympy import Add, Interval, Max, Mul, Piecewise, Rational, S, Symbol, exp, log, pi
 from sympy.codegen.cfunctions import expm1
 
 from symloss.core.domain import Domain, Param
 from symloss.core.loss import Loss
-from symloss.losses.article import REAL
+from symloss.losses.common import (
+    NONNEGATIVE_REALS,
+    POSITIVE,
+    REAL,
+    SIGNED_LABEL,
+    elementwise,
+    eps_param,
+    epsilon,
+    t,
+    y,
+)
 from symloss.registry import register
-from symloss.symbols import array, i, n
+from symloss.symbols import array, i
 
-y, t = array("y"), array("t")
 var = array("var")
 
-POSITIVE = Domain(Interval.open(0, sp.oo), None, "positive real")
-COUNT = Domain(Interval(0, sp.oo), None, "non-negative count (need not be an integer)")
+COUNT = Domain(NONNEGATIVE_REALS, None, "non-negative count (need not be an integer)")
 
 _MEAN = "Mean over the n elements (reduction='mean'); natural log. "
 
 
 # ---------------------------------------------------------------------- Poisson
-poisson_eps = Symbol("epsilon", positive=True)
-
 #: log(t!) by Stirling, as PyTorch's full=True adds it: only where t > 1 (0 elsewhere).
 STIRLING = Piecewise(
     (t[i] * log(t[i]) - t[i] + Rational(1, 2) * log(2 * pi * t[i]), t[i] > 1), (0, True)
@@ -77,26 +83,20 @@ def poisson_nll(*, log_input: bool = True, full: bool = False) -> Loss:
         pred_domain = REAL
         how = "y is the log-rate: exp(y) - t y"
     else:
-        term = Add(y[i], -t[i] * log(y[i] + poisson_eps), evaluate=False)
-        pred_domain = Domain(Interval(0, sp.oo), None, "rate >= 0 (eps keeps the log finite)")
+        term = Add(y[i], -t[i] * log(y[i] + epsilon), evaluate=False)
+        pred_domain = Domain(NONNEGATIVE_REALS, None, "rate >= 0 (eps keeps the log finite)")
         how = "y is the rate: y - t log(y + eps), eps = 1e-8 by default"
     if full:
         term = Add(*term.args, STIRLING, evaluate=False)
-    return Loss(
-        name="poisson_nll",
-        title="Poisson negative log-likelihood",
-        term=term,
-        scale=S.One,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": pred_domain, "t": COUNT},
+    return elementwise(
+        "poisson_nll",
+        "Poisson negative log-likelihood",
+        term,
+        pred=pred_domain,
+        target=COUNT,
         params=(
-            Param(
-                "eps",
-                poisson_eps,
+            eps_param(
                 1e-8,
-                Interval.open(0, sp.oo),
                 "added to the rate inside the log; used with log_input=False only, as in PyTorch",
             ),
         ),
@@ -120,8 +120,7 @@ register(poisson_nll)
 
 
 # ---------------------------------------------------------------------- Gaussian
-gaussian_eps = Symbol("epsilon", positive=True)
-_clamped_var = Max(var[i], gaussian_eps)
+_clamped_var = Max(var[i], epsilon)
 
 
 def gaussian_nll(*, full: bool = False) -> Loss:
@@ -144,29 +143,13 @@ def gaussian_nll(*, full: bool = False) -> Loss:
     parts = [log(_clamped_var), (y[i] - t[i]) ** 2 / _clamped_var]
     if full:
         parts.append(log(2 * pi))
-    return Loss(
-        name="gaussian_nll",
-        title="Gaussian negative log-likelihood",
-        term=Add(*parts, evaluate=False),
+    return elementwise(
+        "gaussian_nll",
+        "Gaussian negative log-likelihood",
+        Add(*parts, evaluate=False),
         scale=Rational(1, 2),
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        extra_inputs=(var,),
-        domains={
-            "y": REAL,
-            "t": REAL,
-            "var": Domain(Interval(0, sp.oo), None, "variance >= 0 (clamped below at eps)"),
-        },
-        params=(
-            Param(
-                "eps",
-                gaussian_eps,
-                1e-6,
-                Interval.open(0, sp.oo),
-                "lower clamp on the variance, as in PyTorch",
-            ),
-        ),
+        extra={var: Domain(NONNEGATIVE_REALS, None, "variance >= 0 (clamped below at eps)")},
+        params=(eps_param(1e-6, "lower clamp on the variance, as in PyTorch"),),
         aliases=("gaussian_nll_loss",),
         references=(
             "PyTorch: torch.nn.functional.gaussian_nll_loss "
@@ -189,15 +172,13 @@ register(gaussian_nll)
 
 # ---------------------------------------------------------------------- deviances
 gamma_deviance = register(
-    Loss(
-        name="gamma_deviance",
-        title="Gamma deviance",
-        term=Add(log(y[i]), -log(t[i]), t[i] / y[i], S.NegativeOne, evaluate=False),
+    elementwise(
+        "gamma_deviance",
+        "Gamma deviance",
+        Add(log(y[i]), -log(t[i]), t[i] / y[i], S.NegativeOne, evaluate=False),
         scale=S(2),
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": POSITIVE, "t": POSITIVE},
+        pred=POSITIVE,
+        target=POSITIVE,
         aliases=("mean_gamma_deviance",),
         references=(
             "scikit-learn: sklearn.metrics.mean_gamma_deviance "
@@ -245,13 +226,13 @@ _tweedie_stable = Piecewise(
 )
 
 tweedie = register(
-    Loss(
-        name="tweedie",
-        title="Tweedie deviance",
+    elementwise(
+        "tweedie",
+        "Tweedie deviance",
         # scikit-learn's three terms, regrouped as the Bregman divergence of
         # y^(2-p)/((1-p)(2-p)) (tests/test_probabilistic.py proves them equal): exactly 0
         # at y = t in floating point too, where the three terms leave a rounding residue.
-        term=Add(
+        Add(
             t[i] ** (2 - power),
             -(y[i] ** (2 - power)),
             Mul(-1, 2 - power, y[i] ** (1 - power), t[i] - y[i], evaluate=False),
@@ -260,10 +241,8 @@ tweedie = register(
         / ((1 - power) * (2 - power)),
         stable_term=_tweedie_stable,
         scale=S(2),
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": POSITIVE, "t": COUNT},
+        pred=POSITIVE,
+        target=COUNT,
         params=(
             Param(
                 "power",
@@ -302,18 +281,11 @@ tweedie = register(
 )
 
 exponential = register(
-    Loss(
-        name="exponential",
-        title="Exponential loss",
-        term=exp(-t[i] * y[i]),
-        scale=S.One,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={
-            "y": REAL,
-            "t": Domain(FiniteSet(-1, 1), None, "class label -1 or +1"),
-        },
+    elementwise(
+        "exponential",
+        "Exponential loss",
+        exp(-t[i] * y[i]),
+        target=SIGNED_LABEL,
         aliases=("exponential_loss",),
         references=(
             "scikit-learn: sklearn.ensemble.GradientBoostingClassifier(loss='exponential') "

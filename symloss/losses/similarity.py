@@ -29,16 +29,10 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Add, Interval, Mul, Pow, S, Sum, Symbol
 
-from symloss.core.domain import Domain, Param
-from symloss.core.loss import Loss
-from symloss.losses.article import REAL
+from symloss.core.domain import Domain
+from symloss.losses.common import REAL, epsilon_or_zero, param, per_row, t, y
 from symloss.registry import register
-from symloss.symbols import array, i, j, k, m, n
-
-y, t = array("y"), array("t")
-
-#: One sample is a row: the loss sums over i, the elements are y[i, j].
-ROWS = ((i, n), (j, m))
+from symloss.symbols import i, k, m
 
 SCORE = Domain(
     Interval.open(0, 1),
@@ -60,7 +54,7 @@ def _one_minus_ratio(num: sp.Expr, den: sp.Expr) -> sp.Expr:
 
 
 # ---------------------------------------------------------------------- cosine
-eps = Symbol("epsilon", nonnegative=True)
+eps = epsilon_or_zero
 _dot = _row_sum(Mul(y[i, k], t[i, k], evaluate=False))
 _norms = Mul(
     Add(_row_sum(y[i, k] ** 2), eps, evaluate=False),
@@ -69,26 +63,13 @@ _norms = Mul(
 )
 
 cosine_distance = register(
-    Loss(
-        name="cosine_distance",
-        title="Cosine distance",
+    per_row(
+        "cosine_distance",
+        "Cosine distance",
         # 1 - cos, with the square root of the product kept whole for printing.
-        term=_one_minus_ratio(_dot, Pow(_norms, S.Half, evaluate=False)),
-        scale=S.One,
-        indices=((i, n),),
-        element_indices=ROWS,
-        pred=y,
-        target=t,
-        domains={"y": REAL, "t": REAL},
-        params=(
-            Param(
-                "eps",
-                eps,
-                1e-12,
-                Interval(0, sp.oo),
-                "added to each squared norm (PyTorch's fixed EPSILON)",
-            ),
-        ),
+        _one_minus_ratio(_dot, Pow(_norms, S.Half, evaluate=False)),
+        target=REAL,
+        params=(param("eps", eps, 1e-12, "added to each squared norm (PyTorch's fixed EPSILON)"),),
         aliases=("cosine",),
         references=(
             "PyTorch: torch.nn.CosineEmbeddingLoss / F.cosine_embedding_loss with every "
@@ -122,8 +103,8 @@ cosine_distance = register(
 
 
 # ---------------------------------------------------------------------- dice, tversky
-smooth = Symbol("epsilon", nonnegative=True)
-_SMOOTH = Param("smooth", smooth, 1.0, Interval(0, sp.oo), "added to numerator and denominator")
+smooth = epsilon_or_zero
+_SMOOTH = param("smooth", smooth, 1.0, "added to numerator and denominator")
 _overlap = _row_sum(Mul(y[i, k], t[i, k], evaluate=False))
 _OVERLAP_REFS = (
     'F. Milletari, N. Navab and S.-A. Ahmadi, "V-Net: fully convolutional neural '
@@ -139,17 +120,13 @@ _false_neg = _row_sum(Mul(1 - y[i, k], t[i, k], evaluate=False))
 _dice_den = Add(_row_sum(y[i, k]), _row_sum(t[i, k]), smooth, evaluate=False)
 
 dice = register(
-    Loss(
-        name="dice",
-        title="Dice loss",
-        term=_one_minus_ratio(Add(2 * _overlap, smooth, evaluate=False), _dice_den),
+    per_row(
+        "dice",
+        "Dice loss",
+        _one_minus_ratio(Add(2 * _overlap, smooth, evaluate=False), _dice_den),
         stable_term=(_false_pos + _false_neg) / _dice_den,
-        scale=S.One,
-        indices=((i, n),),
-        element_indices=ROWS,
-        pred=y,
-        target=t,
-        domains={"y": SCORE, "t": MASK},
+        pred=SCORE,
+        target=MASK,
         params=(_SMOOTH,),
         aliases=("dice_loss",),
         references=_OVERLAP_REFS,
@@ -170,24 +147,20 @@ alpha = Symbol("alpha", nonnegative=True)
 beta = Symbol("beta", nonnegative=True)
 
 tversky = register(
-    Loss(
-        name="tversky",
-        title="Tversky loss",
-        term=_one_minus_ratio(
+    per_row(
+        "tversky",
+        "Tversky loss",
+        _one_minus_ratio(
             Add(_overlap, smooth, evaluate=False),
             Add(_overlap, Mul(alpha, _false_pos), Mul(beta, _false_neg), smooth, evaluate=False),
         ),
         stable_term=(alpha * _false_pos + beta * _false_neg)
         / (_overlap + alpha * _false_pos + beta * _false_neg + smooth),
-        scale=S.One,
-        indices=((i, n),),
-        element_indices=ROWS,
-        pred=y,
-        target=t,
-        domains={"y": SCORE, "t": MASK},
+        pred=SCORE,
+        target=MASK,
         params=(
-            Param("alpha", alpha, 0.5, Interval(0, sp.oo), "weight of false positives"),
-            Param("beta", beta, 0.5, Interval(0, sp.oo), "weight of false negatives"),
+            param("alpha", alpha, 0.5, "weight of false positives"),
+            param("beta", beta, 0.5, "weight of false negatives"),
             _SMOOTH,
         ),
         aliases=("tversky_loss",),
