@@ -33,63 +33,56 @@ from symloss.losses.common import (
 # LOGIT lived here before symloss.losses.common: re-exported for the imports of that time.
 from symloss.losses.common import LOGIT as LOGIT
 from symloss.losses.common import epsilon_or_zero as smoothing
-from symloss.registry import register
 from symloss.symbols import i, j, k, m, sigmoid, softmax
 
 ARTICLE = '9cubed, "Python - Deep learning - Loss functions", 2019-09-15.'
 
-sse = register(
-    elementwise(
-        "sum_squared_error",
-        "Sum of squared errors",
-        Add(y[k], -t[k], evaluate=False) ** 2,
-        scale=Rational(1, 2),
-        reduction="sum",
-        index=k,
-        target=None,
-        aliases=("sse",),
-        references=(ARTICLE,),
-        conventions=(
-            "Half the sum (not the mean) of squared residuals; the 1/2 cancels the 2 of "
-            "the derivative, so the gradient is the residual y_k - t_k."
-        ),
-    )
+sse = elementwise(
+    "sum_squared_error",
+    "Sum of squared errors",
+    Add(y[k], -t[k], evaluate=False) ** 2,
+    scale=Rational(1, 2),
+    reduction="sum",
+    index=k,
+    target=None,
+    aliases=("sse",),
+    references=(ARTICLE,),
+    conventions=(
+        "Half the sum (not the mean) of squared residuals; the 1/2 cancels the 2 of "
+        "the derivative, so the gradient is the residual y_k - t_k."
+    ),
 )
 
-bce = register(
-    elementwise(
-        "binary_cross_entropy",
-        "Binary cross-entropy",
-        Add(t[i] * log(y[i]), (1 - t[i]) * log(1 - y[i]), evaluate=False),
-        scale=sp.S.NegativeOne,
-        pred=PROBABILITY,
-        target=BINARY_TARGET,
-        aliases=("bce",),
-        references=(ARTICLE,),
-        conventions=(
-            "Mean over the n samples; natural log; t is the class (0 or 1), not one-hot. "
-            "At y = 0 or 1 the convention 0 log 0 = 0 gives the finite limit; with the "
-            "opposite target the loss is +inf (PyTorch clamps log at -100 instead)."
-        ),
-    )
+bce = elementwise(
+    "binary_cross_entropy",
+    "Binary cross-entropy",
+    Add(t[i] * log(y[i]), (1 - t[i]) * log(1 - y[i]), evaluate=False),
+    scale=sp.S.NegativeOne,
+    pred=PROBABILITY,
+    target=BINARY_TARGET,
+    aliases=("bce",),
+    references=(ARTICLE,),
+    conventions=(
+        "Mean over the n samples; natural log; t is the class (0 or 1), not one-hot. "
+        "At y = 0 or 1 the convention 0 log 0 = 0 gives the finite limit; with the "
+        "opposite target the loss is +inf (PyTorch clamps log at -100 instead)."
+    ),
 )
 
-cce = register(
-    rowwise(
-        "categorical_cross_entropy",
-        "Categorical cross-entropy",
-        t[i, j] * log(y[i, j]),
-        scale=sp.S.NegativeOne,
-        pred=PROBABILITY,
-        target=ONE_HOT_TARGET,
-        constraints=(ONE_HOT,),
-        aliases=("cce",),
-        references=(ARTICLE,),
-        conventions=(
-            "Mean over the n samples of the sum over the m classes; natural log; t one-hot "
-            "(probability rows, e.g. label-smoothed, are accepted: each row must sum to 1)."
-        ),
-    )
+cce = rowwise(
+    "categorical_cross_entropy",
+    "Categorical cross-entropy",
+    t[i, j] * log(y[i, j]),
+    scale=sp.S.NegativeOne,
+    pred=PROBABILITY,
+    target=ONE_HOT_TARGET,
+    constraints=(ONE_HOT,),
+    aliases=("cce",),
+    references=(ARTICLE,),
+    conventions=(
+        "Mean over the n samples of the sum over the m classes; natural log; t one-hot "
+        "(probability rows, e.g. label-smoothed, are accepted: each row must sum to 1)."
+    ),
 )
 
 
@@ -295,5 +288,12 @@ def softmax_cross_entropy(*, label_smoothing=None, class_weight=None, ignore_ind
     )
 
 
-bce_logits = register(sigmoid_binary_cross_entropy)
-cce_logits = register(softmax_cross_entropy)
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    sse,
+    bce,
+    cce,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+)

@@ -42,7 +42,6 @@ from symloss.losses.common import (
     t,
     z,
 )
-from symloss.registry import register
 from symloss.symbols import i, j, m, sigmoid, softmax
 
 alpha_symbol = Symbol("alpha", nonnegative=True)
@@ -338,8 +337,12 @@ def multilabel_soft_margin(*, class_weight=None) -> Loss:
     )
 
 
-register(sigmoid_focal)
-register(softmax_focal())
-register(poly1_cross_entropy())
-register(soft_margin())
-register(multilabel_soft_margin)
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    sigmoid_focal,
+    softmax_focal(),
+    poly1_cross_entropy(),
+    soft_margin(),
+    multilabel_soft_margin,
+)

@@ -19,7 +19,6 @@ from sympy import Add, Interval, exp, log
 from symloss.core.domain import Domain
 from symloss.core.loss import Loss
 from symloss.losses.common import NONNEGATIVE_REALS, elementwise, real_line, rowwise, t, y
-from symloss.registry import register
 from symloss.symbols import i, j, m, n
 
 LOG_PROBABILITY = real_line("log-probability, log q (any finite real is accepted, as in PyTorch)")
@@ -120,40 +119,43 @@ def kl_divergence(*, log_target: bool = False) -> Loss:
     )
 
 
-register(kl_divergence)
+generalized_kl = elementwise(
+    "generalized_kl",
+    "Generalised Kullback-Leibler (I-) divergence",
+    Add(t[i] * log(t[i] / y[i]), -t[i], y[i], evaluate=False),
+    pred=Domain(
+        Interval.open(0, sp.oo),
+        NONNEGATIVE_REALS,
+        "non-negative intensity; y = 0 gives 0 where t = 0 and +inf elsewhere",
+    ),
+    target=Domain(NONNEGATIVE_REALS, None, "non-negative (t = 0 contributes y)"),
+    aliases=("i_divergence",),
+    references=(
+        'D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix factorization", '
+        "NIPS 13 (2001): D(A||B) = sum A log(A/B) - A + B.",
+        "SciPy: scipy.special.kl_div(t, y), the element-wise value "
+        "(https://docs.scipy.org/doc/scipy/reference/generated/scipy.special.kl_div.html).",
+        "scikit-learn: sklearn.decomposition.NMF(beta_loss='kullback-leibler'), the sum.",
+    ),
+    conventions=(
+        "Element-wise t log(t/y) - t + y, natural log, as scipy.special.kl_div(t, y); "
+        "any shape is flattened. Default reduction 'sum', as Lee & Seung and "
+        "scikit-learn's NMF define the divergence ('mean' divides by the number of "
+        "elements, 'none' returns scipy's element-wise values). For rows that sum to 1 "
+        "it equals the KL divergence. Edges as SciPy: t = 0 contributes y (0 log 0 = 0); "
+        "y = 0 with t = 0 gives 0, with t > 0 gives +inf. The kernel evaluates "
+        "log(t/y), exact while t/y stays inside the float64 range (about 1e+-308); "
+        "near t = y the value is a difference of O(t) terms, so its absolute (not "
+        "relative) error is about 1e-16 t. Smooth: gradient 1 - t/y, Hessian t/y^2; at "
+        "t = 0 the gradient is 1 (autograd through xlogy(t, t/y) gives NaN there)."
+    ),
+    reduction="sum",
+)
 
 
-register(
-    elementwise(
-        "generalized_kl",
-        "Generalised Kullback-Leibler (I-) divergence",
-        Add(t[i] * log(t[i] / y[i]), -t[i], y[i], evaluate=False),
-        pred=Domain(
-            Interval.open(0, sp.oo),
-            NONNEGATIVE_REALS,
-            "non-negative intensity; y = 0 gives 0 where t = 0 and +inf elsewhere",
-        ),
-        target=Domain(NONNEGATIVE_REALS, None, "non-negative (t = 0 contributes y)"),
-        aliases=("i_divergence",),
-        references=(
-            'D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix factorization", '
-            "NIPS 13 (2001): D(A||B) = sum A log(A/B) - A + B.",
-            "SciPy: scipy.special.kl_div(t, y), the element-wise value "
-            "(https://docs.scipy.org/doc/scipy/reference/generated/scipy.special.kl_div.html).",
-            "scikit-learn: sklearn.decomposition.NMF(beta_loss='kullback-leibler'), the sum.",
-        ),
-        conventions=(
-            "Element-wise t log(t/y) - t + y, natural log, as scipy.special.kl_div(t, y); "
-            "any shape is flattened. Default reduction 'sum', as Lee & Seung and "
-            "scikit-learn's NMF define the divergence ('mean' divides by the number of "
-            "elements, 'none' returns scipy's element-wise values). For rows that sum to 1 "
-            "it equals the KL divergence. Edges as SciPy: t = 0 contributes y (0 log 0 = 0); "
-            "y = 0 with t = 0 gives 0, with t > 0 gives +inf. The kernel evaluates "
-            "log(t/y), exact while t/y stays inside the float64 range (about 1e+-308); "
-            "near t = y the value is a difference of O(t) terms, so its absolute (not "
-            "relative) error is about 1e-16 t. Smooth: gradient 1 - t/y, Hessian t/y^2; at "
-            "t = 0 the gradient is 1 (autograd through xlogy(t, t/y) gives NaN there)."
-        ),
-        reduction="sum",
-    )
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    kl_divergence,
+    generalized_kl,
 )

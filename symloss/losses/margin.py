@@ -36,7 +36,6 @@ from symloss.losses.common import (
     t,
     y,
 )
-from symloss.registry import register
 from symloss.symbols import i, j, k, m, relu, rowmax
 
 margin = Symbol("Delta", nonnegative=True)
@@ -231,7 +230,11 @@ def multi_margin(*, p: int = 1, class_weight=None) -> Loss:
     )
 
 
-register(hinge())
-register(squared_hinge())
-register(categorical_hinge())
-register(multi_margin)
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    hinge(),
+    squared_hinge(),
+    categorical_hinge(),
+    multi_margin,
+)

@@ -27,7 +27,6 @@ from sympy import Abs, Add, Interval, Max, Piecewise, Rational, S, Symbol, cosh,
 
 from symloss.core.domain import Domain
 from symloss.losses.common import elementwise, eps_param, epsilon, param, t, y
-from symloss.registry import register
 from symloss.symbols import i
 
 ABOVE_MINUS_ONE = Domain(Interval.open(-1, sp.oo), None, "greater than -1, so log(1 + x) exists")
@@ -38,11 +37,7 @@ residual = Add(y[i], -t[i], evaluate=False)
 _REDUCTION = "Mean over the n elements (reduction='mean', as PyTorch and Keras); "
 
 
-def _regression(*args, **fields):
-    return register(elementwise(*args, **fields))
-
-
-mean_squared_error = _regression(
+mean_squared_error = elementwise(
     "mean_squared_error",
     "Mean squared error",
     residual**2,
@@ -59,7 +54,7 @@ mean_squared_error = _regression(
     ),
 )
 
-mean_absolute_error = _regression(
+mean_absolute_error = elementwise(
     "mean_absolute_error",
     "Mean absolute error",
     Abs(residual),
@@ -76,7 +71,7 @@ mean_absolute_error = _regression(
 )
 
 delta = Symbol("delta", positive=True)
-huber = _regression(
+huber = elementwise(
     "huber",
     "Huber loss",
     Piecewise(
@@ -101,7 +96,7 @@ huber = _regression(
 )
 
 beta = Symbol("beta", positive=True)
-smooth_l1 = _regression(
+smooth_l1 = elementwise(
     "smooth_l1",
     "Smooth L1 loss",
     Piecewise(
@@ -122,7 +117,7 @@ smooth_l1 = _regression(
     ),
 )
 
-log_cosh = _regression(
+log_cosh = elementwise(
     "log_cosh",
     "Log-cosh loss",
     log(cosh(residual)),
@@ -142,7 +137,7 @@ log_cosh = _regression(
 )
 
 tau = Symbol("tau", nonnegative=True)
-pinball = _regression(
+pinball = elementwise(
     "pinball",
     "Pinball (quantile) loss",
     Add(tau * Max(t[i] - y[i], 0), (1 - tau) * Max(y[i] - t[i], 0), evaluate=False),
@@ -172,7 +167,7 @@ pinball = _regression(
     ),
 )
 
-mean_squared_log_error = _regression(
+mean_squared_log_error = elementwise(
     "mean_squared_log_error",
     "Mean squared logarithmic error",
     (log(1 + y[i]) - log(1 + t[i])) ** 2,
@@ -192,7 +187,7 @@ mean_squared_log_error = _regression(
     ),
 )
 
-mean_absolute_percentage_error = _regression(
+mean_absolute_percentage_error = elementwise(
     "mean_absolute_percentage_error",
     "Mean absolute percentage error",
     Abs(t[i] - y[i]) / Max(Abs(t[i]), epsilon),
@@ -211,4 +206,18 @@ mean_absolute_percentage_error = _regression(
         "of get('mape', eps=np.finfo(float).eps), divided by 100, matches it.  "
         "At y_i = t_i the gradient is sign(0) = 0, as for the absolute error."
     ),
+)
+
+
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    mean_squared_error,
+    mean_absolute_error,
+    huber,
+    smooth_l1,
+    log_cosh,
+    pinball,
+    mean_squared_log_error,
+    mean_absolute_percentage_error,
 )
