@@ -44,7 +44,6 @@ sse = elementwise(
     scale=Rational(1, 2),
     reduction="sum",
     index=k,
-    target=None,
     aliases=("sse",),
     references=(ARTICLE,),
     conventions=(

@@ -114,7 +114,7 @@ def build(
     term: sp.Expr,
     *,
     indices: tuple[Index, ...],
-    target: Domain | None,
+    target: Domain,
     pred: Domain | None = None,
     logits: bool = False,
     extra: Mapping[IndexedBase, Domain] | None = None,
@@ -124,19 +124,17 @@ def build(
     """A :class:`Loss` on ``y`` (or ``z`` with *logits*) and ``t`` over *indices*.
 
     *pred* and *target* are the domains of the prediction and the target; *pred*
-    defaults to :data:`REAL`, or :data:`LOGIT` on logits.  *target* None leaves the
-    target without a domain.  *extra* maps further input arrays (passed by keyword
-    at call time) to their domains.  Other *fields* go to :class:`Loss` as they are.
+    defaults to :data:`REAL`, or :data:`LOGIT` on logits.  *extra* maps further input
+    arrays (passed by keyword at call time) to their domains.  Every input has a
+    domain, so every input is checked.  Other *fields* go to :class:`Loss` as they are.
     """
     x = z if logits else y
     if pred is None:
         pred = LOGIT if logits else REAL
     elif logits:
         raise ValueError(f"{name}: a loss on logits takes the LOGIT domain; do not give pred")
-    domains = {str(x.label): pred}
-    if target is not None:
-        domains["t"] = target
     extra = dict(extra or {})
+    domains = {str(x.label): pred, str(t.label): target}
     domains.update({str(b.label): d for b, d in extra.items()})
     if extra:
         fields["extra_inputs"] = tuple(extra)

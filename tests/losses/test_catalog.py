@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from conftest import registry_params
 from shared import ROOT
 
 import symloss
@@ -87,3 +89,16 @@ def test_every_registered_loss_comes_from_one_family():
             assert name not in owners, f"{name} is in {owners.get(name)} and {family}"
             owners[name] = family
     assert sorted(owners) == symloss.names()
+
+
+@registry_params()
+def test_every_input_array_has_a_domain(loss):
+    arrays = {str(b.label) for b in (loss.pred, loss.target, *loss.extra_inputs)}
+    assert set(loss.domains) == arrays
+    assert None not in loss.domains.values()
+
+
+def test_a_nan_target_is_refused_by_the_articles_sse_as_by_mse():
+    for name in ("sse", "mse"):
+        with pytest.raises(ValueError, match="outside the domain"):
+            symloss.get(name)(np.array([1.0, 2.0]), np.array([np.nan, 1.0]))
