@@ -18,11 +18,14 @@ from symloss.losses.common import (
     ONE_HOT,
     ONE_HOT_TARGET,
     PROBABILITY,
+    ROWS,
+    SAMPLES,
     build,
     class_weight_param,
     class_weight_symbol,
     elementwise,
     label_smoothing_param,
+    mean_statement,
     param,
     rowwise,
     t,
@@ -62,7 +65,7 @@ bce = elementwise(
     aliases=("bce",),
     references=(ARTICLE,),
     conventions=(
-        "Mean over the n samples; natural log; t is the class (0 or 1), not one-hot. "
+        mean_statement(SAMPLES) + "; natural log; t is the class (0 or 1), not one-hot. "
         "At y = 0 or 1 the convention 0 log 0 = 0 gives the finite limit; with the "
         "opposite target the loss is +inf (PyTorch clamps log at -100 instead)."
     ),
@@ -79,8 +82,8 @@ cce = rowwise(
     aliases=("cce",),
     references=(ARTICLE,),
     conventions=(
-        "Mean over the n samples of the sum over the m classes; natural log; t one-hot "
-        "(probability rows, e.g. label-smoothed, are accepted: each row must sum to 1)."
+        mean_statement(ROWS) + "; natural log; t one-hot (probability rows, e.g. "
+        "label-smoothed, are accepted: each row must sum to 1)."
     ),
 )
 
@@ -110,9 +113,8 @@ def _compose(base: Loss, name: str, title: str, element, value, act: str, aliase
         constraints=base.constraints,
         aliases=aliases,
         references=base.references + extra,
-        conventions=base.conventions.split(";")[0]
-        + f"; the prediction is {act} of the logits, evaluated stably "
-        "(softplus / log-sum-exp).",
+        conventions=f"{mean_statement(base.indices)}; the prediction is {act} of the logits, "
+        "evaluated stably (softplus / log-sum-exp).",
         composition=Composition(base.name, element, value, act, base),
     )
 

@@ -33,10 +33,12 @@ from symloss.losses.common import (
     BINARY_TARGET,
     ONE_HOT,
     ONE_HOT_TARGET,
+    ROWS,
     SIGNED_LABEL,
     class_weight_param,
     class_weight_symbol,
     elementwise,
+    mean_statement,
     param,
     rowwise,
     t,
@@ -53,8 +55,8 @@ MULTILABEL_TARGET = Domain(Interval(0, 1), None, "label 0 or 1 per class (soft l
 GAMMA = param("gamma", gamma, 2.0, "focusing exponent of the modulating factor (1 - p_t)^gamma")
 
 _CLASS_ROWS = (
-    "Mean over the n samples of the sum over the m classes; natural log; t is a one-hot "
-    "row (probability rows allowed) or an integer label of shape (n,). "
+    mean_statement(ROWS) + "; natural log; t is a one-hot row (probability rows allowed) "
+    "or an integer label of shape (n,). "
 )
 
 

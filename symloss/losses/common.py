@@ -10,7 +10,8 @@ r"""What the loss families share, each stated once: arrays, domains, hyperparame
   ``indices``, ``pred``, ``target`` and ``domains``: :func:`elementwise` (one term per
   sample, :math:`\sum_i f(y_i, t_i)`), :func:`rowwise` (one term per sample and class,
   :math:`\sum_i \sum_j f(y_{ij}, t_{ij})`) and :func:`per_row` (one term per sample,
-  over its whole row); each on logits :math:`z` with ``logits=True``.
+  over its whole row); each on logits :math:`z` with ``logits=True``;
+* :func:`mean_statement`, the reduction clause that opens several losses' conventions.
 
 A domain or constraint used by one family only stays in that family's module.
 
@@ -105,6 +106,22 @@ def class_weight_param(
 def label_smoothing_param(value, description: str) -> Param:
     """The label smoothing epsilon in [0, 1] (symbol :data:`epsilon_or_zero`)."""
     return param("label_smoothing", epsilon_or_zero, value, description, upper=1)
+
+
+# ---------------------------------------------------------------------- conventions
+def mean_statement(indices: tuple[Index, ...]) -> str:
+    """How a mean over the samples is stated, made from the loss's sums: ``Mean over
+    the n samples``, and ``of the sum over the m classes`` for a sum over classes.
+
+    The article's losses open their conventions with it, and a composition on logits
+    states its base's reduction with it (from the base's sums, not from its prose).
+
+    >>> mean_statement(ROWS)
+    'Mean over the n samples of the sum over the m classes'
+    """
+    (_, samples), *inner = indices
+    classes = "".join(f" of the sum over the {size} classes" for _, size in inner)
+    return f"Mean over the {samples} samples{classes}"
 
 
 # ---------------------------------------------------------------------- shapes

@@ -102,3 +102,16 @@ def test_a_nan_target_is_refused_by_the_articles_sse_as_by_mse():
     for name in ("sse", "mse"):
         with pytest.raises(ValueError, match="outside the domain"):
             symloss.get(name)(np.array([1.0, 2.0]), np.array([np.nan, 1.0]))
+
+
+def test_a_composition_states_its_bases_reduction_and_its_activation():
+    # Made from the base's sums (symloss.losses.common.mean_statement), not cut from
+    # the base's prose; the text is the one printed before conventions were built.
+    assert symloss.get("bce_logits").conventions == (
+        "Mean over the n samples; the prediction is sigmoid of the logits, evaluated "
+        "stably (softplus / log-sum-exp)."
+    )
+    assert symloss.get("cce_logits").conventions.startswith(
+        "Mean over the n samples of the sum over the m classes; the prediction is softmax "
+        "of the logits, evaluated stably (softplus / log-sum-exp). Integer labels"
+    )
