@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -108,10 +107,10 @@ def _bind(key: str, frozen: tuple) -> Loss:
     structural = {
         k: v
         for k, v in options.items()
-        if k not in params or (v is None and k in _builder_options(base))
+        if k not in params or (v is None and k in base.options)
     }
-    valid = sorted({"reduction", *params, *_builder_options(base)})
-    unknown = sorted(set(structural) - set(_builder_options(base)))
+    valid = sorted({"reduction", *params, *base.options})
+    unknown = sorted(set(structural) - set(base.options))
     if unknown:
         raise TypeError(
             f"{key} got unexpected option(s) {', '.join(map(repr, unknown))}; "
@@ -132,16 +131,6 @@ def _bind(key: str, frozen: tuple) -> Loss:
     return replace(
         loss, bound=tuple(sorted(bound.items())), reduction=reduction, builder=base.builder
     )
-
-
-def _builder_options(loss: Loss) -> list[str]:
-    if loss.builder is None:
-        return []
-    return [
-        p.name
-        for p in inspect.signature(loss.builder).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
 
 
 def catalog() -> Iterator[Loss]:
