@@ -105,9 +105,7 @@ def _bind(key: str, frozen: tuple) -> Loss:
     # A parameter the builder also takes, set to None, is a structural choice: the
     # builder drops its term (sigmoid_focal's alpha=None, as optax's default).
     structural = {
-        k: v
-        for k, v in options.items()
-        if k not in params or (v is None and k in base.options)
+        k: v for k, v in options.items() if k not in params or (v is None and k in base.options)
     }
     valid = sorted({"reduction", *params, *base.options})
     unknown = sorted(set(structural) - set(base.options))

@@ -79,8 +79,9 @@ epsilon_or_zero = Symbol("epsilon", nonnegative=True)
 def param(name: str, symbol: Symbol, default, description: str, *, upper=sp.oo) -> Param:
     """A scalar hyperparameter whose domain follows its symbol's sign.
 
-    ``(0, upper)`` for a positive symbol, ``[0, upper]`` for a non-negative one: the
-    sign SymPy simplifies with and the values :func:`symloss.get` accepts are one fact.
+    ``(0, upper]`` for a positive symbol (``(0, oo)`` by default), ``[0, upper]`` for a
+    non-negative one: the sign SymPy simplifies with and the values :func:`symloss.get`
+    accepts are one fact.
     """
     if symbol.is_positive:
         domain = Interval.Lopen(0, upper)
