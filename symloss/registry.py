@@ -2,9 +2,11 @@
 
 :func:`register` adds a loss (or a builder of losses) and refuses duplicate names;
 :func:`get` returns one by name or alias with options bound; :func:`names` and
-:func:`catalog` list them.  The catalog's families (:mod:`symloss.losses`) are
-imported on first use, one family at a time (``symloss.get("bce")`` imports only the
-family that defines ``bce``, which keeps ``symloss show bce`` quick to start).
+:func:`catalog` list them.  The catalog's families (:mod:`symloss.losses`) are loaded
+on first use, one family at a time (``symloss.get("bce")`` imports only the family
+that defines ``bce``, which keeps ``symloss show bce`` quick to start): loading a
+family registers the entries of its ``CATALOG`` with :func:`register`, as a user's
+losses are registered.
 
 Layer: above :mod:`symloss.losses` and :mod:`symloss.core`; below the LaTeX reader,
 the checker, the docs and the CLI.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import inspect
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import lru_cache
@@ -26,6 +28,13 @@ from symloss.losses import FAMILIES
 
 _REGISTRY: dict[str, Loss] = {}
 _ALIASES: dict[str, str] = {}
+#: The families whose CATALOG is registered.  Held here, not read from sys.modules: a
+#: family can be imported for its names (its domains, its builders) before the
+#: registry loads it, and importing one registers nothing.
+_LOADED: set[str] = set()
+#: Taken while families load, so that two threads asking for a loss at once register
+#: each family once (a second registration would be refused as a duplicate).
+_LOADING = threading.Lock()
 
 
 def register(loss: Loss | Callable[..., Loss]) -> Loss:
@@ -96,12 +105,10 @@ def _bind(key: str, frozen: tuple) -> Loss:
     # A parameter the builder also takes, set to None, is a structural choice: the
     # builder drops its term (sigmoid_focal's alpha=None, as optax's default).
     structural = {
-        k: v
-        for k, v in options.items()
-        if k not in params or (v is None and k in _builder_options(base))
+        k: v for k, v in options.items() if k not in params or (v is None and k in base.options)
     }
-    valid = sorted({"reduction", *params, *_builder_options(base)})
-    unknown = sorted(set(structural) - set(_builder_options(base)))
+    valid = sorted({"reduction", *params, *base.options})
+    unknown = sorted(set(structural) - set(base.options))
     if unknown:
         raise TypeError(
             f"{key} got unexpected option(s) {', '.join(map(repr, unknown))}; "
@@ -124,26 +131,19 @@ def _bind(key: str, frozen: tuple) -> Loss:
     )
 
 
-def _builder_options(loss: Loss) -> list[str]:
-    if loss.builder is None:
-        return []
-    return [
-        p.name
-        for p in inspect.signature(loss.builder).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-
-
 def catalog() -> Iterator[Loss]:
     """Every registered loss, in name order."""
     return (get(k) for k in names())
 
 
 def _load(name: str | None = None) -> None:
-    """Import the loss families (which register their losses): all of them, or, with
-    *name*, those up to the one that defines it."""
-    for family in FAMILIES:
-        if name is not None and (name in _REGISTRY or name in _ALIASES):
-            return
-        importlib.import_module(f"symloss.losses.{family}")
-
+    """Register the catalog's families, in :data:`~symloss.losses.FAMILIES` order: all
+    of them, or, with *name*, those up to the one that defines it."""
+    with _LOADING:
+        for family in FAMILIES:
+            if name is not None and (name in _REGISTRY or name in _ALIASES):
+                return
+            if family not in _LOADED:
+                for entry in importlib.import_module(f"symloss.losses.{family}").CATALOG:
+                    register(entry)
+                _LOADED.add(family)

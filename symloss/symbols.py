@@ -6,6 +6,8 @@ typed by a user and a formula in the registry are made of the very same SymPy at
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sympy as sp
 from sympy import Function, Indexed, IndexedBase, KroneckerDelta, S, Symbol, exp, log
 from sympy.concrete.expr_with_limits import ExprWithLimits
@@ -21,6 +23,30 @@ i, j, k, l = (Symbol(c, integer=True) for c in "ijkl")
 def index(name: str) -> Symbol:
     """The integer index symbol called *name* (``i``, ``j``, ...)."""
     return Symbol(name, integer=True)
+
+
+#: Letters for a new index (a summation dummy, a Hessian partner), in order of
+#: preference: from ``k`` on, skipping the sizes ``m`` and ``n``, ``o`` (it reads as 0)
+#: and the target's ``t``.
+FRESH_LETTERS = "klpqrsuvw"
+
+
+def fresh_index(taken: Iterable[str | Symbol], letters: str = FRESH_LETTERS) -> Symbol:
+    """The index symbol of the first of *letters* whose name is not in *taken*.
+
+    *taken* holds names or symbols: every letter the new index must not clash with,
+    free or bound.  The one place symloss picks an index letter.
+
+    >>> fresh_index({"k", "l"})
+    p
+    >>> fresh_index([index("j")], letters="jk")
+    k
+    """
+    names = {str(s) for s in taken}
+    for c in letters:
+        if c not in names:
+            return index(c)
+    raise ValueError(f"ran out of index letters: all of {letters!r} are taken")
 
 
 def array(name: str) -> IndexedBase:
@@ -91,7 +117,7 @@ class softmax(Function):
         return S.Zero
 
     def _eval_rewrite_as_exp(self, base, r, c, **kwargs):
-        dummy = _fresh_index(self)
+        dummy = fresh_index(self.free_symbols)
         return exp(base[r, c]) / sp.Sum(exp(base[r, dummy]), (dummy, 1, m))
 
     def _eval_is_real(self):
@@ -114,7 +140,7 @@ class logsumexp(Function):
         return S.Zero
 
     def _eval_rewrite_as_exp(self, base, r, **kwargs):
-        dummy = _fresh_index(self)
+        dummy = fresh_index(self.free_symbols)
         return log(sp.Sum(exp(base[r, dummy]), (dummy, 1, m)))
 
     def _eval_is_real(self):
@@ -247,8 +273,7 @@ class rowmax(ExprWithLimits):
 
     def _eval_derivative(self, x):
         ((var, lo, hi),) = self.limits
-        taken = {s.name for s in self.free_symbols | x.free_symbols} | {var.name}
-        d = next(index(c) for c in "klpqrsuvw" if c not in taken)
+        d = fresh_index({*self.free_symbols, *x.free_symbols, var})
         body = self.function.xreplace({var: d})
         return sp.Sum(argmax_share(self, d) * sp.diff(body, x), (d, lo, hi))
 
@@ -320,11 +345,3 @@ class rowgap(Function):
 
     def _symloss_latex(self, printer, exp=None):
         return rf"\operatorname{{gap}}\left({printer._print(self.args[0])}\right)"
-
-
-def _fresh_index(expr: sp.Basic) -> Symbol:
-    used = {s.name for s in expr.free_symbols}
-    for name in "klpqrs":
-        if name not in used:
-            return index(name)
-    raise ValueError("ran out of index letters")  # pragma: no cover

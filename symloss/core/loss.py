@@ -17,6 +17,9 @@ its derivation from :mod:`symloss.symbolic.derivation`.
 from __future__ import annotations
 
 import html
+import inspect
+import reprlib
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,11 +35,14 @@ from symloss.symbolic import derivatives
 from symloss.symbolic.calculus import Constraint
 from symloss.symbols import logsumexp, softmax
 
+#: Values in a repr: a per-class weight shows its first few entries, so it stays one line.
+_SHORT = reprlib.Repr()
+_SHORT.maxtuple = 4
+
 PARTS = ("loss", "gradient", "hessian")
 REDUCTIONS = ("mean", "sum", "none", "batchmean")
 
 Index = tuple[Symbol, Symbol]
-
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Composition:
     base_loss: Loss | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Loss:
     r"""One loss function, held as a SymPy expression and everything derived from it.
 
@@ -119,6 +125,9 @@ class Loss:
         parsed from user text (see :mod:`symloss.symbolic.budget`); ``None`` (trusted
         registry losses) means no limit.
 
+    ``help(loss)`` shows that loss: its formula, parameters, inputs, conventions and
+    references, made from its data; ``repr(loss)`` is one line.
+
     Examples
     --------
     >>> import symloss
@@ -178,7 +187,6 @@ class Loss:
             names = ", ".join(sorted(map(str, undeclared)))
             raise ValueError(f"loss {self.name!r} uses undeclared symbols: {names}")
 
-
     # ------------------------------------------------------------------ structure
     @property
     def coef(self) -> sp.Expr:
@@ -223,6 +231,19 @@ class Loss:
         values = {p.name: p.default for p in self.params}
         values.update(dict(self.bound))
         return values
+
+    @property
+    def options(self) -> dict[str, object]:
+        """The structural options of the loss's builder, with its defaults: keyword-only
+        arguments that change the expression (``label_smoothing``), bound at
+        :func:`symloss.get`.  Empty for a loss without a builder."""
+        if self.builder is None:
+            return {}
+        return {
+            p.name: p.default
+            for p in inspect.signature(self.builder).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
 
     def describe_params(self) -> list[str]:
         return [
@@ -316,6 +337,13 @@ class Loss:
         """
         return derivation_steps.derivation(self)
 
+    def __repr__(self) -> str:
+        """One short line, such as ``<Loss huber: Huber loss, delta=1.0, reduction='mean'>``
+        (the dataclass's own repr prints every field, expressions included)."""
+        values = [f"{k}={_SHORT.repr(v)}" for k, v in self.param_values.items()]
+        title = " ".join(self.title.split())  # a title parsed from LaTeX may hold newlines
+        return f"<Loss {self.name}: {', '.join([title, *values, f'reduction={self.reduction!r}'])}>"
+
     def _repr_latex_(self) -> str:
         return f"$\\displaystyle {self.latex()}$"
 
@@ -359,3 +387,72 @@ class Loss:
         once.  ``out`` receives the gradient, as in :meth:`grad`.
         """
         return evaluate.value_and_gradient(self, pred, target, weight, out, **extra)
+
+
+# ---------------------------------------------------------------------- help()
+def _wrapped(text: str, prefix: str = "") -> list[str]:
+    # URLs and formulas are not cut: a long reference stays copyable.
+    return textwrap.wrap(
+        text,
+        width=84,
+        initial_indent=prefix,
+        subsequent_indent=" " * len(prefix),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _section(title: str, lines: list[str]) -> list[str]:
+    return ["", title, "-" * len(title), *lines] if lines else []
+
+
+def _help_text(loss: Loss) -> str:
+    """What ``help(loss)`` shows, made from the loss's data: its formula (LaTeX in the
+    standard style, and as text), parameters and options with their values, inputs,
+    conventions and references."""
+    aliases = f"; aliases: {', '.join(loss.aliases)}" if loss.aliases else ""
+    formula = [loss.latex(), "", *(line.rstrip() for line in loss.pretty().splitlines())]
+    parameters = [*loss.describe_params()]
+    parameters.append(
+        f"reduction = {loss.reduction!r}: one of {', '.join(map(repr, loss.reductions))}"
+    )
+    options = ", ".join(f"{k}={v!r}" for k, v in loss.options.items())
+    if options:
+        options += " (the defaults; each changes the expression: set it at symloss.get)"
+    inputs = [f"{label}: {dom.description}, in {dom.text()}" for label, dom in loss.domains.items()]
+    inputs += [c.description for c in loss.constraints]
+    references = [line for r in loss.references for line in _wrapped(r, "- ")]
+    lines = [
+        f"{loss.title} ({loss.name}{aliases})",
+        *_section("Formula", formula),
+        *_section("Parameters", parameters),
+        *_section("Options", _wrapped(options)),
+        *_section("Inputs", inputs),
+        *_section("Conventions", _wrapped(loss.conventions)),
+        *_section("References", references),
+    ]
+    return "\n".join(lines)
+
+
+class _InstanceDoc:
+    """``Loss.__doc__``: the class's docstring on the class, :func:`_help_text` on a loss.
+
+    ``help(loss)`` and ``pydoc`` read ``loss.__doc__``.  Each loss's text is made on
+    first use, not in ``__post_init__``: printing its LaTeX and text form takes about
+    2 ms a loss (0.2 s for the catalog), which every loss built, bound or replaced
+    would pay.  The text is kept in the instance's ``__dict__``, which wins over this
+    (non-data) descriptor.
+    """
+
+    def __init__(self, class_doc: str | None):
+        self.class_doc = class_doc
+
+    def __get__(self, loss: Loss | None, owner: type | None = None) -> str | None:
+        if loss is None:
+            return self.class_doc
+        text = _help_text(loss)
+        loss.__dict__["__doc__"] = text
+        return text
+
+
+Loss.__doc__ = _InstanceDoc(Loss.__doc__)  # type: ignore[assignment]

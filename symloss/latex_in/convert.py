@@ -25,14 +25,24 @@ from symloss.core.domain import Domain, Param
 from symloss.core.loss import Loss
 from symloss.errors import BudgetExceeded, ParseError
 from symloss.latex_in.parser import parse_latex
+from symloss.losses.common import LOGIT, ONE_HOT, REAL
 from symloss.registry import catalog
 from symloss.symbolic import budget as _budget
-from symloss.symbols import array, index, logsumexp, m, n, sigmoid, softmax
+from symloss.symbols import (
+    FRESH_LETTERS,
+    array,
+    fresh_index,
+    index,
+    logsumexp,
+    m,
+    n,
+    sigmoid,
+    softmax,
+)
 
 #: What the parsed arrays are called inside symloss (the parser's convention).
 PRED, TARGET, LOGITS = array("y"), array("t"), array("z")
 
-_REALS = Domain(Interval(-sp.oo, sp.oo), None, "real")
 _PROBABILITY = Domain(Interval.open(0, 1), Interval(0, 1), "probability in (0, 1)")
 _UNIT = Domain(Interval(0, 1), None, "in [0, 1]")
 #: Seconds (at most; within ``budget_seconds``) that from_latex lets ``simplify`` tidy
@@ -138,7 +148,7 @@ def from_latex(
         size = next((hi for s in bound for var, _, hi in s.limits if var == inner), None)
         if size is None:
             raise ParseError(text, 0, f"{pred!r} has an index that no sum or maximum binds")
-        letter = next(index(c) for c in "jklpq" if index(c) not in {v for v, _ in indices})
+        letter = fresh_index([v for v, _ in indices], "j" + FRESH_LETTERS)
         element_indices = (*indices, (letter, size))
     elif ranks and ranks != {len(indices)}:
         raise ParseError(
@@ -146,11 +156,9 @@ def from_latex(
         )
     domains = {str(input_base.label): _input_domain(term, input_base), "t": _target_domain(term)}
     for b in extra:  # further arrays (a variance): real, passed by keyword at call time
-        domains[str(b.label)] = _REALS
+        domains[str(b.label)] = REAL
     constraints = ()
     if len(indices) == 2 and term.has(softmax):
-        from symloss.losses.article import ONE_HOT
-
         constraints = (ONE_HOT,)  # matched up to index renaming, see Constraint.apply
     try:
         return Loss(
@@ -263,11 +271,11 @@ def _position(text: str, name: str) -> int:
 
 def _input_domain(term: sp.Expr, base: IndexedBase) -> Domain:
     if base == LOGITS:
-        return Domain(Interval(-sp.oo, sp.oo), None, "finite real logit")
+        return LOGIT
     for node in sp.preorder_traversal(term):
         if isinstance(node, sp.log) and node.args[0].has(base):
             return _PROBABILITY  # log y or log(1 - y): a probability
-    return _REALS
+    return REAL
 
 
 def _target_domain(term: sp.Expr) -> Domain | None:

@@ -10,93 +10,81 @@ from __future__ import annotations
 from dataclasses import replace
 
 import sympy as sp
-from sympy import Add, Interval, Mul, Rational, Symbol, log
+from sympy import Add, Mul, Rational, Symbol, log
 
-from symloss.core.domain import Domain, Param
 from symloss.core.loss import Composition, Loss
-from symloss.registry import register
-from symloss.symbolic.calculus import Constraint
-from symloss.symbols import array, i, j, k, m, n, sigmoid, softmax
+from symloss.losses.common import (
+    BINARY_TARGET,
+    ONE_HOT,
+    ONE_HOT_TARGET,
+    PROBABILITY,
+    ROWS,
+    SAMPLES,
+    build,
+    class_weight_param,
+    class_weight_symbol,
+    elementwise,
+    label_smoothing_param,
+    mean_statement,
+    param,
+    rowwise,
+    t,
+    y,
+    z,
+)
 
-y, t, z = array("y"), array("t"), array("z")
+# LOGIT lived here before symloss.losses.common: re-exported for the imports of that time.
+from symloss.losses.common import LOGIT as LOGIT
+from symloss.losses.common import epsilon_or_zero as smoothing
+from symloss.symbols import i, j, k, m, sigmoid, softmax
 
 ARTICLE = '9cubed, "Python - Deep learning - Loss functions", 2019-09-15.'
 
-PROBABILITY = Domain(
-    Interval.open(0, 1),
-    Interval(0, 1),
-    "probability in (0, 1); 0 and 1 give the limit, +inf where the loss is infinite",
-)
-#: Element-wise predictions and targets on the whole real line (shared by the families).
-REAL = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real")
-LOGIT = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real logit")
-BINARY_TARGET = Domain(Interval(0, 1), None, "class 0 or 1 (soft labels in [0, 1] allowed)")
-ONE_HOT_TARGET = Domain(Interval(0, 1), None, "one-hot row (probability rows allowed)")
-ONE_HOT = Constraint(
-    "one_hot",
-    sp.Sum(t[i, j], (j, 1, m)),
-    sp.S.One,
-    "each target row sums to 1 (one-hot, or a probability distribution)",
+sse = elementwise(
+    "sum_squared_error",
+    "Sum of squared errors",
+    Add(y[k], -t[k], evaluate=False) ** 2,
+    scale=Rational(1, 2),
+    reduction="sum",
+    index=k,
+    aliases=("sse",),
+    references=(ARTICLE,),
+    conventions=(
+        "Half the sum (not the mean) of squared residuals; the 1/2 cancels the 2 of "
+        "the derivative, so the gradient is the residual y_k - t_k."
+    ),
 )
 
-sse = register(
-    Loss(
-        name="sum_squared_error",
-        title="Sum of squared errors",
-        term=Add(y[k], -t[k], evaluate=False) ** 2,
-        scale=Rational(1, 2),
-        reduction="sum",
-        indices=((k, n),),
-        pred=y,
-        target=t,
-        domains={"y": Domain(Interval(-sp.oo, sp.oo), None, "real")},
-        aliases=("sse",),
-        references=(ARTICLE,),
-        conventions=(
-            "Half the sum (not the mean) of squared residuals; the 1/2 cancels the 2 of "
-            "the derivative, so the gradient is the residual y_k - t_k."
-        ),
-    )
+bce = elementwise(
+    "binary_cross_entropy",
+    "Binary cross-entropy",
+    Add(t[i] * log(y[i]), (1 - t[i]) * log(1 - y[i]), evaluate=False),
+    scale=sp.S.NegativeOne,
+    pred=PROBABILITY,
+    target=BINARY_TARGET,
+    aliases=("bce",),
+    references=(ARTICLE,),
+    conventions=(
+        mean_statement(SAMPLES) + "; natural log; t is the class (0 or 1), not one-hot. "
+        "At y = 0 or 1 the convention 0 log 0 = 0 gives the finite limit; with the "
+        "opposite target the loss is +inf (PyTorch clamps log at -100 instead)."
+    ),
 )
 
-bce = register(
-    Loss(
-        name="binary_cross_entropy",
-        title="Binary cross-entropy",
-        term=Add(t[i] * log(y[i]), (1 - t[i]) * log(1 - y[i]), evaluate=False),
-        scale=sp.S.NegativeOne,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": PROBABILITY, "t": BINARY_TARGET},
-        aliases=("bce",),
-        references=(ARTICLE,),
-        conventions=(
-            "Mean over the n samples; natural log; t is the class (0 or 1), not one-hot. "
-            "At y = 0 or 1 the convention 0 log 0 = 0 gives the finite limit; with the "
-            "opposite target the loss is +inf (PyTorch clamps log at -100 instead)."
-        ),
-    )
-)
-
-cce = register(
-    Loss(
-        name="categorical_cross_entropy",
-        title="Categorical cross-entropy",
-        term=t[i, j] * log(y[i, j]),
-        scale=sp.S.NegativeOne,
-        indices=((i, n), (j, m)),
-        pred=y,
-        target=t,
-        domains={"y": PROBABILITY, "t": ONE_HOT_TARGET},
-        constraints=(ONE_HOT,),
-        aliases=("cce",),
-        references=(ARTICLE,),
-        conventions=(
-            "Mean over the n samples of the sum over the m classes; natural log; t one-hot "
-            "(probability rows, e.g. label-smoothed, are accepted: each row must sum to 1)."
-        ),
-    )
+cce = rowwise(
+    "categorical_cross_entropy",
+    "Categorical cross-entropy",
+    t[i, j] * log(y[i, j]),
+    scale=sp.S.NegativeOne,
+    pred=PROBABILITY,
+    target=ONE_HOT_TARGET,
+    constraints=(ONE_HOT,),
+    aliases=("cce",),
+    references=(ARTICLE,),
+    conventions=(
+        mean_statement(ROWS) + "; natural log; t one-hot (probability rows, e.g. "
+        "label-smoothed, are accepted: each row must sum to 1)."
+    ),
 )
 
 
@@ -113,33 +101,27 @@ def _substitute(expr, old, new):
 
 
 def _compose(base: Loss, name: str, title: str, element, value, act: str, aliases, extra):
-    return Loss(
-        name=name,
-        title=title,
-        term=_substitute(base.term, element, value),
+    return build(
+        name,
+        title,
+        _substitute(base.term, element, value),
+        indices=base.indices,
+        logits=True,
+        target=base.domains["t"],
         scale=base.scale,
         reduction=base.reduction,
-        indices=base.indices,
-        pred=z,
-        target=t,
-        domains={"z": LOGIT, "t": base.domains["t"]},
         constraints=base.constraints,
         aliases=aliases,
         references=base.references + extra,
-        conventions=base.conventions.split(";")[0]
-        + f"; the prediction is {act} of the logits, evaluated stably "
-        "(softplus / log-sum-exp).",
+        conventions=f"{mean_statement(base.indices)}; the prediction is {act} of the logits, "
+        "evaluated stably (softplus / log-sum-exp).",
         composition=Composition(base.name, element, value, act, base),
     )
 
 
-#: Symbols of the options below; they enter an expression only when the option is given.
+#: The symbol of the positive class's weight; it enters an expression only when the
+#: option is given.
 pos_weight_symbol = Symbol("w_p", nonnegative=True)
-smoothing = Symbol("epsilon", nonnegative=True)
-class_weight_symbol = array("w")
-
-SMOOTHING_DOMAIN = Interval(0, 1)
-WEIGHT_DOMAIN = Interval(0, sp.oo)
 
 
 def sigmoid_binary_cross_entropy(*, pos_weight=None, label_smoothing=None) -> Loss:
@@ -186,11 +168,8 @@ def sigmoid_binary_cross_entropy(*, pos_weight=None, label_smoothing=None) -> Lo
         smoothed = Add(t[i] * (1 - smoothing), smoothing / 2, evaluate=False)
         term = _substitute(term, t[i], smoothed)
         params.append(
-            Param(
-                "label_smoothing",
-                smoothing,
+            label_smoothing_param(
                 label_smoothing,
-                SMOOTHING_DOMAIN,
                 "the target becomes t (1 - epsilon) + epsilon/2 (Keras BinaryCrossentropy)",
             )
         )
@@ -203,11 +182,10 @@ def sigmoid_binary_cross_entropy(*, pos_weight=None, label_smoothing=None) -> Lo
         positive, negative = term.args
         term = Add(Mul(pos_weight_symbol, positive, evaluate=False), negative, evaluate=False)
         params.append(
-            Param(
+            param(
                 "pos_weight",
                 pos_weight_symbol,
                 pos_weight,
-                WEIGHT_DOMAIN,
                 "multiplies the positive term t log(sigmoid(z)) (PyTorch's pos_weight)",
             )
         )
@@ -278,11 +256,8 @@ def softmax_cross_entropy(*, label_smoothing=None, class_weight=None, ignore_ind
         smoothed = Add((1 - smoothing) * t[i, j], smoothing / m, evaluate=False)
         term = _substitute(term, t[i, j], smoothed)
         params.append(
-            Param(
-                "label_smoothing",
-                smoothing,
+            label_smoothing_param(
                 label_smoothing,
-                SMOOTHING_DOMAIN,
                 "the target becomes (1 - epsilon) t + epsilon/m (PyTorch's label_smoothing)",
             )
         )
@@ -294,15 +269,7 @@ def softmax_cross_entropy(*, label_smoothing=None, class_weight=None, ignore_ind
         )
     if class_weight is not None:
         term = Mul(class_weight_symbol[j], term, evaluate=False)
-        params.append(
-            Param(
-                "class_weight",
-                class_weight_symbol,
-                class_weight,
-                WEIGHT_DOMAIN,
-                "per-class weight w_j of class j's term (PyTorch's weight)",
-            )
-        )
+        params.append(class_weight_param(class_weight))
         notes.append(
             "class_weight w multiplies class j's term by w_j.  With integer labels the "
             "mean divides by the summed weights of the (kept) labels, sum_i w_{y_i}, and "
@@ -322,5 +289,12 @@ def softmax_cross_entropy(*, label_smoothing=None, class_weight=None, ignore_ind
     )
 
 
-bce_logits = register(sigmoid_binary_cross_entropy)
-cce_logits = register(softmax_cross_entropy)
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    sse,
+    bce,
+    cce,
+    sigmoid_binary_cross_entropy,
+    softmax_cross_entropy,
+)

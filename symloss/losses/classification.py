@@ -29,31 +29,34 @@ from sympy import Add, Interval, Mul, S, Symbol, log
 
 from symloss.core.domain import Domain, Param
 from symloss.core.loss import Loss
-from symloss.losses.article import BINARY_TARGET, LOGIT, ONE_HOT, ONE_HOT_TARGET, WEIGHT_DOMAIN
-from symloss.registry import register
-from symloss.symbols import array, i, j, m, n, sigmoid, softmax
-
-z, t = array("z"), array("t")
-class_weight_symbol = array("w")
+from symloss.losses.common import (
+    BINARY_TARGET,
+    ONE_HOT,
+    ONE_HOT_TARGET,
+    ROWS,
+    SIGNED_LABEL,
+    class_weight_param,
+    class_weight_symbol,
+    elementwise,
+    mean_statement,
+    param,
+    rowwise,
+    t,
+    z,
+)
+from symloss.symbols import i, j, m, sigmoid, softmax
 
 alpha_symbol = Symbol("alpha", nonnegative=True)
 gamma = Symbol("gamma", nonnegative=True)
 poly_epsilon = Symbol("epsilon", real=True)
 
-SIGNED_LABEL = Domain(sp.FiniteSet(-1, 1), None, "class label -1 or 1")
 MULTILABEL_TARGET = Domain(Interval(0, 1), None, "label 0 or 1 per class (soft labels allowed)")
 
-GAMMA = Param(
-    "gamma",
-    gamma,
-    2.0,
-    Interval(0, sp.oo),
-    "focusing exponent of the modulating factor (1 - p_t)^gamma",
-)
+GAMMA = param("gamma", gamma, 2.0, "focusing exponent of the modulating factor (1 - p_t)^gamma")
 
 _CLASS_ROWS = (
-    "Mean over the n samples of the sum over the m classes; natural log; t is a one-hot "
-    "row (probability rows allowed) or an integer label of shape (n,). "
+    mean_statement(ROWS) + "; natural log; t is a one-hot row (probability rows allowed) "
+    "or an integer label of shape (n,). "
 )
 
 
@@ -94,23 +97,21 @@ def sigmoid_focal(*, alpha: float | None = 0.25) -> Loss:
         factors.insert(0, Add(alpha_symbol * t[i], (1 - alpha_symbol) * (1 - t[i]), evaluate=False))
         params.insert(
             0,
-            Param(
+            param(
                 "alpha",
                 alpha_symbol,
                 alpha,
-                Interval(0, 1),
                 "weight alpha of the positives, 1 - alpha of the negatives (None: no weight)",
+                upper=1,
             ),
         )
-    return Loss(
-        name="sigmoid_focal",
-        title="Sigmoid focal loss",
-        term=Mul(*factors, evaluate=False),
+    return elementwise(
+        "sigmoid_focal",
+        "Sigmoid focal loss",
+        Mul(*factors, evaluate=False),
         scale=S.NegativeOne,
-        indices=((i, n),),
-        pred=z,
-        target=t,
-        domains={"z": LOGIT, "t": BINARY_TARGET},
+        logits=True,
+        target=BINARY_TARGET,
         params=tuple(params),
         aliases=("focal", "sigmoid_focal_loss"),
         references=(
@@ -157,23 +158,17 @@ def softmax_focal() -> Loss:
     0.0002634
     """
     p = softmax(z, i, j)
-    return Loss(
-        name="softmax_focal",
-        title="Softmax focal loss",
-        term=Mul(alpha_symbol, (1 - p) ** gamma, t[i, j] * log(p), evaluate=False),
+    return rowwise(
+        "softmax_focal",
+        "Softmax focal loss",
+        Mul(alpha_symbol, (1 - p) ** gamma, t[i, j] * log(p), evaluate=False),
         scale=S.NegativeOne,
-        indices=((i, n), (j, m)),
-        pred=z,
-        target=t,
-        domains={"z": LOGIT, "t": ONE_HOT_TARGET},
+        logits=True,
+        target=ONE_HOT_TARGET,
         constraints=(ONE_HOT,),
         params=(
-            Param(
-                "alpha",
-                alpha_symbol,
-                0.25,
-                Interval(0, sp.oo),
-                "weight of every class's term (Keras's scalar alpha)",
+            param(
+                "alpha", alpha_symbol, 0.25, "weight of every class's term (Keras's scalar alpha)"
             ),
             GAMMA,
         ),
@@ -218,15 +213,12 @@ def poly1_cross_entropy() -> Loss:
     1.693147
     """
     p = softmax(z, i, j)
-    return Loss(
-        name="poly1_cross_entropy",
-        title="Poly-1 cross-entropy",
-        term=Mul(t[i, j], Add(-log(p), poly_epsilon * (1 - p), evaluate=False), evaluate=False),
-        scale=S.One,
-        indices=((i, n), (j, m)),
-        pred=z,
-        target=t,
-        domains={"z": LOGIT, "t": ONE_HOT_TARGET},
+    return rowwise(
+        "poly1_cross_entropy",
+        "Poly-1 cross-entropy",
+        Mul(t[i, j], Add(-log(p), poly_epsilon * (1 - p), evaluate=False), evaluate=False),
+        logits=True,
+        target=ONE_HOT_TARGET,
         constraints=(ONE_HOT,),
         params=(
             Param(
@@ -272,15 +264,13 @@ def soft_margin() -> Loss:
     >>> round(float(symloss.get("soft_margin")([0.0, 2.0], [1, -1])), 6)
     1.410038
     """
-    return Loss(
-        name="soft_margin",
-        title="Soft margin loss",
-        term=log(sigmoid(t[i] * z[i])),
+    return elementwise(
+        "soft_margin",
+        "Soft margin loss",
+        log(sigmoid(t[i] * z[i])),
         scale=S.NegativeOne,
-        indices=((i, n),),
-        pred=z,
-        target=t,
-        domains={"z": LOGIT, "t": SIGNED_LABEL},
+        logits=True,
+        target=SIGNED_LABEL,
         aliases=("soft_margin_loss",),
         references=(
             "PyTorch: torch.nn.functional.soft_margin_loss "
@@ -322,25 +312,15 @@ def multilabel_soft_margin(*, class_weight=None) -> Loss:
     note = ""
     if class_weight is not None:
         term = Mul(class_weight_symbol[j], term, evaluate=False)
-        params = (
-            Param(
-                "class_weight",
-                class_weight_symbol,
-                class_weight,
-                WEIGHT_DOMAIN,
-                "per-class weight w_j of class j's term (PyTorch's weight)",
-            ),
-        )
+        params = (class_weight_param(class_weight),)
         note = "  class_weight w_j multiplies class j's term; the mean still divides by n m."
-    return Loss(
-        name="multilabel_soft_margin",
-        title="Multi-label soft margin loss",
-        term=term,
+    return rowwise(
+        "multilabel_soft_margin",
+        "Multi-label soft margin loss",
+        term,
         scale=-1 / m,
-        indices=((i, n), (j, m)),
-        pred=z,
-        target=t,
-        domains={"z": LOGIT, "t": MULTILABEL_TARGET},
+        logits=True,
+        target=MULTILABEL_TARGET,
         params=params,
         aliases=("multilabel_soft_margin_loss",),
         references=(
@@ -359,8 +339,12 @@ def multilabel_soft_margin(*, class_weight=None) -> Loss:
     )
 
 
-register(sigmoid_focal)
-register(softmax_focal())
-register(poly1_cross_entropy())
-register(soft_margin())
-register(multilabel_soft_margin)
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    sigmoid_focal,
+    softmax_focal(),
+    poly1_cross_entropy(),
+    soft_margin(),
+    multilabel_soft_margin,
+)

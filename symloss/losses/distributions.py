@@ -18,16 +18,10 @@ from sympy import Add, Interval, exp, log
 
 from symloss.core.domain import Domain
 from symloss.core.loss import Loss
-from symloss.registry import register
-from symloss.symbols import array, i, j, m, n
+from symloss.losses.common import NONNEGATIVE_REALS, elementwise, real_line, rowwise, t, y
+from symloss.symbols import i, j, m, n
 
-y, t = array("y"), array("t")
-
-LOG_PROBABILITY = Domain(
-    Interval.open(-sp.oo, sp.oo),
-    None,
-    "log-probability, log q (any finite real is accepted, as in PyTorch)",
-)
+LOG_PROBABILITY = real_line("log-probability, log q (any finite real is accepted, as in PyTorch)")
 PROBABILITY_TARGET = Domain(
     Interval(0, 1), None, "probability p in [0, 1]; p = 0 contributes 0 (0 log 0 = 0)"
 )
@@ -100,15 +94,12 @@ def kl_divergence(*, log_target: bool = False) -> Loss:
             "target contributes 0 whatever the prediction; a negative target is refused "
             "(PyTorch returns NaN)."
         )
-    return Loss(
-        name="kl_divergence",
-        title="Kullback-Leibler divergence (log-probability input)",
-        term=term,
-        scale=sp.S.One,
-        indices=((i, n), (j, m)),
-        pred=y,
-        target=t,
-        domains={"y": LOG_PROBABILITY, "t": target},
+    return rowwise(
+        "kl_divergence",
+        "Kullback-Leibler divergence (log-probability input)",
+        term,
+        pred=LOG_PROBABILITY,
+        target=target,
         aliases=("kl_div", "kld"),
         references=(_PYTORCH_KL, _KERAS_KL),
         conventions=(
@@ -128,46 +119,43 @@ def kl_divergence(*, log_target: bool = False) -> Loss:
     )
 
 
-register(kl_divergence)
+generalized_kl = elementwise(
+    "generalized_kl",
+    "Generalised Kullback-Leibler (I-) divergence",
+    Add(t[i] * log(t[i] / y[i]), -t[i], y[i], evaluate=False),
+    pred=Domain(
+        Interval.open(0, sp.oo),
+        NONNEGATIVE_REALS,
+        "non-negative intensity; y = 0 gives 0 where t = 0 and +inf elsewhere",
+    ),
+    target=Domain(NONNEGATIVE_REALS, None, "non-negative (t = 0 contributes y)"),
+    aliases=("i_divergence",),
+    references=(
+        'D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix factorization", '
+        "NIPS 13 (2001): D(A||B) = sum A log(A/B) - A + B.",
+        "SciPy: scipy.special.kl_div(t, y), the element-wise value "
+        "(https://docs.scipy.org/doc/scipy/reference/generated/scipy.special.kl_div.html).",
+        "scikit-learn: sklearn.decomposition.NMF(beta_loss='kullback-leibler'), the sum.",
+    ),
+    conventions=(
+        "Element-wise t log(t/y) - t + y, natural log, as scipy.special.kl_div(t, y); "
+        "any shape is flattened. Default reduction 'sum', as Lee & Seung and "
+        "scikit-learn's NMF define the divergence ('mean' divides by the number of "
+        "elements, 'none' returns scipy's element-wise values). For rows that sum to 1 "
+        "it equals the KL divergence. Edges as SciPy: t = 0 contributes y (0 log 0 = 0); "
+        "y = 0 with t = 0 gives 0, with t > 0 gives +inf. The kernel evaluates "
+        "log(t/y), exact while t/y stays inside the float64 range (about 1e+-308); "
+        "near t = y the value is a difference of O(t) terms, so its absolute (not "
+        "relative) error is about 1e-16 t. Smooth: gradient 1 - t/y, Hessian t/y^2; at "
+        "t = 0 the gradient is 1 (autograd through xlogy(t, t/y) gives NaN there)."
+    ),
+    reduction="sum",
+)
 
 
-register(
-    Loss(
-        name="generalized_kl",
-        title="Generalised Kullback-Leibler (I-) divergence",
-        term=Add(t[i] * log(t[i] / y[i]), -t[i], y[i], evaluate=False),
-        scale=sp.S.One,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={
-            "y": Domain(
-                Interval.open(0, sp.oo),
-                Interval(0, sp.oo),
-                "non-negative intensity; y = 0 gives 0 where t = 0 and +inf elsewhere",
-            ),
-            "t": Domain(Interval(0, sp.oo), None, "non-negative (t = 0 contributes y)"),
-        },
-        aliases=("i_divergence",),
-        references=(
-            'D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix factorization", '
-            "NIPS 13 (2001): D(A||B) = sum A log(A/B) - A + B.",
-            "SciPy: scipy.special.kl_div(t, y), the element-wise value "
-            "(https://docs.scipy.org/doc/scipy/reference/generated/scipy.special.kl_div.html).",
-            "scikit-learn: sklearn.decomposition.NMF(beta_loss='kullback-leibler'), the sum.",
-        ),
-        conventions=(
-            "Element-wise t log(t/y) - t + y, natural log, as scipy.special.kl_div(t, y); "
-            "any shape is flattened. Default reduction 'sum', as Lee & Seung and "
-            "scikit-learn's NMF define the divergence ('mean' divides by the number of "
-            "elements, 'none' returns scipy's element-wise values). For rows that sum to 1 "
-            "it equals the KL divergence. Edges as SciPy: t = 0 contributes y (0 log 0 = 0); "
-            "y = 0 with t = 0 gives 0, with t > 0 gives +inf. The kernel evaluates "
-            "log(t/y), exact while t/y stays inside the float64 range (about 1e+-308); "
-            "near t = y the value is a difference of O(t) terms, so its absolute (not "
-            "relative) error is about 1e-16 t. Smooth: gradient 1 - t/y, Hessian t/y^2; at "
-            "t = 0 the gradient is 1 (autograd through xlogy(t, t/y) gives NaN there)."
-        ),
-        reduction="sum",
-    )
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    kl_divergence,
+    generalized_kl,
 )

@@ -19,21 +19,28 @@ Examples
 
 from __future__ import annotations
 
-import sympy as sp
-from sympy import Add, Interval, Mul, S, Sum, Symbol
+from sympy import Add, Mul, S, Sum, Symbol
 
-from symloss.core.domain import Domain, Param
 from symloss.core.loss import Loss
-from symloss.losses.article import ONE_HOT, ONE_HOT_TARGET, WEIGHT_DOMAIN
-from symloss.losses.classification import SIGNED_LABEL
-from symloss.registry import register
-from symloss.symbols import array, i, j, k, m, n, relu, rowmax
+from symloss.losses.common import (
+    ONE_HOT,
+    ONE_HOT_TARGET,
+    SIGNED_LABEL,
+    class_weight_param,
+    class_weight_symbol,
+    elementwise,
+    param,
+    per_row,
+    real_line,
+    rowwise,
+    t,
+    y,
+)
+from symloss.symbols import i, j, k, m, relu, rowmax
 
-y, t = array("y"), array("t")
-class_weight_symbol = array("w")
 margin = Symbol("Delta", nonnegative=True)
 
-SCORE = Domain(Interval.open(-sp.oo, sp.oo), None, "finite real score (decision function)")
+SCORE = real_line("finite real score (decision function)")
 
 _SIGNED = (
     "t must be -1 or 1.  Keras's hinge converts a batch of {0, 1} labels to {-1, 1} "
@@ -55,15 +62,12 @@ def hinge() -> Loss:
     >>> L.grad([1.0, 0.0], [1, -1]) == [0.0, 0.5]  # at the hinge point t y = 1: 0
     array([ True,  True])
     """
-    return Loss(
-        name="hinge",
-        title="Hinge loss",
-        term=relu(1 - t[i] * y[i]),
-        scale=S.One,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": SCORE, "t": SIGNED_LABEL},
+    return elementwise(
+        "hinge",
+        "Hinge loss",
+        relu(1 - t[i] * y[i]),
+        pred=SCORE,
+        target=SIGNED_LABEL,
         aliases=("hinge_loss",),
         references=(
             "Keras: keras.losses.hinge (https://keras.io/api/losses/hinge_losses/).",
@@ -91,15 +95,12 @@ def squared_hinge() -> Loss:
     >>> float(symloss.get("squared_hinge")([0.5, -1.0], [1, 1]))  # (0.25 + 4) / 2
     2.125
     """
-    return Loss(
-        name="squared_hinge",
-        title="Squared hinge loss",
-        term=relu(1 - t[i] * y[i]) ** 2,
-        scale=S.One,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": SCORE, "t": SIGNED_LABEL},
+    return elementwise(
+        "squared_hinge",
+        "Squared hinge loss",
+        relu(1 - t[i] * y[i]) ** 2,
+        pred=SCORE,
+        target=SIGNED_LABEL,
         aliases=("squared_hinge_loss", "l2_hinge"),
         references=(
             "Keras: keras.losses.squared_hinge (https://keras.io/api/losses/hinge_losses/).",
@@ -135,16 +136,12 @@ def categorical_hinge() -> Loss:
     """
     neg = rowmax((1 - t[i, j]) * y[i, j], (j, 1, m))
     pos = Sum(t[i, j] * y[i, j], (j, 1, m))
-    return Loss(
-        name="categorical_hinge",
-        title="Categorical hinge loss",
-        term=relu(Add(neg, -pos, S.One, evaluate=False)),
-        scale=S.One,
-        indices=((i, n),),
-        element_indices=((i, n), (j, m)),
-        pred=y,
-        target=t,
-        domains={"y": SCORE, "t": ONE_HOT_TARGET},
+    return per_row(
+        "categorical_hinge",
+        "Categorical hinge loss",
+        relu(Add(neg, -pos, S.One, evaluate=False)),
+        pred=SCORE,
+        target=ONE_HOT_TARGET,
         constraints=(ONE_HOT,),
         aliases=("categorical_hinge_loss",),
         references=(
@@ -193,18 +190,13 @@ def multi_margin(*, p: int = 1, class_weight=None) -> Loss:
     score = Sum(t[i, k] * y[i, k], (k, 1, m))
     hinge_j = relu(Add(margin, -score, y[i, j], evaluate=False))
     term = Mul(1 - t[i, j], hinge_j**p, evaluate=False)
-    params = [
-        Param("margin", margin, 1.0, Interval(0, sp.oo), "the margin Delta (PyTorch's margin)")
-    ]
+    params = [param("margin", margin, 1.0, "the margin Delta (PyTorch's margin)")]
     note = ""
     if class_weight is not None:
         term = Mul(Sum(class_weight_symbol[k] * t[i, k], (k, 1, m)), term, evaluate=False)
         params.append(
-            Param(
-                "class_weight",
-                class_weight_symbol,
+            class_weight_param(
                 class_weight,
-                WEIGHT_DOMAIN,
                 "per-class weight; sample i's loss is multiplied by its class's w (PyTorch)",
             )
         )
@@ -213,15 +205,13 @@ def multi_margin(*, p: int = 1, class_weight=None) -> Loss:
             "after the power, as PyTorch's kernel does (its docs write w inside the max); "
             "the mean divides by n."
         )
-    return Loss(
-        name="multi_margin",
-        title="Multi-class margin loss",
-        term=term,
+    return rowwise(
+        "multi_margin",
+        "Multi-class margin loss",
+        term,
         scale=1 / m,
-        indices=((i, n), (j, m)),
-        pred=y,
-        target=t,
-        domains={"y": SCORE, "t": ONE_HOT_TARGET},
+        pred=SCORE,
+        target=ONE_HOT_TARGET,
         constraints=(ONE_HOT,),
         params=tuple(params),
         aliases=("multi_margin_loss",),
@@ -240,7 +230,11 @@ def multi_margin(*, p: int = 1, class_weight=None) -> Loss:
     )
 
 
-register(hinge())
-register(squared_hinge())
-register(categorical_hinge())
-register(multi_margin)
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    hinge(),
+    squared_hinge(),
+    categorical_hinge(),
+    multi_margin,
+)

@@ -22,27 +22,32 @@ Examples
 from __future__ import annotations
 
 import sympy as sp
-from sympy import Add, FiniteSet, Interval, Max, Mul, Piecewise, Rational, S, Symbol, exp, log, pi
+from sympy import Add, Interval, Max, Mul, Piecewise, Rational, S, Symbol, exp, log, pi
 from sympy.codegen.cfunctions import expm1
 
 from symloss.core.domain import Domain, Param
 from symloss.core.loss import Loss
-from symloss.losses.article import REAL
-from symloss.registry import register
-from symloss.symbols import array, i, n
+from symloss.losses.common import (
+    NONNEGATIVE_REALS,
+    POSITIVE,
+    REAL,
+    SIGNED_LABEL,
+    elementwise,
+    eps_param,
+    epsilon,
+    t,
+    y,
+)
+from symloss.symbols import array, i
 
-y, t = array("y"), array("t")
 var = array("var")
 
-POSITIVE = Domain(Interval.open(0, sp.oo), None, "positive real")
-COUNT = Domain(Interval(0, sp.oo), None, "non-negative count (need not be an integer)")
+COUNT = Domain(NONNEGATIVE_REALS, None, "non-negative count (need not be an integer)")
 
 _MEAN = "Mean over the n elements (reduction='mean'); natural log. "
 
 
 # ---------------------------------------------------------------------- Poisson
-poisson_eps = Symbol("epsilon", positive=True)
-
 #: log(t!) by Stirling, as PyTorch's full=True adds it: only where t > 1 (0 elsewhere).
 STIRLING = Piecewise(
     (t[i] * log(t[i]) - t[i] + Rational(1, 2) * log(2 * pi * t[i]), t[i] > 1), (0, True)
@@ -77,26 +82,20 @@ def poisson_nll(*, log_input: bool = True, full: bool = False) -> Loss:
         pred_domain = REAL
         how = "y is the log-rate: exp(y) - t y"
     else:
-        term = Add(y[i], -t[i] * log(y[i] + poisson_eps), evaluate=False)
-        pred_domain = Domain(Interval(0, sp.oo), None, "rate >= 0 (eps keeps the log finite)")
+        term = Add(y[i], -t[i] * log(y[i] + epsilon), evaluate=False)
+        pred_domain = Domain(NONNEGATIVE_REALS, None, "rate >= 0 (eps keeps the log finite)")
         how = "y is the rate: y - t log(y + eps), eps = 1e-8 by default"
     if full:
         term = Add(*term.args, STIRLING, evaluate=False)
-    return Loss(
-        name="poisson_nll",
-        title="Poisson negative log-likelihood",
-        term=term,
-        scale=S.One,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": pred_domain, "t": COUNT},
+    return elementwise(
+        "poisson_nll",
+        "Poisson negative log-likelihood",
+        term,
+        pred=pred_domain,
+        target=COUNT,
         params=(
-            Param(
-                "eps",
-                poisson_eps,
+            eps_param(
                 1e-8,
-                Interval.open(0, sp.oo),
                 "added to the rate inside the log; used with log_input=False only, as in PyTorch",
             ),
         ),
@@ -116,12 +115,8 @@ def poisson_nll(*, log_input: bool = True, full: bool = False) -> Loss:
     )
 
 
-register(poisson_nll)
-
-
 # ---------------------------------------------------------------------- Gaussian
-gaussian_eps = Symbol("epsilon", positive=True)
-_clamped_var = Max(var[i], gaussian_eps)
+_clamped_var = Max(var[i], epsilon)
 
 
 def gaussian_nll(*, full: bool = False) -> Loss:
@@ -144,29 +139,13 @@ def gaussian_nll(*, full: bool = False) -> Loss:
     parts = [log(_clamped_var), (y[i] - t[i]) ** 2 / _clamped_var]
     if full:
         parts.append(log(2 * pi))
-    return Loss(
-        name="gaussian_nll",
-        title="Gaussian negative log-likelihood",
-        term=Add(*parts, evaluate=False),
+    return elementwise(
+        "gaussian_nll",
+        "Gaussian negative log-likelihood",
+        Add(*parts, evaluate=False),
         scale=Rational(1, 2),
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        extra_inputs=(var,),
-        domains={
-            "y": REAL,
-            "t": REAL,
-            "var": Domain(Interval(0, sp.oo), None, "variance >= 0 (clamped below at eps)"),
-        },
-        params=(
-            Param(
-                "eps",
-                gaussian_eps,
-                1e-6,
-                Interval.open(0, sp.oo),
-                "lower clamp on the variance, as in PyTorch",
-            ),
-        ),
+        extra={var: Domain(NONNEGATIVE_REALS, None, "variance >= 0 (clamped below at eps)")},
+        params=(eps_param(1e-6, "lower clamp on the variance, as in PyTorch"),),
         aliases=("gaussian_nll_loss",),
         references=(
             "PyTorch: torch.nn.functional.gaussian_nll_loss "
@@ -184,34 +163,27 @@ def gaussian_nll(*, full: bool = False) -> Loss:
     )
 
 
-register(gaussian_nll)
-
-
 # ---------------------------------------------------------------------- deviances
-gamma_deviance = register(
-    Loss(
-        name="gamma_deviance",
-        title="Gamma deviance",
-        term=Add(log(y[i]), -log(t[i]), t[i] / y[i], S.NegativeOne, evaluate=False),
-        scale=S(2),
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": POSITIVE, "t": POSITIVE},
-        aliases=("mean_gamma_deviance",),
-        references=(
-            "scikit-learn: sklearn.metrics.mean_gamma_deviance "
-            "(https://scikit-learn.org/stable/modules/generated/"
-            "sklearn.metrics.mean_gamma_deviance.html).",
-        ),
-        conventions=(
-            _MEAN + "The unit deviance 2 (log(y/t) + t/y - 1) of scikit-learn's "
-            "mean_gamma_deviance (not the half deviance of its HalfGammaLoss), with "
-            "y, t > 0.  The log of the ratio is written log y - log t, so that ratios "
-            "beyond the float64 range do not overflow.  The gradient kernel evaluates "
-            "2/y - 2t/y^2, which needs y^2 in the float64 range (y > 1e-154)."
-        ),
-    )
+gamma_deviance = elementwise(
+    "gamma_deviance",
+    "Gamma deviance",
+    Add(log(y[i]), -log(t[i]), t[i] / y[i], S.NegativeOne, evaluate=False),
+    scale=S(2),
+    pred=POSITIVE,
+    target=POSITIVE,
+    aliases=("mean_gamma_deviance",),
+    references=(
+        "scikit-learn: sklearn.metrics.mean_gamma_deviance "
+        "(https://scikit-learn.org/stable/modules/generated/"
+        "sklearn.metrics.mean_gamma_deviance.html).",
+    ),
+    conventions=(
+        _MEAN + "The unit deviance 2 (log(y/t) + t/y - 1) of scikit-learn's "
+        "mean_gamma_deviance (not the half deviance of its HalfGammaLoss), with "
+        "y, t > 0.  The log of the ratio is written log y - log t, so that ratios "
+        "beyond the float64 range do not overflow.  The gradient kernel evaluates "
+        "2/y - 2t/y^2, which needs y^2 in the float64 range (y > 1e-154)."
+    ),
 )
 
 power = Symbol("p", positive=True)
@@ -244,89 +216,87 @@ _tweedie_stable = Piecewise(
     ),
 )
 
-tweedie = register(
-    Loss(
-        name="tweedie",
-        title="Tweedie deviance",
-        # scikit-learn's three terms, regrouped as the Bregman divergence of
-        # y^(2-p)/((1-p)(2-p)) (tests/test_probabilistic.py proves them equal): exactly 0
-        # at y = t in floating point too, where the three terms leave a rounding residue.
-        term=Add(
-            t[i] ** (2 - power),
-            -(y[i] ** (2 - power)),
-            Mul(-1, 2 - power, y[i] ** (1 - power), t[i] - y[i], evaluate=False),
-            evaluate=False,
-        )
-        / ((1 - power) * (2 - power)),
-        stable_term=_tweedie_stable,
-        scale=S(2),
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={"y": POSITIVE, "t": COUNT},
-        params=(
-            Param(
-                "power",
-                power,
-                1.5,
-                sp.Union(Interval.open(1, 2), Interval.open(2, sp.oo)),
-                "Tweedie power p; p = 1 is poisson_nll's deviance, p = 2 gamma_deviance, "
-                "p = 0 the squared error",
-            ),
-        ),
-        aliases=("mean_tweedie_deviance", "tweedie_deviance"),
-        references=(
-            "scikit-learn: sklearn.metrics.mean_tweedie_deviance "
-            "(https://scikit-learn.org/stable/modules/generated/"
-            "sklearn.metrics.mean_tweedie_deviance.html).",
-            "XGBoost / LightGBM: objective reg:tweedie / tweedie, variance power 1.5 by default.",
-        ),
-        conventions=(
-            _MEAN + "scikit-learn's mean_tweedie_deviance for power p in (1, 2) U (2, oo), "
-            "where one formula holds: 2 (t^(2-p)/((1-p)(2-p)) - t y^(1-p)/(1-p) "
-            "+ y^(2-p)/(2-p)), y > 0, t >= 0, written as the equal 2 (t^(2-p) - y^(2-p) "
-            "- (2-p) y^(1-p) (t - y))/((1-p)(2-p)), which is exactly 0 at y = t.  Other "
-            "powers raise ValueError (scikit-learn switches formula at p = 0, 1, 2 and "
-            "allows p <= 0): use mean_squared_error (p = 0) or gamma_deviance (p = 2).  "
-            "The default p = 1.5 is XGBoost's and LightGBM's (scikit-learn's default 0 "
-            "is the squared error).  The kernels evaluate the equal 2 (t^(2-p) "
-            "expm1((p-1) L)/(p-1) - (t^(2-p) - y^(2-p))/(2-p)), L = log t - log y, the "
-            "difference as y^(2-p) expm1((2-p) L)/(2-p) (t^(2-p) expm1((p-2) L)/(p-2) for "
-            "p > 2): no 1/((1-p)(2-p)), so the value keeps ~1e-13 relative accuracy next "
-            "to p = 1 and p = 2 too, where the definition's form loses up to 1e-4.  For "
-            "p > 2 a target of 0 gives +inf, the limit (scikit-learn refuses it), and a "
-            "NaN gradient; so does a target small enough that t^(2-p) overflows (below "
-            "1e-205 at p = 3.5), where the value overflows too."
-        ),
+tweedie = elementwise(
+    "tweedie",
+    "Tweedie deviance",
+    # scikit-learn's three terms, regrouped as the Bregman divergence of
+    # y^(2-p)/((1-p)(2-p)) (tests/test_probabilistic.py proves them equal): exactly 0
+    # at y = t in floating point too, where the three terms leave a rounding residue.
+    Add(
+        t[i] ** (2 - power),
+        -(y[i] ** (2 - power)),
+        Mul(-1, 2 - power, y[i] ** (1 - power), t[i] - y[i], evaluate=False),
+        evaluate=False,
     )
+    / ((1 - power) * (2 - power)),
+    stable_term=_tweedie_stable,
+    scale=S(2),
+    pred=POSITIVE,
+    target=COUNT,
+    params=(
+        Param(
+            "power",
+            power,
+            1.5,
+            sp.Union(Interval.open(1, 2), Interval.open(2, sp.oo)),
+            "Tweedie power p; p = 1 is poisson_nll's deviance, p = 2 gamma_deviance, "
+            "p = 0 the squared error",
+        ),
+    ),
+    aliases=("mean_tweedie_deviance", "tweedie_deviance"),
+    references=(
+        "scikit-learn: sklearn.metrics.mean_tweedie_deviance "
+        "(https://scikit-learn.org/stable/modules/generated/"
+        "sklearn.metrics.mean_tweedie_deviance.html).",
+        "XGBoost / LightGBM: objective reg:tweedie / tweedie, variance power 1.5 by default.",
+    ),
+    conventions=(
+        _MEAN + "scikit-learn's mean_tweedie_deviance for power p in (1, 2) U (2, oo), "
+        "where one formula holds: 2 (t^(2-p)/((1-p)(2-p)) - t y^(1-p)/(1-p) "
+        "+ y^(2-p)/(2-p)), y > 0, t >= 0, written as the equal 2 (t^(2-p) - y^(2-p) "
+        "- (2-p) y^(1-p) (t - y))/((1-p)(2-p)), which is exactly 0 at y = t.  Other "
+        "powers raise ValueError (scikit-learn switches formula at p = 0, 1, 2 and "
+        "allows p <= 0): use mean_squared_error (p = 0) or gamma_deviance (p = 2).  "
+        "The default p = 1.5 is XGBoost's and LightGBM's (scikit-learn's default 0 "
+        "is the squared error).  The kernels evaluate the equal 2 (t^(2-p) "
+        "expm1((p-1) L)/(p-1) - (t^(2-p) - y^(2-p))/(2-p)), L = log t - log y, the "
+        "difference as y^(2-p) expm1((2-p) L)/(2-p) (t^(2-p) expm1((p-2) L)/(p-2) for "
+        "p > 2): no 1/((1-p)(2-p)), so the value keeps ~1e-13 relative accuracy next "
+        "to p = 1 and p = 2 too, where the definition's form loses up to 1e-4.  For "
+        "p > 2 a target of 0 gives +inf, the limit (scikit-learn refuses it), and a "
+        "NaN gradient; so does a target small enough that t^(2-p) overflows (below "
+        "1e-205 at p = 3.5), where the value overflows too."
+    ),
 )
 
-exponential = register(
-    Loss(
-        name="exponential",
-        title="Exponential loss",
-        term=exp(-t[i] * y[i]),
-        scale=S.One,
-        indices=((i, n),),
-        pred=y,
-        target=t,
-        domains={
-            "y": REAL,
-            "t": Domain(FiniteSet(-1, 1), None, "class label -1 or +1"),
-        },
-        aliases=("exponential_loss",),
-        references=(
-            "scikit-learn: sklearn.ensemble.GradientBoostingClassifier(loss='exponential') "
-            "(sklearn._loss.loss.ExponentialLoss), "
-            "https://scikit-learn.org/stable/modules/ensemble.html#loss-functions.",
-            "Friedman, Hastie and Tibshirani (2000), Additive logistic regression: a "
-            "statistical view of boosting, Ann. Statist. 28(2) (AdaBoost).",
-        ),
-        conventions=(
-            "Mean over the n samples of exp(-t y), with labels t in {-1, +1} and a real "
-            "score y, as AdaBoost.  scikit-learn's ExponentialLoss writes the same loss "
-            "with labels t' = (t + 1)/2 in {0, 1}: t' exp(-y) + (1 - t') exp(y).  exp "
-            "overflows to +inf beyond t y < -709, the true value's overflow."
-        ),
-    )
+exponential = elementwise(
+    "exponential",
+    "Exponential loss",
+    exp(-t[i] * y[i]),
+    target=SIGNED_LABEL,
+    aliases=("exponential_loss",),
+    references=(
+        "scikit-learn: sklearn.ensemble.GradientBoostingClassifier(loss='exponential') "
+        "(sklearn._loss.loss.ExponentialLoss), "
+        "https://scikit-learn.org/stable/modules/ensemble.html#loss-functions.",
+        "Friedman, Hastie and Tibshirani (2000), Additive logistic regression: a "
+        "statistical view of boosting, Ann. Statist. 28(2) (AdaBoost).",
+    ),
+    conventions=(
+        "Mean over the n samples of exp(-t y), with labels t in {-1, +1} and a real "
+        "score y, as AdaBoost.  scikit-learn's ExponentialLoss writes the same loss "
+        "with labels t' = (t + 1)/2 in {0, 1}: t' exp(-y) + (1 - t') exp(y).  exp "
+        "overflows to +inf beyond t y < -709, the true value's overflow."
+    ),
+)
+
+
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    poisson_nll,
+    gaussian_nll,
+    gamma_deviance,
+    tweedie,
+    exponential,
 )

@@ -25,13 +25,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Abs, Add, Interval, Max, Piecewise, Rational, S, Symbol, cosh, log
 
-from symloss.core.domain import Domain, Param
-from symloss.core.loss import Loss
-from symloss.losses.article import REAL
-from symloss.registry import register
-from symloss.symbols import array, i, n
-
-y, t = array("y"), array("t")
+from symloss.core.domain import Domain
+from symloss.losses.common import elementwise, eps_param, epsilon, param, t, y
+from symloss.symbols import i
 
 ABOVE_MINUS_ONE = Domain(Interval.open(-1, sp.oo), None, "greater than -1, so log(1 + x) exists")
 
@@ -41,23 +37,7 @@ residual = Add(y[i], -t[i], evaluate=False)
 _REDUCTION = "Mean over the n elements (reduction='mean', as PyTorch and Keras); "
 
 
-def _regression(name: str, title: str, term: sp.Expr, **fields) -> Loss:
-    fields.setdefault("domains", {"y": REAL, "t": REAL})
-    return register(
-        Loss(
-            name=name,
-            title=title,
-            term=term,
-            scale=fields.pop("scale", S.One),
-            indices=((i, n),),
-            pred=y,
-            target=t,
-            **fields,
-        )
-    )
-
-
-mean_squared_error = _regression(
+mean_squared_error = elementwise(
     "mean_squared_error",
     "Mean squared error",
     residual**2,
@@ -74,7 +54,7 @@ mean_squared_error = _regression(
     ),
 )
 
-mean_absolute_error = _regression(
+mean_absolute_error = elementwise(
     "mean_absolute_error",
     "Mean absolute error",
     Abs(residual),
@@ -91,14 +71,14 @@ mean_absolute_error = _regression(
 )
 
 delta = Symbol("delta", positive=True)
-huber = _regression(
+huber = elementwise(
     "huber",
     "Huber loss",
     Piecewise(
         (Rational(1, 2) * residual**2, Abs(residual) < delta),
         (delta * (Abs(residual) - delta / 2), True),
     ),
-    params=(Param("delta", delta, 1.0, Interval.open(0, sp.oo), "where the square turns linear"),),
+    params=(param("delta", delta, 1.0, "where the square turns linear"),),
     aliases=("huber_loss",),
     references=(
         "PyTorch: torch.nn.functional.huber_loss "
@@ -116,14 +96,14 @@ huber = _regression(
 )
 
 beta = Symbol("beta", positive=True)
-smooth_l1 = _regression(
+smooth_l1 = elementwise(
     "smooth_l1",
     "Smooth L1 loss",
     Piecewise(
         (residual**2 / (2 * beta), Abs(residual) < beta),
         (Abs(residual) - beta / 2, True),
     ),
-    params=(Param("beta", beta, 1.0, Interval.open(0, sp.oo), "where the square turns linear"),),
+    params=(param("beta", beta, 1.0, "where the square turns linear"),),
     aliases=("smooth_l1_loss",),
     references=(
         "PyTorch: torch.nn.functional.smooth_l1_loss "
@@ -137,7 +117,7 @@ smooth_l1 = _regression(
     ),
 )
 
-log_cosh = _regression(
+log_cosh = elementwise(
     "log_cosh",
     "Log-cosh loss",
     log(cosh(residual)),
@@ -157,17 +137,17 @@ log_cosh = _regression(
 )
 
 tau = Symbol("tau", nonnegative=True)
-pinball = _regression(
+pinball = elementwise(
     "pinball",
     "Pinball (quantile) loss",
     Add(tau * Max(t[i] - y[i], 0), (1 - tau) * Max(y[i] - t[i], 0), evaluate=False),
     params=(
-        Param(
+        param(
             "quantile",
             tau,
             0.5,
-            Interval(0, 1),
             "the quantile tau that the prediction estimates (scikit-learn's alpha)",
+            upper=1,
         ),
     ),
     aliases=("quantile", "pinball_loss", "mean_pinball_loss", "quantile_loss"),
@@ -187,11 +167,12 @@ pinball = _regression(
     ),
 )
 
-mean_squared_log_error = _regression(
+mean_squared_log_error = elementwise(
     "mean_squared_log_error",
     "Mean squared logarithmic error",
     (log(1 + y[i]) - log(1 + t[i])) ** 2,
-    domains={"y": ABOVE_MINUS_ONE, "t": ABOVE_MINUS_ONE},
+    pred=ABOVE_MINUS_ONE,
+    target=ABOVE_MINUS_ONE,
     aliases=("msle", "mean_squared_logarithmic_error"),
     references=(
         "scikit-learn: sklearn.metrics.mean_squared_log_error "
@@ -206,21 +187,12 @@ mean_squared_log_error = _regression(
     ),
 )
 
-mape_eps = Symbol("epsilon", positive=True)
-mean_absolute_percentage_error = _regression(
+mean_absolute_percentage_error = elementwise(
     "mean_absolute_percentage_error",
     "Mean absolute percentage error",
-    Abs(t[i] - y[i]) / Max(Abs(t[i]), mape_eps),
+    Abs(t[i] - y[i]) / Max(Abs(t[i]), epsilon),
     scale=S(100),
-    params=(
-        Param(
-            "eps",
-            mape_eps,
-            1e-7,
-            Interval.open(0, sp.oo),
-            "lower bound on |t| in the denominator (Keras's backend.epsilon())",
-        ),
-    ),
+    params=(eps_param(1e-7, "lower bound on |t| in the denominator (Keras's backend.epsilon())"),),
     aliases=("mape",),
     references=(
         "Keras: keras.losses.MeanAbsolutePercentageError "
@@ -234,4 +206,18 @@ mean_absolute_percentage_error = _regression(
         "of get('mape', eps=np.finfo(float).eps), divided by 100, matches it.  "
         "At y_i = t_i the gradient is sign(0) = 0, as for the absolute error."
     ),
+)
+
+
+#: This family's losses, and builders of losses with options, for the registry (see
+#: symloss.losses).
+CATALOG = (
+    mean_squared_error,
+    mean_absolute_error,
+    huber,
+    smooth_l1,
+    log_cosh,
+    pinball,
+    mean_squared_log_error,
+    mean_absolute_percentage_error,
 )

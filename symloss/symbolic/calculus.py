@@ -18,7 +18,7 @@ import sympy as sp
 from sympy import Add, Indexed, KroneckerDelta, Mul, Pow, S, Sum, Symbol
 from sympy.concrete.expr_with_limits import ExprWithLimits
 
-from symloss.symbols import index, relu, rowgap, rowmax, step
+from symloss.symbols import fresh_index, relu, rowgap, rowmax, step
 
 
 @dataclass(frozen=True)
@@ -213,11 +213,9 @@ def rename_indices(expr: sp.Expr, mapping: dict[sp.Basic, Symbol]) -> sp.Expr:
     taken = {str(s) for s in expr.atoms(Symbol)} | {str(v) for v in mapping.values()}
 
     def fresh() -> Symbol:
-        for c in "klpqrsuvw":
-            if c not in taken:
-                taken.add(c)
-                return index(c)
-        raise ValueError("ran out of index letters")  # pragma: no cover
+        new = fresh_index(taken)
+        taken.add(new.name)
+        return new
 
     def relabel(node: sp.Basic) -> sp.Basic:
         if isinstance(node, ExprWithLimits):  # Sum, and rowmax (a maximum over an index)

@@ -51,7 +51,7 @@ from sympy import Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
 from symloss.printing.printers import _PRINTERS, STYLES, TextPrinter, latex_expr, pretty
 from symloss.symbolic import calculus as _calculus
 from symloss.symbolic.calculus import Constraint
-from symloss.symbols import index
+from symloss.symbols import FRESH_LETTERS, fresh_index
 
 if TYPE_CHECKING:  # pragma: no cover
     from symloss.core.loss import Loss
@@ -59,8 +59,9 @@ if TYPE_CHECKING:  # pragma: no cover
 #: The symbol of the loss value on the left of every step.
 E = Symbol("E")
 
-#: Letters for new summation indices, in order of preference.
-_FRESH_LETTERS = "klpqrsuvwij"
+#: Letters for new summation indices, in order of preference: the usual ones, then
+#: ``i`` and ``j`` as a last resort.
+_FRESH_LETTERS = FRESH_LETTERS + "ij"
 
 
 @dataclass(frozen=True)
@@ -412,9 +413,10 @@ def _letters_in(expr: sp.Basic) -> set[str]:
 def _fresh(taken: Iterable[str], count: int) -> list[Symbol]:
     """*count* index letters not in *taken*, in the order of :data:`_FRESH_LETTERS`."""
     taken = set(taken)
-    out = [index(c) for c in _FRESH_LETTERS if c not in taken][:count]
-    if len(out) < count:  # pragma: no cover - a loss with seven indices
-        raise ValueError("ran out of index letters")
+    out = []
+    for _ in range(count):
+        out.append(fresh_index(taken, _FRESH_LETTERS))
+        taken.add(out[-1].name)
     return out
 
 

@@ -25,13 +25,10 @@ from sympy import Indexed, Symbol
 
 from symloss.symbolic import budget, calculus
 from symloss.symbolic.calculus import Constraint
-from symloss.symbols import sigmoid, softmax
+from symloss.symbols import fresh_index, sigmoid, softmax
 
 if TYPE_CHECKING:
     from symloss.core.loss import Loss
-
-#: Letters tried, in order, for the Hessian's extra index.
-HESSIAN_LETTERS = "klpqrsuvw"
 
 
 def of(loss: Loss) -> Derivatives:
@@ -150,7 +147,7 @@ class Derivatives:
         # ... or by a row sum the gradient brings (a class-weighted sum_k w_k t_ik).
         taken |= {str(s) for s in self.kernel_gradient[0].atoms(Symbol)}
         taken |= {str(s) for s in self.display_gradient[0].atoms(Symbol)}
-        return next(sp.Symbol(c, integer=True) for c in HESSIAN_LETTERS if c not in taken)
+        return fresh_index(taken)
 
     @property
     def hessian_partner(self) -> Indexed:
