@@ -388,6 +388,33 @@ class Loss:
         """
         return evaluate.value_and_gradient(self, pred, target, weight, out, **extra)
 
+    # ------------------------------------------------------------------ frameworks
+    def to_torch(self):
+        """This loss as a ``torch.nn.Module``: ``crit(pred, target, weight=None, **extra)``.
+
+        Its backward pass evaluates the closed-form gradient (a
+        ``torch.autograd.Function``), not autograd through the forward code; with
+        ``create_graph=True`` the gradient's own backward is the closed-form Hessian.
+        Inputs keep their device and dtype; options, weights, integer labels and
+        reductions behave as in ``L(pred, target)``.  It runs the code ``symloss export
+        --format torch`` writes (:mod:`symloss.frameworks`), which says what is checked.
+        """
+        from symloss.frameworks import torch as _torch
+
+        return _torch.module(self)
+
+    def to_jax(self):
+        """This loss as a JAX function ``f(pred, target, weight=None, **extra)``.
+
+        A ``jax.custom_vjp`` function whose VJP evaluates the closed-form gradient
+        (and whose gradient's VJP the closed-form Hessian); ``jax.jit``, ``jax.vmap``
+        and ``jax.grad`` work.  It runs the code ``symloss export --format jax``
+        writes (:mod:`symloss.frameworks`), which says what is checked.
+        """
+        from symloss.frameworks import jax as _jax
+
+        return _jax.function(self)
+
 
 # ---------------------------------------------------------------------- help()
 def _wrapped(text: str, prefix: str = "") -> list[str]:

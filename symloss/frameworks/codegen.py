@@ -24,6 +24,7 @@ Layer: :mod:`symloss.frameworks`.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import inspect
 import linecache
 import math
@@ -37,7 +38,7 @@ import sympy as sp
 from symloss.errors import ArgumentError, InputError, OptionError
 from symloss.frameworks.lowering import Lowering, Namer, Unsupported, helper_expansion
 from symloss.frameworks.printers import HELPERS, PRINTERS
-from symloss.frameworks.spec import Spec
+from symloss.frameworks.spec import Spec, spec
 from symloss.numeric import ops
 from symloss.symbols import sigmoid, softplus
 from symloss.version import __version__
@@ -538,4 +539,38 @@ def load(specs: Sequence[Spec], fmt: str) -> dict:
     return namespace
 
 
-__all__ = ["FORMATS", "Unsupported", "generate", "kernel", "literal", "load"]
+
+
+_LOADED: dict = {}
+
+
+def runtime(loss, fmt: str):
+    """The generated runtime object of *loss* for *fmt* (its ``_NAME`` constant): call it
+    as ``rt(pred, target, weight, extra, params, reduction)``.  Made once per loss
+    structure (losses that differ only in their parameters' values share it) and kept
+    on the loss."""
+    key = f"_framework_{fmt}"
+    found = loss.__dict__.get(key)
+    if found is None:
+        s = spec(loss)
+        bare = dataclasses.replace(
+            s,
+            params=tuple(dataclasses.replace(p, value=None) for p in s.params),
+            reduction=s.reductions[0],
+        )
+        if (bare, fmt) not in _LOADED:
+            _LOADED[(bare, fmt)] = load([bare], fmt)[constant_name(bare)]
+        found = loss.__dict__.setdefault(key, _LOADED[(bare, fmt)])
+    return found
+
+
+def parameters(loss) -> dict:
+    """The loss's parameter values, as the generated functions take them."""
+    out = {}
+    for p in loss.params:
+        value = loss.param_values[p.name]
+        out[p.name] = tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else value
+    return out
+
+
+__all__ = ["FORMATS", "Unsupported", "generate", "kernel", "literal", "load", "parameters", "runtime"]
