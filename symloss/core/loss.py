@@ -389,19 +389,22 @@ class Loss:
         return evaluate.value_and_gradient(self, pred, target, weight, out, **extra)
 
     # ------------------------------------------------------------------ frameworks
-    def to_torch(self):
+    def to_torch(self, backend: str = "auto"):
         """This loss as a ``torch.nn.Module``: ``crit(pred, target, weight=None, **extra)``.
 
         Its backward pass evaluates the closed-form gradient (a
         ``torch.autograd.Function``), not autograd through the forward code; with
         ``create_graph=True`` the gradient's own backward is the closed-form Hessian.
         Inputs keep their device and dtype; options, weights, integer labels and
-        reductions behave as in ``L(pred, target)``.  It runs the code ``symloss export
-        --format torch`` writes (:mod:`symloss.frameworks`), which says what is checked.
+        reductions behave as in ``L(pred, target)``.  CUDA tensors and ``torch.compile``
+        run the code ``symloss export --format torch`` writes; CPU tensors in eager mode
+        run symloss's own kernels (``backend="torch"``: the generated code everywhere).
+        :mod:`symloss.frameworks.torch` says which path runs when, and the generated
+        module's docstring what is checked.
         """
         from symloss.frameworks import torch as _torch
 
-        return _torch.module(self)
+        return _torch.module(self, backend)
 
     def to_jax(self):
         """This loss as a JAX function ``f(pred, target, weight=None, **extra)``.
