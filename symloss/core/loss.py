@@ -28,6 +28,8 @@ import sympy as sp
 from sympy import Indexed, IndexedBase, Sum, Symbol
 
 from symloss.core.domain import Domain, Param, set_text
+from symloss.errors import ArgumentError
+from symloss.frameworks import lazy
 from symloss.numeric import evaluate
 from symloss.printing import STYLES, latex_expr, pretty_equation
 from symloss.symbolic import derivation as derivation_steps
@@ -361,8 +363,12 @@ class Loss:
         """The loss value :math:`E` (float64); per-sample values for ``reduction="none"``.
 
         ``weight`` (shape ``(n,)``) multiplies each sample's loss; the mean still
-        divides by ``n``, as PyTorch's ``weight`` does.
+        divides by ``n``, as PyTorch's ``weight`` does.  Dask arrays chunked along the
+        samples give a lazy 0-d dask array, computed chunk by chunk and divided once
+        (:mod:`symloss.frameworks.lazy`); so do :meth:`grad` and :meth:`value_and_grad`.
         """
+        if lazy.is_lazy(pred, target, weight, *extra.values()):
+            return lazy.value(self, pred, target, weight, **extra)
         return evaluate.value(self, pred, target, weight, **extra)
 
     def grad(self, pred, target, *, weight=None, out=None, **extra) -> np.ndarray:
@@ -373,6 +379,8 @@ class Loss:
         If the inputs are invalid, the error is raised and ``out``'s contents are
         unspecified (blocks are checked as they are evaluated).
         """
+        if lazy.is_lazy(pred, target, weight, *extra.values()):
+            return lazy.gradient(self, pred, target, weight, **_no_out(out, self), **extra)
         return evaluate.gradient(self, pred, target, weight, out, **extra)
 
     def hess(self, pred, target, *, weight=None, **extra) -> np.ndarray:
@@ -386,6 +394,10 @@ class Loss:
         gradient come from one fused kernel that computes their shared subexpressions
         once.  ``out`` receives the gradient, as in :meth:`grad`.
         """
+        if lazy.is_lazy(pred, target, weight, *extra.values()):
+            return lazy.value_and_gradient(
+                self, pred, target, weight, **_no_out(out, self), **extra
+            )
         return evaluate.value_and_gradient(self, pred, target, weight, out, **extra)
 
     # ------------------------------------------------------------------ frameworks
@@ -417,6 +429,13 @@ class Loss:
         from symloss.frameworks import jax as _jax
 
         return _jax.function(self)
+
+
+def _no_out(out, loss: Loss) -> dict:
+    """``out=`` with dask arrays: refused (the result is a lazy dask array)."""
+    if out is not None:
+        raise ArgumentError(f"{loss.name}: out= is for NumPy arrays; dask inputs give a dask array")
+    return {}
 
 
 # ---------------------------------------------------------------------- help()
