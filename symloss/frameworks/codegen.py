@@ -26,10 +26,13 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import inspect
+import itertools
 import linecache
 import math
 import re
+import sys
 import textwrap
+import types
 from collections.abc import Sequence
 from importlib import resources
 
@@ -44,6 +47,8 @@ from symloss.symbols import sigmoid, softplus
 from symloss.version import __version__
 
 FORMATS = ("numpy", "torch", "jax")
+
+_SERIAL = itertools.count()
 
 _IMPORTS = {
     "numpy": "import math\n\nimport numpy as np\n",
@@ -524,19 +529,19 @@ def load(specs: Sequence[Spec], fmt: str) -> dict:
     source = generate(specs, fmt, standalone=False)
     names = ", ".join(s.name for s in specs[:3]) + (", ..." if len(specs) > 3 else "")
     filename = f"<symloss {fmt}: {names}>"
-    namespace = {
-        "__name__": f"symloss_generated_{fmt}",
-        "InputError": InputError,
-        "ArgumentError": ArgumentError,
-        "OptionError": OptionError,
-    }
+    # A module in sys.modules, as an imported one: torch.compile (dynamo) looks the
+    # functions' module up by name.
+    module = types.ModuleType(f"_symloss_generated_{fmt}_{next(_SERIAL)}")
+    module.__file__ = filename
+    module.__dict__.update(InputError=InputError, ArgumentError=ArgumentError, OptionError=OptionError)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     # The source holds only names this package made (identifiers checked by
     # lowering.safe_identifier), float literals and escaped docstrings: no user text
     # runs as code.
-    exec(compile(source, filename, "exec"), namespace)
-    namespace["__source__"] = source
-    return namespace
+    exec(compile(source, filename, "exec"), module.__dict__)
+    sys.modules[module.__name__] = module
+    module.__source__ = source
+    return module.__dict__
 
 
 
@@ -552,16 +557,44 @@ def runtime(loss, fmt: str):
     key = f"_framework_{fmt}"
     found = loss.__dict__.get(key)
     if found is None:
-        s = spec(loss)
-        bare = dataclasses.replace(
-            s,
-            params=tuple(dataclasses.replace(p, value=None) for p in s.params),
-            reduction=s.reductions[0],
-        )
-        if (bare, fmt) not in _LOADED:
-            _LOADED[(bare, fmt)] = load([bare], fmt)[constant_name(bare)]
-        found = loss.__dict__.setdefault(key, _LOADED[(bare, fmt)])
+        structure = (_structure(loss), fmt)
+        if structure not in _LOADED:
+            s = spec(loss)
+            bare = dataclasses.replace(
+                s,
+                params=tuple(dataclasses.replace(p, value=None) for p in s.params),
+                reduction=s.reductions[0],
+            )
+            _LOADED[structure] = load([bare], fmt)[constant_name(bare)]
+        found = loss.__dict__.setdefault(key, _LOADED[structure])
     return found
+
+
+def _structure(loss) -> tuple:
+    """What the generated code of *loss* depends on: everything but its parameters'
+    values and its reduction (both arguments of the generated functions)."""
+    text = sp.srepr
+    return (
+        loss.name,
+        loss.title,
+        loss.conventions,
+        text(loss.term),
+        text(loss.scale),
+        text(loss.stable_term) if loss.stable_term is not None else None,
+        text(loss.indices),
+        text(loss.element_indices),
+        text(loss.pred),
+        text(loss.target),
+        text(loss.extra_inputs),
+        tuple((p.name, text(p.symbol), str(p.domain), p.description) for p in loss.params),
+        tuple((c.name, c.description) for c in loss.constraints),
+        loss.ignore_index,
+        loss.label_reduction,
+        tuple(loss.reductions),
+        text(loss.mean_over),
+        loss.composition is not None,
+        tuple(sorted((k, d.text(), d.description) for k, d in loss.domains.items())),
+    )
 
 
 def parameters(loss) -> dict:
