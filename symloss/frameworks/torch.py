@@ -49,6 +49,12 @@ def module(loss: Loss, backend: str = "auto"):
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"Loss.to_torch() needs PyTorch ({exc}): pip install 'symloss[torch]'"
+        ) from exc
     return _module_class()(loss, backend)
 
 

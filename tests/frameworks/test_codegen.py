@@ -289,3 +289,13 @@ def test_long_lines_are_laid_out_without_changing_their_meaning(rhs):
     lines = codegen.wrap("value = ", rhs, "    ")
     assert len(lines) > 1 and all(len(line) <= 99 for line in lines)
     assert ast.dump(ast.parse(textwrap.dedent("\n".join(lines)))) == ast.dump(ast.parse(f"value = {rhs}"))
+
+
+def test_a_missing_framework_says_how_to_install_it(monkeypatch):
+    """The core installs without torch and jax; asking for them says which extra."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    monkeypatch.setitem(sys.modules, "jax", None)
+    with pytest.raises(ImportError, match=r"pip install 'symloss\[torch\]'"):
+        symloss.get("mse").to_torch()
+    with pytest.raises(ImportError, match=r"pip install 'symloss\[jax\]'"):
+        symloss.get("mse").to_jax()

@@ -178,3 +178,50 @@ def test_under_jit_only_static_facts_are_checked():
     with pytest.raises(symloss.InputError, match="do not match"):
         f(_a([1.0, 2.0]), _a([0.0, 1.0, 1.0]))
     assert np.isnan(float(f(_a([np.nan, 0.0]), _a([1.0, 0.0]))))  # unchecked under jit
+
+
+def _optax_references():
+    """optax's formulas (optax 0.2), written out with jax.nn as optax writes them (optax
+    is not installed here), each averaged as symloss's mean: independent references,
+    differentiated by JAX's autodiff."""
+    log_sigmoid, nn = jax.nn.log_sigmoid, jax.nn
+
+    def bce(z, t):  # optax.sigmoid_binary_cross_entropy
+        return jnp.mean(-t * log_sigmoid(z) - (1 - t) * log_sigmoid(-z))
+
+    def cce_labels(z, labels):  # optax.softmax_cross_entropy_with_integer_labels
+        return jnp.mean(nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, labels[:, None], -1)[:, 0])
+
+    def cce(z, t):  # optax.softmax_cross_entropy
+        return jnp.mean(-jnp.sum(t * nn.log_softmax(z, axis=-1), axis=-1))
+
+    def huber(y, t, delta=1.0):  # optax.huber_loss
+        a = jnp.abs(y - t)
+        q = jnp.minimum(a, delta)
+        return jnp.mean(0.5 * q**2 + delta * (a - q))
+
+    def focal(z, t, alpha=0.25, gamma=2.0):  # optax.sigmoid_focal_loss
+        p = nn.sigmoid(z)
+        ce = -t * log_sigmoid(z) - (1 - t) * log_sigmoid(-z)
+        p_t = p * t + (1 - p) * (1 - t)
+        return jnp.mean((alpha * t + (1 - alpha) * (1 - t)) * ce * (1 - p_t) ** gamma)
+
+    rng = np.random.default_rng(4)
+    z, z2 = rng.normal(scale=3, size=40), rng.normal(scale=3, size=(8, 5))
+    b, labels = (rng.random(40) < 0.5).astype(float), rng.integers(0, 5, 8)
+    return [
+        ("bce_logits", bce, z, b),
+        ("cce_logits", cce_labels, z2, labels),
+        ("cce_logits", cce, z2, np.eye(5)[labels]),
+        ("huber", huber, z, rng.normal(size=40)),
+        ("sigmoid_focal", focal, z, b),
+    ]
+
+
+@pytest.mark.parametrize("name, reference, pred, target", _optax_references(), ids=lambda x: getattr(x, "__name__", None))
+def test_losses_optax_has_match_optax(name, reference, pred, target):
+    f = symloss.get(name).to_jax()
+    ours = jax.jit(jax.value_and_grad(f))(_a(pred), _a(target))
+    theirs = jax.jit(jax.value_and_grad(reference))(_a(pred), _a(target))
+    assert float(ours[0]) == pytest.approx(float(theirs[0]), rel=1e-12)
+    np.testing.assert_allclose(np.asarray(ours[1]), np.asarray(theirs[1]), rtol=1e-10, atol=1e-16)
