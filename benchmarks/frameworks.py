@@ -108,7 +108,7 @@ def torch_rows(n, rows, dtype, repeat, device):
         code = symloss.get(name, **options).to_torch(backend="torch")
         builtin = torch_builtin(case)
 
-        def run(fn):
+        def run(fn, z=z, t=t):
             def step():
                 z.grad = None
                 loss = fn(z, t)
@@ -192,7 +192,7 @@ def jax_rows(n, rows, dtype, repeat):
         assert np.isclose(float(a), float(b), rtol=tol), (case, a, b)
         assert np.allclose(ga, gb, rtol=tol, atol=tol * float(jnp.abs(gb).max())), case
 
-        def timed(fn):
+        def timed(fn, z=z, t=t):
             return lambda: jax.block_until_ready(fn(z, t))
 
         times = [best_of(timed(fn), repeat) for fn in (theirs, ours)]

@@ -100,5 +100,7 @@ def test_frameworks_benchmark_runs_and_prints_its_ratios():
             except ImportError:
                 assert f"{framework.split()[0]} is not installed" in stdout
                 continue
-            assert any(line.startswith(framework) and case in line for line in stdout.splitlines()), (framework, case)
+            assert any(
+                line.startswith(framework) and case in line for line in stdout.splitlines()
+            ), (framework, case)
     assert "x\n" in stdout or "x " in stdout

@@ -50,7 +50,9 @@ def _twin(loss: Loss, reduction: str) -> Loss:
     key = f"_lazy_{reduction}"
     found = loss.__dict__.get(key)
     if found is None:
-        found = loss if loss.reduction == reduction else dataclasses.replace(loss, reduction=reduction)
+        found = (
+            loss if loss.reduction == reduction else dataclasses.replace(loss, reduction=reduction)
+        )
         found = loss.__dict__.setdefault(key, found)
     return found
 
@@ -182,12 +184,16 @@ def _shifted(message: str, offset) -> str:
 
     message = re.sub(r"(\w+)\[([\d, ]+)\] = ", element, message, count=1)
     return re.sub(
-        r"(at row|target row) (\d+)", lambda m: f"{m.group(1)} {int(m.group(2)) + offset[0]}", message
+        r"(at row|target row) (\d+)",
+        lambda m: f"{m.group(1)} {int(m.group(2)) + offset[0]}",
+        message,
     )
 
 
 def _evaluate_chunk(loss: Loss, p, t, w, extra, grad: bool):
-    labels = t if (np.ndim(t) == 1 and np.ndim(p) == 2 and np.asarray(t).dtype.kind in "iu") else None
+    labels = (
+        t if (np.ndim(t) == 1 and np.ndim(p) == 2 and np.asarray(t).dtype.kind in "iu") else None
+    )
     count = _count(loss, np.shape(p), labels)
     if loss.reduction == "none":
         S = loss
@@ -227,7 +233,9 @@ def _lazy(loss: Loss, pred, target, weight, extra, want_value: bool, want_grad: 
     value = None
     if want_value:
         if loss.reduction == "none":
-            value = _assemble(values, chunks.pred.numblocks[:1] if rank == 2 else chunks.pred.numblocks)
+            value = _assemble(
+                values, chunks.pred.numblocks[:1] if rank == 2 else chunks.pred.numblocks
+            )
         else:
             divide = loss.reduction != "sum"
             value = da.from_delayed(

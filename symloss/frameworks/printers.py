@@ -349,9 +349,7 @@ class TorchCode(ArrayCodePrinter, TorchPrinter):
             mask = f"(~{c}).to({dtype})"
             return mask if b == 1 else f"{self.parenthesize(b, PRECEDENCE['Mul'])} * {mask}"
         # exact: one of the two products is 0 (a and b are finite numbers)
-        return (
-            f"({self._print(a)} * {c}.to({dtype}) + {self._print(b)} * (~{c}).to({dtype}))"
-        )
+        return f"({self._print(a)} * {c}.to({dtype}) + {self._print(b)} * (~{c}).to({dtype}))"
 
     def _clamp(self, expr, bound: str):
         a, b = expr.args

@@ -199,7 +199,6 @@ def spec(loss: Loss, name: str | None = None) -> Spec:
     )
 
 
-
 def size_axes(s: Spec) -> dict:
     """``{size symbol: (variable, axis)}`` for the lowering (``n`` is every element
     of an element-wise loss's input, whatever its shape)."""

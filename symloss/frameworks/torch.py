@@ -26,6 +26,7 @@ Layer: :mod:`symloss.frameworks`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from typing import TYPE_CHECKING
@@ -99,8 +100,10 @@ def _module_class():
             options = [f"{k}={v!r}" for k, v in self._params.items()]
             return ", ".join([repr(self.loss.name), *options, f"reduction={self.reduction!r}"])
 
-        def __reduce__(self):  # pickled as the loss it was made from
-            return (module, (self.loss, self.backend))
+        def __reduce__(self):
+            # Pickled (torch.save, multiprocessing) as the loss it was made from, without
+            # the loss's caches of compiled kernels (rebuilt on first use).
+            return (module, (dataclasses.replace(self.loss), self.backend))
 
     return SymlossLoss
 

@@ -34,7 +34,10 @@ FORMATS = codegen.FORMATS
 @pytest.fixture(scope="module")
 def sources():
     specs = [spec.spec(L) for L in LOSSES]
-    return {fmt: codegen.generate(specs, fmt, command=f"symloss export --all --format {fmt}") for fmt in FORMATS}
+    return {
+        fmt: codegen.generate(specs, fmt, command=f"symloss export --all --format {fmt}")
+        for fmt in FORMATS
+    }
 
 
 # ------------------------------------------------------------------ readable
@@ -55,7 +58,9 @@ def test_the_module_imports_only_its_framework_and_numpy(sources, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_one_public_function_per_loss_named_by_its_canonical_name(sources, fmt):
     tree = ast.parse(sources[fmt])
-    public = {n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+    public = {
+        n.name for n in tree.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")
+    }
     helpers = {"sigmoid", "softplus", "xlogy", "xdivy", "relu", "step", "softmax", "logsumexp"}
     names = set(symloss.names())
     want = names | ({f"{n}_grad" for n in names} if fmt == "numpy" else set())
@@ -70,7 +75,12 @@ def test_intermediates_have_names_that_say_what_they_hold(sources, fmt):
     what it holds (sum_t_y, softmax_z, one_minus_t), never a bare letter and number,
     and never a builtin's name."""
     tree = ast.parse(sources[fmt])
-    kernels = [n for n in tree.body if isinstance(n, ast.FunctionDef) and re.match(r"_\w+_(value|grad|hess|value_and_grad)$", n.name)]
+    kernels = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef)
+        and re.match(r"_\w+_(value|grad|hess|value_and_grad)$", n.name)
+    ]
     assert len(kernels) >= 2 * len(LOSSES)
     for fn in kernels:
         for node in ast.walk(fn):
@@ -110,7 +120,25 @@ def test_lines_stay_readable(sources, fmt):
     """Lines over 99 characters are only formulas in docstrings and the conventions'
     data (one long product in the focal losses' Hessians is the exception allowed)."""
     long = [line for line in sources[fmt].splitlines() if len(line) > 99]
-    code = [line for line in long if not line.lstrip().startswith(("E =", "\\frac", "pred=", "target=", "extras=", "kernels=", "params=", "+ ", "- ", "-", "E ="))]
+    code = [
+        line
+        for line in long
+        if not line.lstrip().startswith(
+            (
+                "E =",
+                "\\frac",
+                "pred=",
+                "target=",
+                "extras=",
+                "kernels=",
+                "params=",
+                "+ ",
+                "- ",
+                "-",
+                "E =",
+            )
+        )
+    ]
     assert len(code) <= 12, "\n".join(code[:20])
 
 
@@ -131,14 +159,17 @@ def test_names_from_users_become_safe_identifiers(text, expected):
 
 
 def test_literals_and_docstrings_cannot_break_out():
-    assert codegen.literal((float("inf"), -float("inf"), None, "a'b")) == "(math.inf, -math.inf, None, \"a'b\")"
+    assert (
+        codegen.literal((float("inf"), -float("inf"), None, "a'b"))
+        == '(math.inf, -math.inf, None, "a\'b")'
+    )
     doc = codegen.docstring('ends with """ and \\', "    ")
     assert ast.parse(f"def f():\n{doc}\n").body[0].body[0].value.value.startswith("ends with")
 
 
 def test_every_printer_prints_every_statement_kind():
     s = spec.spec(symloss.get("categorical_hinge"))
-    for fmt, printer in PRINTERS.items():
+    for fmt in PRINTERS:
         source = codegen._kernels(s, fmt)[0]
         compile(source, "<test>", "exec")
         assert "max_one_minus_t_y" in source, fmt
@@ -262,7 +293,9 @@ def test_a_formula_parsed_from_latex_runs_in_every_framework(tmp_path):
         value.backward()
         assert same(value.item(), want_v) and same(z.grad.numpy(), want_g)
         t3 = torch.tensor(t[:3])
-        assert torch.autograd.gradcheck(lambda q: crit(q, t3), (torch.tensor(y[:3], requires_grad=True),))
+        assert torch.autograd.gradcheck(
+            lambda q, crit=crit, t3=t3: crit(q, t3), (torch.tensor(y[:3], requires_grad=True),)
+        )
 
     jax = require("jax")
     jax.config.update("jax_enable_x64", True)
@@ -288,7 +321,9 @@ def test_a_formula_parsed_from_latex_runs_in_every_framework(tmp_path):
 def test_long_lines_are_laid_out_without_changing_their_meaning(rhs):
     lines = codegen.wrap("value = ", rhs, "    ")
     assert len(lines) > 1 and all(len(line) <= 99 for line in lines)
-    assert ast.dump(ast.parse(textwrap.dedent("\n".join(lines)))) == ast.dump(ast.parse(f"value = {rhs}"))
+    assert ast.dump(ast.parse(textwrap.dedent("\n".join(lines)))) == ast.dump(
+        ast.parse(f"value = {rhs}")
+    )
 
 
 def test_a_missing_framework_says_how_to_install_it(monkeypatch):

@@ -67,7 +67,12 @@ def test_integer_labels_with_ignored_rows_in_whole_chunks(name, options):
 def test_weights_and_reductions(reduction):
     L = symloss.get("gaussian_nll", reduction=reduction)
     rng = np.random.default_rng(1)
-    y, t, var, w = rng.normal(size=101), rng.normal(size=101), rng.uniform(0.1, 3, 101), rng.uniform(0, 2, 101)
+    y, t, var, w = (
+        rng.normal(size=101),
+        rng.normal(size=101),
+        rng.uniform(0.1, 3, 101),
+        rng.uniform(0, 2, 101),
+    )
     value = L(chunked(y, 30), t, weight=chunked(w, 50), var=var).compute()
     grad = L.grad(chunked(y, 30), chunked(t, 30), weight=w, var=chunked(var, 30)).compute()
     close(value, L(y, t, weight=w, var=var))
@@ -87,7 +92,9 @@ def test_element_wise_losses_take_any_chunking():
 def test_chunks_along_the_class_axis_are_refused():
     L = symloss.get("cce_logits")
     z = da.from_array(np.zeros((6, 4)), chunks=(3, 2))
-    with pytest.raises(symloss.InputError, match=r"chunked along the class axis.*rechunk\(\{1: -1\}\)"):
+    with pytest.raises(
+        symloss.InputError, match=r"chunked along the class axis.*rechunk\(\{1: -1\}\)"
+    ):
         L(z, np.eye(4)[[0, 1, 2, 3, 0, 1]])
 
 

@@ -162,7 +162,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("name, pred, target, kw", BAD, ids=[f"{b[0]}-{k}" for k, b in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "name, pred, target, kw", BAD, ids=[f"{b[0]}-{k}" for k, b in enumerate(BAD)]
+)
 def test_bad_input_raises_the_numpy_paths_error(name, pred, target, kw):
     L = symloss.get(name)
     with pytest.raises((symloss.InputError, symloss.ArgumentError)) as numpy_error:
@@ -190,7 +192,9 @@ def _optax_references():
         return jnp.mean(-t * log_sigmoid(z) - (1 - t) * log_sigmoid(-z))
 
     def cce_labels(z, labels):  # optax.softmax_cross_entropy_with_integer_labels
-        return jnp.mean(nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, labels[:, None], -1)[:, 0])
+        return jnp.mean(
+            nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, labels[:, None], -1)[:, 0]
+        )
 
     def cce(z, t):  # optax.softmax_cross_entropy
         return jnp.mean(-jnp.sum(t * nn.log_softmax(z, axis=-1), axis=-1))
@@ -218,7 +222,9 @@ def _optax_references():
     ]
 
 
-@pytest.mark.parametrize("name, reference, pred, target", _optax_references(), ids=lambda x: getattr(x, "__name__", None))
+@pytest.mark.parametrize(
+    "name, reference, pred, target", _optax_references(), ids=lambda x: getattr(x, "__name__", None)
+)
 def test_losses_optax_has_match_optax(name, reference, pred, target):
     f = symloss.get(name).to_jax()
     ours = jax.jit(jax.value_and_grad(f))(_a(pred), _a(target))
