@@ -26,7 +26,6 @@ from shared import ROOT
 import symloss
 from symloss.core.domain import set_text
 from symloss.frameworks import codegen, lowering, spec
-from symloss.frameworks.printers import PRINTERS
 
 FORMATS = codegen.FORMATS
 
@@ -169,7 +168,7 @@ def test_literals_and_docstrings_cannot_break_out():
 
 def test_every_printer_prints_every_statement_kind():
     s = spec.spec(symloss.get("categorical_hinge"))
-    for fmt in PRINTERS:
+    for fmt in FORMATS:
         source = codegen._kernels(s, fmt)[0]
         compile(source, "<test>", "exec")
         assert "max_one_minus_t_y" in source, fmt
@@ -259,6 +258,23 @@ def test_the_cli_writes_the_modules_of_the_issue(tmp_path):
     L = symloss.get("cce_logits")
     assert ns["softmax_cross_entropy"](z, labels) == L(z, labels)
     assert same(ns["softmax_cross_entropy_grad"](z, labels), L.grad(z, labels))
+
+
+def test_the_cli_starts_without_the_code_generator_or_torch():
+    """`symloss show` and friends do not import torch (SymPy's PyTorch printer imports
+    it) nor the generator; the CLI's list of formats is the generator's."""
+    from symloss.cli import export_code
+
+    assert export_code.FORMATS == codegen.FORMATS
+    code = (
+        "import sys, symloss.cli.main; "
+        "print(sorted(m for m in ('torch', 'jax', 'symloss.frameworks.codegen') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_the_cli_refuses_tex_options_for_code():
