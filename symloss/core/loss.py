@@ -28,6 +28,7 @@ import sympy as sp
 from sympy import Indexed, IndexedBase, Sum, Symbol
 
 from symloss.core.domain import Domain, Param, set_text
+from symloss.errors import DefinitionError, OptionError
 from symloss.numeric import evaluate
 from symloss.printing import STYLES, latex_expr, pretty_equation
 from symloss.symbolic import derivation as derivation_steps
@@ -167,9 +168,9 @@ class Loss:
 
     def __post_init__(self):
         if not self.indices:
-            raise ValueError(f"loss {self.name!r} has no sum over the samples")
+            raise DefinitionError(f"loss {self.name!r} has no sum over the samples")
         if self.reduction not in self.reductions:
-            raise ValueError(
+            raise DefinitionError(
                 f"loss {self.name!r}: reduction {self.reduction!r} is not one of {self.reductions}"
             )
         allowed: set = {self.pred.label, self.target.label}
@@ -185,7 +186,7 @@ class Loss:
         }
         if undeclared:
             names = ", ".join(sorted(map(str, undeclared)))
-            raise ValueError(f"loss {self.name!r} uses undeclared symbols: {names}")
+            raise DefinitionError(f"loss {self.name!r} uses undeclared symbols: {names}")
 
     # ------------------------------------------------------------------ structure
     @property
@@ -306,7 +307,7 @@ class Loss:
         that KaTeX and pdflatex accept.
         """
         if style not in STYLES:
-            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+            raise OptionError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
         lhs, rhs = self.equation(part)
         return f"{latex_expr(lhs, style)} = {latex_expr(rhs, style)}"
 
@@ -322,7 +323,7 @@ class Loss:
             if self.separable:
                 return sp.Derivative(E, x, 2), self.hessian()
             return sp.Derivative(E, x, derivatives.of(self).hessian_partner), self.hessian()
-        raise ValueError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+        raise OptionError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
 
     def pretty(self, part: str = "loss") -> str:
         """Unicode text for a part, as ``symloss show`` prints it."""
