@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from dataclasses import dataclass, field
 
@@ -20,6 +21,28 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci")
+
+#: Optional frameworks and the variable that makes each one required (as .ci/run sets).
+FRAMEWORKS = {"torch": "TORCH", "dask.array": "DASK", "jax": "JAX"}
+
+
+def require(module: str):
+    """Import *module* (torch, dask.array, jax), or skip the calling test or module.
+
+    Where ``SYMLOSS_REQUIRE_<NAME>=1`` (``.ci/run`` sets it for torch, dask and jax) a
+    missing framework fails instead, as the compiler, browser and pdflatex tests do.
+    """
+    var = f"SYMLOSS_REQUIRE_{FRAMEWORKS[module]}"
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if os.environ.get(var) == "1":
+            pytest.fail(f"{var}=1 but {module} cannot be imported: {exc}", pytrace=False)
+        pytest.skip(
+            f"{module} is not installed (set {var}=1 to make this a failure)",
+            allow_module_level=True,
+        )
+
 
 LOSSES = [symloss.get(name) for name in symloss.names()]
 
