@@ -16,11 +16,28 @@ from hypothesis import strategies as st
 import symloss
 from symloss import _calculus, _numeric
 
+# Hypothesis profiles.  "ci" (chosen when CI=true, as .ci/run runs): no deadline (2 shared
+# cores: a kernel compiled on first use takes 0.1 s), no example database (a fresh clone
+# has none and nothing keeps it), and a random seed per run, printed with any failure
+# (print_blob) so that it can be replayed with @reproduce_failure.  "dev" (the default
+# elsewhere): the local database in .hypothesis/, which replays earlier failures first.
+# "repro" (HYPOTHESIS_PROFILE=repro): the fixed seed the suite used to run with.
 settings.register_profile(
-    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    "ci",
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci")
+settings.register_profile(
+    "dev", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "repro", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 #: Optional frameworks and the variable that makes each one required (as .ci/run sets).
 FRAMEWORKS = {"torch": "TORCH", "dask.array": "DASK", "jax": "JAX"}
