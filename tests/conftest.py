@@ -39,6 +39,9 @@ settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
 
+#: Not tests: the mutation check runs the suite itself (python tests/mutation/run.py).
+collect_ignore = ["mutation"]
+
 #: Optional frameworks and the variable that makes each one required (as .ci/run sets).
 FRAMEWORKS = {"torch": "TORCH", "dask.array": "DASK", "jax": "JAX"}
 
