@@ -90,3 +90,15 @@ def test_a_missing_framework_skips_unless_required(required, tmp_path):
     else:
         assert out.returncode == 0, out.stdout
         assert "1 skipped" in out.stdout and "SYMLOSS_REQUIRE_JAX=1" in out.stdout
+
+
+def test_every_mutant_of_the_mutation_check_still_applies():
+    """tests/mutation/run.py patches source text at exact anchors; when code moves
+    (symloss/_core.py -> a subpackage) its FILES and TESTS tables must follow, or the
+    mutation check would quietly test nothing."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "mutation" / "run.py"), "--check"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert re.fullmatch(r"(\d+) of \1 mutants apply\n", out.stdout), out.stdout
