@@ -168,6 +168,10 @@ def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray
     return place
 
 
+#: Up to this many elements per array, the NumPy code allocates its temporaries
+#: afresh instead of taking them from the scratch pool (benchmarks/small.py).
+SMALL_ELEMENTS = 8192
+
 Leaf = Callable[[Mapping[str, np.ndarray], Mapping[Symbol, int], dict], np.ndarray]
 
 
@@ -429,7 +433,11 @@ class Kernel:
                         outs = self._run_compiled(values, self._compiled, **how)
                 summed = () if outs is not None else summed  # summed in the loop
                 if outs is None:
-                    outs = self._inplace(*values)
+                    small = all(
+                        v.size <= SMALL_ELEMENTS for v in values if isinstance(v, np.ndarray)
+                    )
+                    # Small arrays: NumPy allocates faster than the pool is searched.
+                    outs = (self._inplace.fresh if small else self._inplace)(*values)
         ndim = len(self.layout)
         for k in summed:
             # Only the summed axis needs its true length: a value constant along it
