@@ -451,6 +451,11 @@ def environment_failed() -> bool:
     return "unavailable" in _STATE
 
 
+def environment_error() -> Unavailable | None:
+    """Why no compiled kernel can run in this process, or None."""
+    return _STATE.get("unavailable")
+
+
 def cache_dir() -> Path:
     base = os.environ.get("SYMLOSS_CACHE_DIR")
     if base:
