@@ -61,7 +61,11 @@ def cmd_build(args) -> int:
     if not args.all and not args.names:
         raise UsageError("give loss names, or --all for every registered loss")
     chosen = names() if args.all else list(dict.fromkeys(args.names))
-    losses = [get(name) for name in chosen]  # an unknown name fails before any work
+    try:  # an unknown name fails before any work
+        losses = [get(name) for name in chosen]
+    except KeyError as exc:
+        raise UsageError(exc.args[0]) from None
+    compiled.retry_toolchain()  # a failure an earlier process remembered is tried again
     show = not args.quiet and sys.stderr.isatty()
     started = time.monotonic()
     problems: list[str] = []
