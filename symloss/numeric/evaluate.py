@@ -233,6 +233,15 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     h = np.empty(hshape) if hess else None
     fused, blocked = built.plan(value, grad, hess)
     sizes, weight = batch.sizes, batch.weight
+    row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
+    if (
+        fused is not None
+        and not hess
+        and weight is None
+        and per is None
+        and n * row_size <= SMALL_ELEMENTS
+    ):
+        return _small_value_and_grad(loss, batch, fused, g, target_key)
 
     # A value per element of a 2-D input is summed over each row as it is computed
     # (the kernels' last axis is then the value's); the gradient and Hessian go
@@ -282,7 +291,6 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
             if weight is not None:
                 batch.scale_rows(h[lo:hi], lo)
 
-    row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
     try:
         if n * row_size <= SMALL_ELEMENTS:
             # The small-input path: one block on this thread, no pool, and the NumPy
@@ -310,6 +318,27 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
         result = total / batch.count + 0.0
     return result, g, h
+
+def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str):
+    """:func:`compute`'s value and gradient of a small input without weights (the
+    common call, and the one whose fixed costs show): the same steps as one block of
+    :func:`compute`, without its closures and bookkeeping."""
+    arrays = batch.arrays
+    settings()  # an invalid setting in the environment raises, as for blocks
+    if batch.validate is not None:
+        batch.validate(arrays, 0)
+    arrays = batch.block(arrays, target)
+    summed = (0,) if len(batch.value_shape) == len(batch.shape) == 2 else ()
+    v = np.asarray(fused.evaluate(arrays, batch.sizes, summed=summed, into={1: (g, batch.count)})[0])
+    value_shape = (batch.shape[0], *batch.value_shape[1 : len(batch.value_shape) - len(summed)])
+    extra = v.ndim - len(value_shape)
+    if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
+        v = v[(..., *(0,) * extra)]
+    if v.shape != value_shape:
+        v = np.broadcast_to(v, value_shape)
+    total = float(np.add.reduce(v, axis=None))
+    return total / batch.count + 0.0, g, None
+
 
 def reduce(loss: Loss, batch: Batch, per: np.ndarray) -> np.ndarray | float:
     """Apply weights and the reduction to per-sample values of the sum-reduced loss."""

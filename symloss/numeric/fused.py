@@ -318,7 +318,8 @@ def _assemble(statements, outputs: list[str], nleaves: int) -> str:
         if kind == "ufunc" and template.endswith(", out={out})") and (
             dtype != "f" or "f" in kinds
         ):
-            fresh.append(f"    {target} = " + template.format(*operands, out="None"))
+            call = template[: -len(", out={out})")] + ")"  # NumPy allocates the result
+            fresh.append(f"    {target} = " + call.format(*operands))
             if op == "mask":
                 condition[target] = operands[0]
         elif op == "blend" and operands[2] in condition:
