@@ -26,6 +26,12 @@ NaN and signed zeros included (tests/test_compiled.py checks every catalog kerne
 and the special values against the NumPy backend).  Reductions over a row add and
 compare in another order than NumPy's: sums may differ in the last bit, and the
 maximum of a row holding both +0.0 and -0.0 may have the other sign.
+
+This module is long because it is one trust boundary: the C source it generates, the
+objects it builds, the cache it keeps and the loader that runs them share the cache
+key, the seal and the lock that make loading safe, and splitting them would spread
+that invariant over several modules.  Its sections, in order: C source, building,
+cached objects, running, row reductions.
 """
 
 from __future__ import annotations
