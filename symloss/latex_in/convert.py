@@ -48,7 +48,7 @@ def from_latex(
     *,
     pred: str = "y",
     target: str = "t",
-    logits: str = "z",
+    logits: str | None = None,
     params: dict[str, float] | None = None,
     log_base=None,
     name: str | None = None,
@@ -62,7 +62,8 @@ def from_latex(
         The formula: ``E = ...``, ``\mathcal{L} = ...``, ``L(y, t) = ...`` or a bare
         right-hand side, in the article's notation or standard LaTeX.
     pred, target, logits : str
-        How the prediction, the target and the logits are written in *text*.
+        How the prediction, the target and the logits are written in *text*.  The
+        logits default to ``z`` unless the prediction or target is named ``z``.
     params : dict, optional
         Values of hyperparameters written as symbols (``{"delta": 1.0}``).
     log_base : optional
@@ -106,6 +107,13 @@ def from_latex(
     for sym in sorted(_free_scalars(expr), key=str):
         if sym in (n, m):
             continue
+        if sym.name not in declared and sym.name in (pred, target, logits or "z"):
+            raise ParseError(
+                text,
+                _position(text, sym.name),
+                f"{sym.name!r} is an input array but appears outside the sum over the "
+                "samples: write it with the sum's index, as in y_i inside \\sum_{i=1}^{n}",
+            )
         if sym.name not in declared:
             raise ParseError(
                 text,
@@ -118,7 +126,7 @@ def from_latex(
     if declared:
         raise ParseError(text, 0, f"parameter(s) {', '.join(sorted(declared))} do not appear")
     if term.has(PRED) and uses_logits:
-        raise ParseError(text, 0, f"the formula uses both {pred!r} and logits {logits!r}")
+        raise ParseError(text, 0, f"the formula uses both {pred!r} and logits {logits or 'z'!r}")
     if not term.has(input_base):
         raise ParseError(text, 0, f"the formula does not use the prediction {pred!r}")
 
@@ -211,11 +219,16 @@ def _split(text: str, expr: sp.Expr):
     sums = [f for f in Mul.make_args(expr) if isinstance(f, Sum)]
     if len(sums) != 1 or not isinstance(expr, (Mul, Sum)):
         where = text.find(r"\sum")
-        reason = (
-            "the formula has no sum over the samples (write \\sum_{i=1}^{n} ...)"
-            if not sums
-            else "the formula must be one sum over the samples times a constant"
-        )
+        if not expr.has(Sum):
+            reason = "the formula has no sum over the samples (write \\sum_{i=1}^{n} ...)"
+        elif sums:
+            reason = "the formula must be one sum over the samples times a constant"
+        else:  # RMSE: sqrt of a mean; a norm of the whole batch; log of a sum ...
+            outer, where = _enclosing(text, expr)
+            reason = (
+                f"the loss is not a constant times a sum over the samples: the sum sits "
+                f"inside {outer}, so the loss does not split into per-sample terms"
+            )
         raise ParseError(text, max(where, 0), reason)
     (s,) = sums
     coef = Mul(*[f for f in Mul.make_args(expr) if f is not s])
@@ -242,6 +255,37 @@ def _split(text: str, expr: sp.Expr):
             text, max(text.find(r"\sum"), 0), "the outer sum must run over the samples, 1 to n"
         )
     return coef, limits, body
+
+
+_SPELLINGS = {
+    "sqrt": (r"\sqrt",),
+    "Abs": (r"\lVert", r"\|", r"\left|", "|"),
+    "log": (r"\log", r"\ln", "log"),
+    "exp": (r"\exp", "e^"),
+}
+
+
+def _enclosing(text: str, expr: sp.Expr) -> tuple[str, int]:
+    """What the outermost sum sits inside (``a square root``) and where that is written."""
+    node = expr
+    while not isinstance(node, Sum):
+        inner = [a for a in node.args if a.has(Sum)]
+        if isinstance(node, sp.Pow) and node.exp == sp.Rational(1, 2):
+            key, what = "sqrt", "a square root"
+        elif isinstance(node, sp.Pow) and node.base.has(Sum):
+            key, what = "", f"a power ({sp.sstr(node.exp)})"
+        elif isinstance(node, (Mul, sp.Add)):
+            key = what = None
+        else:
+            key, what = type(node).__name__, f"{type(node).__name__.lower()}(...)"
+        if what is not None:
+            for spelling in _SPELLINGS.get(key, ()):
+                at = text.find(spelling)
+                if at >= 0:
+                    return what, at
+            return what, text.find(r"\sum")
+        node = inner[0]
+    return "another expression", text.find(r"\sum")
 
 
 def _free_scalars(expr: sp.Expr) -> set[Symbol]:

@@ -135,7 +135,7 @@ class _Tok:
     end: int
 
 
-def parse_latex(text, *, pred="y", target="t", logits="z", log_base=None) -> ParsedLatex:
+def parse_latex(text, *, pred="y", target="t", logits=None, log_base=None) -> ParsedLatex:
     r"""Parse a LaTeX loss formula into a SymPy expression.
 
     Parameters
@@ -145,7 +145,9 @@ def parse_latex(text, *, pred="y", target="t", logits="z", log_base=None) -> Par
     pred, target, logits : str, optional
         How the prediction, target and logits arrays are written in *text* (a letter or
         a decorated letter such as ``\hat{y}``); they become the arrays ``y``, ``t`` and
-        ``z`` of :mod:`symloss.symbols`.
+        ``z`` of :mod:`symloss.symbols`.  *logits* defaults to ``"z"`` unless *pred* or
+        *target* is ``z`` (a user who names the prediction z means it); only names
+        given explicitly clash.
     log_base : int or sympy.Expr, optional
         Base of ``\log`` and bare ``log``; ``None`` (the default) is the natural log.
         ``\ln`` is always natural and ``\log_2`` always base 2.
@@ -197,7 +199,10 @@ def _parse(text, pred, target, logits, log_base) -> ParsedLatex:
         if depth > MAX_DEPTH:
             raise ParseError(text, match.start(), f"nested deeper than {MAX_DEPTH} levels")
     names = {}
-    for option, canonical in ((pred, "y"), (target, "t"), (logits, "z")):
+    options = [(pred, "y"), (target, "t")]
+    if logits is not None:
+        options.append((logits, "z"))
+    for option, canonical in options:
         try:
             toks = _lex(option) if isinstance(option, str) else []
         except ParseError:
@@ -205,6 +210,8 @@ def _parse(text, pred, target, logits, log_base) -> ParsedLatex:
         if len(toks) != 1 or toks[0].kind != "letter" or toks[0].text in names:
             raise ParseError(text, 0, f"invalid or repeated array name {option!r}")
         names[toks[0].text] = canonical
+    if logits is None and "z" not in names:  # the default name of the logits
+        names["z"] = "z"
     if isinstance(log_base, int) and not isinstance(log_base, bool):
         log_base = sp.Integer(log_base)
     elif log_base is not None and not isinstance(log_base, sp.Expr):
@@ -792,6 +799,14 @@ class _Reader:
         return value if power is None else self.power(value, build(power), pos)
 
     def identifier_value(self, name, subs, bound, pos) -> sp.Basic:
+        if name in self.names and bound and not all(s in bound for s in subs or "?"):
+            role = {"y": "the prediction", "t": "the target", "z": "the logits"}[self.names[name]]
+            written = name if subs is None else f"{name}_{{{''.join(subs)}}}"
+            self.fail(
+                f"{written!r} ({role}) is not indexed by the sums around it: write it with"
+                " the sum's index, as in y_i inside \\sum_{i=1}^{n}",
+                pos,
+            )
         if subs is None:
             if name in bound:
                 return _symbols.index(name)

@@ -1,0 +1,42 @@
+"""Issue 15: reading formulas as papers write them (names, messages, sizes, domains,
+hyperparameters).  The formula collection with values and gradients is in
+``test_paper_formulas.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symloss
+
+
+# -- (7) pred="z" means it ----------------------------------------------------------------
+def test_pred_named_z_is_the_prediction():
+    L = symloss.from_latex(r"\frac{1}{n}\sum_{i=1}^{n}(z_i - t_i)^2", pred="z")
+    assert L.pred.label.name == "y"  # the prediction, not logits
+    assert L(np.array([1.0, 3.0]), np.array([0.0, 0.0])) == pytest.approx(5.0)
+
+
+def test_only_explicit_names_clash():
+    with pytest.raises(symloss.ParseError, match="repeated array name"):
+        symloss.from_latex(r"\sum_{i=1}^{n} z_i", pred="z", logits="z")
+
+
+# -- (6) messages that say what is wrong ---------------------------------------------------
+def test_rmse_is_refused_because_the_sum_is_inside_a_root():
+    tex = r"\mathrm{RMSE} = \sqrt{\frac{1}{N}\sum_{i=1}^{N}(y_i - t_i)^2}"
+    with pytest.raises(symloss.ParseError) as info:
+        symloss.from_latex(tex)
+    assert "not a constant times a sum over the samples" in info.value.reason
+    assert "square root" in info.value.reason
+    assert "no sum" not in info.value.reason
+    assert info.value.position == tex.index(r"\sqrt")
+
+
+def test_unindexed_prediction_message_does_not_contradict_itself():
+    tex = r"\frac{1}{n}\sum_{i=1}^{n}(\hat{y} - t_i)^2"
+    with pytest.raises(symloss.ParseError) as info:
+        symloss.from_latex(tex, pred=r"\hat{y}")
+    assert "is neither" not in info.value.reason
+    assert "not indexed" in info.value.reason
+    assert info.value.position == tex.index(r"\hat")
