@@ -93,7 +93,7 @@ def from_latex(
     """
     declared = _checked_params(text, params)
     parsed = parse_latex(text, pred=pred, target=target, logits=logits, log_base=log_base)
-    expr = parsed.expr
+    expr = _sizes(parsed.expr)
     coef, limits, term = _split(text, expr)
     sample_size = limits[0][1]
     if coef.has(sample_size) and (coef * sample_size).free_symbols.isdisjoint({sample_size}):
@@ -182,6 +182,52 @@ def from_latex(
         )
     except ValueError as exc:
         raise ParseError(text, 0, str(exc)) from None
+
+
+#: How papers name the number of samples when a sum is written without limits
+#: (``\frac{1}{N}\sum_i``): such a letter in the constant in front is the sample count.
+SAMPLE_SIZE_NAMES = ("N", "B", "M", "n")
+
+
+def _size_letter(hi) -> bool:
+    """Whether an upper limit is a size written as a letter: ``N``, ``K``, ``|D|``."""
+    if isinstance(hi, sp.Abs):
+        hi = hi.args[0]
+    return isinstance(hi, Symbol) and hi not in (n, m) and not hi.is_integer
+
+
+def _sizes(expr: sp.Expr) -> sp.Expr:
+    """Sizes written as papers write them, as symloss's ``n`` (samples) and ``m``.
+
+    Any letter in an upper limit is a size: the outermost sum's is the number of
+    samples (N, B, |D| ...), an inner sum's the number of classes (K, C, M ...).  A
+    letter conventional for the sample count (:data:`SAMPLE_SIZE_NAMES`) in the
+    constant in front of the sum, not used inside it, is the sample count too.
+    """
+    top = [f for f in Mul.make_args(expr) if isinstance(f, Sum)]
+    if len(top) != 1:
+        return expr
+    outer_var, _, outer_hi = top[0].limits[-1]
+    mapping: dict = {}
+    if _size_letter(outer_hi):
+        mapping[outer_hi] = n
+    for node in sp.preorder_traversal(top[0]):
+        if isinstance(node, Sum):
+            for var, _, hi in node.limits:
+                if var != outer_var and _size_letter(hi) and hi not in mapping:
+                    mapping[hi] = m
+    out = expr.xreplace(mapping)
+    (total,) = [f for f in Mul.make_args(out) if isinstance(f, Sum)]
+    if total.limits[-1][2] == n:
+        coef = Mul(*[f for f in Mul.make_args(out) if f is not total])
+        letters = [
+            s for s in coef.free_symbols | {a for a in coef.atoms(sp.Abs) if _size_letter(a)}
+            if (isinstance(s, sp.Abs) or s.name in SAMPLE_SIZE_NAMES)
+            and s not in (n, m) and not total.has(s)
+        ]
+        if len(letters) == 1:
+            out = out.xreplace({letters[0]: n})
+    return out
 
 
 def _checked_params(text: str, params) -> dict[str, float]:

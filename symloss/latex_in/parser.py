@@ -613,23 +613,29 @@ class _Reader:
         if self.peek() == "_" and self.peek(1) == "{" and self.peek(2) == r"\substack":
             return self.substack(tok, out)
         index = lower = upper = None
-        for _ in range(2):  # _{i=1}^{n} or ^{n}_{i=1}
+        for _ in range(2):  # _{i=1}^{n} or ^{n}_{i=1}; _i and _{i} alone run over all
             if self.peek() == "_" and index is None:
                 self.take()
-                opener = self.take("{")
+                opener = self.take() if self.peek() == "{" else None
                 index = self.take()
                 if index.kind != "letter" or len(index.text) != 1:
                     self.fail("the summation index must be a single letter", index.pos)
-                self.take("=")
-                lower = self.expr({"}"})
+                if opener is None:
+                    continue
+                if self.peek() == "=":
+                    self.take("=")
+                    lower = self.expr({"}"})
                 self.take("}", opener)
             elif self.peek() == "^" and upper is None:
                 self.take()
                 upper = self.argument()
-        if index is None or upper is None:
-            self.fail(r"\sum needs limits, as in \sum_{i=1}^{n}", tok.pos)
-        i, lo = out.slot(("index", index.text)), out.slot(("group", lower))
-        out.emit(rf"\sum_{{{i}={lo}}}^{{{out.slot(('group', upper))}}}", tok.pos, operand=False)
+        if index is None:
+            self.fail(r"\sum needs an index, as in \sum_{i=1}^{n} or \sum_i", tok.pos)
+        i = out.slot(("index", index.text))
+        lo = out.slot(("group", lower) if lower is not None else ("num", sp.Integer(1)))
+        # No upper limit: all samples for the outermost sum, all classes inside it.
+        hi = out.slot(("group", upper) if upper is not None else ("size",))
+        out.emit(rf"\sum_{{{i}={lo}}}^{{{hi}}}", tok.pos, operand=False)
 
     def substack(self, tok: _Tok, out: _Out) -> None:
         r"""SymPy's ``\sum_{\substack{1 \leq j \leq m\\1 \leq i \leq n}}``, inner index first."""
@@ -766,6 +772,8 @@ class _Reader:
             return build(entry[1])
         if kind == "index":
             return _symbols.index(entry[1])
+        if kind == "size":  # a sum written without an upper limit
+            return _symbols.m if bound else _symbols.n
         if kind == "abs":
             return self.make(sp.Abs, [build(entry[1])], pos)
         if kind == "frac":

@@ -40,3 +40,25 @@ def test_unindexed_prediction_message_does_not_contradict_itself():
     assert "is neither" not in info.value.reason
     assert "not indexed" in info.value.reason
     assert info.value.position == tex.index(r"\hat")
+
+
+# -- (2) size letters and sums without limits ----------------------------------------------
+@pytest.mark.parametrize(
+    "tex",
+    [
+        r"-\frac{1}{N}\sum_{i=1}^{N}\sum_{k=1}^{K} t_{ik}\log y_{ik}",  # Bishop PRML (4.108)
+        r"-\frac{1}{N}\sum_{i=1}^{N}\sum_{c=1}^{C} t_{ic}\log y_{ic}",
+        r"-\frac{1}{B}\sum_{i}\sum_{j} t_{ij}\log y_{ij}",
+        r"-\frac{1}{|D|}\sum_{i=1}^{|D|}\sum_{j=1}^{M} t_{ij}\log y_{ij}",
+        r"-\frac{1}{N}\sum_i\sum_k t_{ik}\log y_{ik}",
+    ],
+)
+def test_size_letters_and_sums_without_limits(tex):
+    L = symloss.from_latex(tex)
+    assert L.reduction == "mean"
+    assert symloss.identify(L) == "categorical_cross_entropy"
+
+
+def test_a_sum_without_limits_is_a_sum_over_all_samples():
+    L = symloss.from_latex(r"\frac{1}{2}\sum_{i}(y_i - t_i)^2")
+    assert symloss.identify(L) == "sum_squared_error"
