@@ -42,6 +42,10 @@ def cmd_parse(args) -> int:
             print(L.latex(style=args.style, part=part) if args.as_latex else L.pretty(part))
         for c in L.constraints_used():
             print(f"  (uses {c.name}: {c.description})")
+        for key, dom in L.domains.items():
+            if dom is not None:
+                why = f": {dom.description}" if dom.description else ""
+                print(f"  domain of {key}: {dom.text()}{why}")
         if args.identify:
             found = identify(L)
             print(f"identified: {found}" if found else "identified: no registered loss matches")

@@ -152,9 +152,12 @@ def from_latex(
         raise ParseError(
             text, 0, f"{pred!r} is used with {sorted(ranks)} indices inside {len(indices)} sum(s)"
         )
-    domains = {str(input_base.label): _input_domain(term, input_base), "t": _target_domain(term)}
-    for b in extra:  # further arrays (a variance): real, passed by keyword at call time
-        domains[str(b.label)] = _REALS
+    domains = {
+        str(input_base.label): _input_domain(term, input_base),
+        "t": _target_domain(term),
+    }
+    for b in extra:  # further arrays (a variance): passed by keyword at call time
+        domains[str(b.label)] = _needed_domain(term, b, closed=False) or _REALS
     constraints = ()
     if len(indices) == 2 and term.has(softmax):
         from symloss.losses.article import ONE_HOT
@@ -320,6 +323,12 @@ def _enclosing(text: str, expr: sp.Expr) -> tuple[str, int]:
             key, what = "sqrt", "a square root"
         elif isinstance(node, sp.Pow) and node.base.has(Sum):
             key, what = "", f"a power ({sp.sstr(node.exp)})"
+        elif isinstance(node, sp.Add) and node is expr:
+            outside = [a for a in node.args if not a.has(Sum)]
+            key, what = "", (
+                f"a sum with other terms ({_show_node(outside[0])} is outside it: a \\sum "
+                "binds up to the next + or -, so put its body in parentheses)"
+            )
         elif isinstance(node, (Mul, sp.Add)):
             key = what = None
         else:
@@ -354,17 +363,102 @@ def _position(text: str, name: str) -> int:
 def _input_domain(term: sp.Expr, base: IndexedBase) -> Domain:
     if base == LOGITS:
         return Domain(Interval(-sp.oo, sp.oo), None, "finite real logit")
-    for node in sp.preorder_traversal(term):
-        if isinstance(node, sp.log) and node.args[0].has(base):
-            return _PROBABILITY  # log y or log(1 - y): a probability
-    return _REALS
+    return _needed_domain(term, base) or _REALS
 
 
 def _target_domain(term: sp.Expr) -> Domain | None:
+    needed = _needed_domain(term, TARGET, closed=True)
+    if needed is not None:
+        return needed
     for node in sp.preorder_traversal(term):
         if isinstance(node, sp.Add) and (1 - node).has(TARGET) and (1 - node).is_Indexed:
-            return _UNIT  # (1 - t): a label or probability in [0, 1]
+            return Domain(  # (1 - t): a label or probability in [0, 1]
+                Interval(0, 1), None, f"t is a label or probability, as {_show_node(node)} says"
+            )
     return None
+
+
+def _show_node(e: sp.Expr) -> str:
+    """``log(y_i)`` for ``log(y[i])``: how a message names a piece of the formula."""
+    import re
+
+    return re.sub(r"(\w+)\[([\w, ]+)\]", lambda m_: f"{m_[1]}_{m_[2].replace(', ', '')}", sp.sstr(e))
+
+
+def _requirements(term: sp.Expr, base: IndexedBase):
+    """``(argument, source, weighted)`` for each piece of *term* that needs its argument
+    positive (``log``) or non-negative (a root): *weighted* when a factor holding the
+    target multiplies it (``t log y``: 0 there is the finite limit, so accepted)."""
+    weighted: set = set()
+    for node in sp.preorder_traversal(term):
+        if isinstance(node, Mul):
+            others = [f for f in node.args if f.has(TARGET)]
+            for f in node.args:
+                if isinstance(f, sp.log) and any(o is not f for o in others):
+                    weighted.add(f)
+    for node in sp.preorder_traversal(term):
+        if isinstance(node, sp.log) and node.args[0].has(base):
+            yield node.args[0], node, ">", node in weighted
+        elif (
+            isinstance(node, sp.Pow)
+            and node.base.has(base)
+            and node.exp.is_Rational
+            and not node.exp.is_integer
+        ):
+            yield node.base, node, ">" if node.exp < 0 else ">=", False
+
+
+def _needed_domain(term: sp.Expr, base: IndexedBase, closed: bool = False) -> Domain | None:
+    r"""The interval that *term* needs *base*'s elements in, with where each bound comes
+    from: ``log y`` needs y > 0, ``log(1 - y)`` y < 1, ``\log\cosh(y - t)`` nothing.
+
+    Each argument that must be positive is split into factors; a factor linear in the
+    element with a numeric bound gives a bound; one positive for every real element
+    (``1 + (y - t)^2``, ``cosh``) gives none; others are left to the numbers.  With
+    *closed* (or for ``t log y``), the accepted set includes the bound (the limit).
+    """
+    elements = {e for e in term.atoms(Indexed) if e.base == base}
+    if not elements:
+        return None
+    reals = {e: sp.Dummy(real=True) for e in term.atoms(Indexed)}
+    positive = {s: sp.Dummy(s.name, positive=True) for s in _free_scalars(term)}
+    lo, hi = (-sp.oo, None, False), (sp.oo, None, False)  # value, source, closed
+    for arg, source, relation, weighted in _requirements(term, base):
+        factors = []
+        for f in Mul.make_args(sp.factor_terms(arg)):
+            if isinstance(f, sp.Pow) and f.exp.is_integer and f.exp.is_odd:
+                f = f.base
+            factors.append(f)
+        for f in factors:
+            if not f.has(base):
+                continue
+            x = next((e for e in elements if f.has(e)), None)
+            plain = f.xreplace(positive).xreplace(reals)
+            if plain.is_positive or relation == ">=" and plain.is_nonnegative:
+                continue
+            poly = sp.Poly(f, x) if x is not None and f.is_polynomial(x) else None
+            if poly is None or poly.degree() != 1:
+                continue
+            a, b = poly.all_coeffs()
+            if not (a.is_number and b.is_number) or a == 0:
+                continue
+            bound = -b / a
+            shut = closed or weighted or relation == ">="
+            if a > 0 and bound >= lo[0]:
+                lo = (bound, source, shut and not (bound == lo[0] and not lo[2]))
+            elif a < 0 and bound <= hi[0]:
+                hi = (bound, source, shut and not (bound == hi[0] and not hi[2]))
+    if lo[1] is None and hi[1] is None:
+        return None
+    name = str(base.label)
+    said = []
+    for (value, source, shut), sign in ((lo, ">"), (hi, "<")):
+        if source is not None:
+            limit = f" ({value} itself is accepted: the limit)" if shut else ""
+            said.append(f"{name} must be {sign} {value} because of {_show_node(source)}{limit}")
+    strict = Interval(lo[0], hi[0], lo[1] is not None, hi[1] is not None)
+    accepted = Interval(lo[0], hi[0], lo[1] is not None and not lo[2], hi[1] is not None and not hi[2])
+    return Domain(strict, None if accepted == strict else accepted, "; ".join(said))
 
 
 # ---------------------------------------------------------------------- identify

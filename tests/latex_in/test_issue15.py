@@ -62,3 +62,46 @@ def test_size_letters_and_sums_without_limits(tex):
 def test_a_sum_without_limits_is_a_sum_over_all_samples():
     L = symloss.from_latex(r"\frac{1}{2}\sum_{i}(y_i - t_i)^2")
     assert symloss.identify(L) == "sum_squared_error"
+
+
+# -- (1) domains from what the formula needs ----------------------------------------------
+def test_log_cosh_and_cauchy_need_nothing():
+    for tex, params in [
+        (r"\frac{1}{n}\sum_{i=1}^{n}\log\cosh(y_i - t_i)", None),
+        (r"\frac{1}{n}\sum_{i=1}^{n}\log\left(1 + \frac{(y_i - t_i)^2}{c^2}\right)", {"c": 2.0}),
+    ]:
+        L = symloss.from_latex(tex, params=params)
+        assert L.domains["y"].text() == "(-oo, oo)"
+        assert np.isfinite(L(np.array([-3.0, 5.0]), np.array([2.0, -1.0])))
+
+
+def test_poisson_on_the_rate_needs_a_positive_rate_and_says_why():
+    L = symloss.from_latex(r"\frac{1}{n}\sum_{i=1}^{n}\left(y_i - t_i\log y_i\right)")
+    assert L.domains["y"].set == __import__("sympy").Interval.open(0, __import__("sympy").oo)
+    # counts of 3 and 7 at rate 5: ordinary data (the old guess, a probability, refused it)
+    assert L(np.array([5.0, 5.0]), np.array([3.0, 7.0])) == pytest.approx(
+        5.0 - 5 * np.log(5.0)  # hand value: mean of 5 - t log 5 over t = 3, 7
+    )
+    with pytest.raises(symloss.InputError, match=r"y must be > 0 because of log\(y_i\)"):
+        L(np.array([-1.0]), np.array([2.0]))
+
+
+def test_log_of_one_minus_y_bounds_from_above():
+    L = symloss.from_latex(r"-\frac{1}{n}\sum_{i=1}^{n}\log(1 - y_i)")
+    assert "y must be < 1 because of log(1 - y_i)" in L.domains["y"].description
+    assert L(np.array([-4.0]), np.array([0.0])) == pytest.approx(-np.log(5.0))
+
+
+def test_gamma_deviance_ratio_bounds_both():
+    L = symloss.from_latex(
+        r"\frac{2}{n}\sum_{i=1}^{n}\left(\log\frac{y_i}{t_i} + \frac{t_i}{y_i} - 1\right)"
+    )
+    assert "because of log(y_i/t_i)" in L.domains["y"].description
+    assert L(np.array([2.0]), np.array([4.0])) == pytest.approx(2 * (np.log(0.5) + 2 - 1))
+
+
+def test_parse_command_shows_the_domains(capsys):
+    from symloss.cli import main
+
+    main(["parse", r"\frac{1}{n}\sum_{i=1}^{n}(y_i - t_i\log y_i)"])
+    assert "domain of y: " in capsys.readouterr().out
