@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -223,6 +223,19 @@ class Loss:
         values = {p.name: p.default for p in self.params}
         values.update(dict(self.bound))
         return values
+
+    def bind(self, **values) -> Loss:
+        """This loss with hyperparameter values bound by name (``L.bind(delta=1.0)``);
+        a formula from :func:`symloss.from_latex` keeps its hyperparameters symbolic
+        until then."""
+        params = {p.name: p for p in self.params}
+        bound = dict(self.bound)
+        for key, value in values.items():
+            if key not in params:
+                valid = ", ".join(sorted(params)) or "none"
+                raise TypeError(f"{self.name} has no hyperparameter {key!r}; it has: {valid}")
+            bound[key] = params[key].validate(value, self.name)
+        return replace(self, bound=tuple(sorted(bound.items())))
 
     def describe_params(self) -> list[str]:
         return [

@@ -114,13 +114,11 @@ def from_latex(
                 f"{sym.name!r} is an input array but appears outside the sum over the "
                 "samples: write it with the sum's index, as in y_i inside \\sum_{i=1}^{n}",
             )
-        if sym.name not in declared:
-            raise ParseError(
-                text,
-                _position(text, sym.name),
-                f"free symbol {sym.name!r} is neither {pred!r}, {target!r}, a size (n, m) "
-                "nor a declared parameter (pass params={...})",
+        if sym.name not in declared:  # a hyperparameter, kept symbolic until bound
+            param_objs.append(
+                Param(sym.name, sym, None, None, "written in the formula; bind with L.bind()")
             )
+            continue
         value = declared.pop(sym.name)
         param_objs.append(Param(sym.name, sym, value, None, "declared with from_latex"))
     if declared:

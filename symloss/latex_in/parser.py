@@ -108,12 +108,15 @@ _RELATIONS = {"<": "<", ">": ">", r"\lt": "<", r"\gt": ">", r"\le": r"\leq", r"\
               r"\leqslant": r"\leq", r"\ge": r"\geq", r"\geq": r"\geq", r"\geqslant": r"\geq"}
 _SYMBOLS = {r"\frac": r"\frac", r"\dfrac": r"\frac", r"\tfrac": r"\frac", r"\sqrt": r"\sqrt",
             r"\sum": r"\sum", r"\substack": r"\substack", r"\cdot": "*", r"\times": "*",
-            r"\lvert": "lbar", r"\rvert": "rbar", r"\vert": "|", r"\{": "(", r"\}": ")",
+            r"\lvert": "lbar", r"\rvert": "rbar", r"\vert": "|", r"\|": "norm",
+            r"\Vert": "norm", r"\lVert": "lnorm", r"\rVert": "rnorm", r"\{": "(", r"\}": ")",
             "\\\\": "\\\\", **{r: r for r in _RELATIONS}, **{c: c for c in "+-*/=,^_&()[]{}|"}}
 _ALLOWED = (sp.Add, sp.Mul, sp.Pow, sp.log, sp.exp, sp.cosh, sp.sinh, sp.tanh, sp.sin, sp.cos,
             sp.tan, sp.core.relational.Relational, sp.And)  # what the engine may give back
 # fmt: on
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
+#: capital Greek letters that papers use for special functions (gamma, normal CDF, digamma)
+_FUNCTION_LETTERS = frozenset({"Gamma", "Phi", "Psi"})
 _TOKEN_RE = re.compile(r"\\[A-Za-z]+|\\.|[A-Za-z]+|[0-9]+(?:\.[0-9]+)?|\.[0-9]+|\s+|.", re.S | re.A)
 _PLACEHOLDER_RE = re.compile(r"v_\{?(\d+)\}?")
 _DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("_DEADLINE", default=0.0)
@@ -325,16 +328,31 @@ def _lex(text: str) -> list[_Tok]:
 
 
 def _lhs_name(text: str, toks: list[_Tok]) -> str:
-    """The name of ``E``, ``MSE``, ``\\mathcal{L}``, ``L_{\\text{MSE}}`` or ``L(y, t)``."""
+    """The name of ``E``, ``MSE``, ``\\mathcal{L}``, ``L_{\\text{MSE}}``, ``L_\\delta(y, t)``,
+    ``D_{\\mathrm{KL}}(t \\| y)``, ``\\ell(\\hat y, y)`` or ``J(\\theta)``: a name, an
+    optional subscript, optional arguments in brackets; only the name is kept."""
     if toks and toks[0].kind in ("letter", "word"):
         name, k = toks[0].text, 1
         while k < len(toks) and toks[k].kind == "letter" and len(toks[k].text) == 1:
             name, k = name + toks[k].text, k + 1  # FL, MSE
         if k < len(toks) and toks[k].text == "_":
-            reader = _Reader(text, toks[k + 1 :], {}, None)
-            name += "_" + "".join(reader.subscript())
-            k += 1 + reader.i
-        if k == len(toks) or toks[k].text == "(" and toks[-1].text == ")":
+            k += 1
+            if k < len(toks) and toks[k].text == "{":
+                depth, first = 0, k
+                while k < len(toks):
+                    depth += (toks[k].text == "{") - (toks[k].text == "}")
+                    k += 1
+                    if depth == 0:
+                        break
+                inner = [t.text for t in toks[first + 1 : k - 1]]
+            else:
+                inner = [toks[k].text] if k < len(toks) else []
+                k += 1
+            if inner and all(re.fullmatch(r"[A-Za-z0-9]+", w) for w in inner):
+                name += "_" + "".join(inner)
+        if k < len(toks) and toks[k].text in ("(", "[") and toks[-1].text in (")", "]"):
+            k = len(toks)
+        if k == len(toks):
             return name
     at = toks[0].pos if toks else 0
     raise ParseError(text, at, "the left-hand side must be a name such as E, L or L(y, t)")
@@ -527,6 +545,9 @@ class _Reader:
         if name == "e" and subs is None and self.peek() == "^":
             self.take()
             return out.emit(out.slot(("call", "exp", [self.argument()], None, None)), tok.pos)
+        if name in _FUNCTION_LETTERS and subs is None and self.peek() in ("(", "["):
+            # \Gamma(x), \Phi(x): special functions, not a hyperparameter times (x)
+            self.fail(f"unsupported function {self.text[tok.pos : tok.end]}", tok.pos)
         if name == "sigma" and subs is None and self.peek() in _CLOSING:
             args = self.call_args(1, r"\sigma")
             return out.emit(out.slot(("call", "sigmoid", args, None, None)), tok.pos)

@@ -376,6 +376,8 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
                 f"{name}: {key} shape {arr.shape} and {role} shape {original} do not match"
             )
         arrays[key] = arr
+    # Hyperparameters may be given at call time too: L(y, t, delta=1.0).
+    given = {prm.name: extra.pop(prm.name) for prm in loss.params if prm.name in extra}
     if extra:
         raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
     checks = tuple(
@@ -394,6 +396,13 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
         validate(arrays, 0)
     for prm in loss.params:
         value = loss.param_values[prm.name]
+        if prm.name in given:
+            value = prm.validate(given[prm.name], name)
+        if value is None and not isinstance(prm.symbol, IndexedBase):
+            raise ArgumentError(
+                f"{name}: hyperparameter {prm.name} has no value; pass it by name, as in"
+                f" L(pred, target, {prm.name}=...) or L.bind({prm.name}=...)"
+            )
         if isinstance(prm.symbol, IndexedBase):
             vec = np.ones(p.shape[-1]) if value is None else np.asarray(value, dtype=np.float64)
             if vec.shape != (p.shape[-1],):

@@ -105,3 +105,40 @@ def test_parse_command_shows_the_domains(capsys):
 
     main(["parse", r"\frac{1}{n}\sum_{i=1}^{n}(y_i - t_i\log y_i)"])
     assert "domain of y: " in capsys.readouterr().out
+
+
+# -- (4) hyperparameters are symbolic until bound ------------------------------------------
+HUBER = (  # Huber (1964), as Wikipedia "Huber loss" writes it, averaged over the samples
+    r"L_\delta(y, t) = \frac{1}{n}\sum_{i=1}^{n}\begin{cases} \frac{1}{2}(y_i - t_i)^2"
+    r" & |y_i - t_i| \le \delta, \\ \delta\left(|y_i - t_i| - \frac{1}{2}\delta\right)"
+    r" & \text{otherwise.} \end{cases}"
+)
+
+
+def test_undeclared_symbols_are_symbolic_hyperparameters():
+    import sympy as sp
+
+    L = symloss.from_latex(HUBER)
+    assert [p.name for p in L.params] == ["delta"]
+    assert sp.Symbol("delta") in L.gradient().free_symbols
+    assert r"\delta" in L.latex()
+    y, t = np.array([0.0, 3.0, -0.5]), np.zeros(3)
+    with pytest.raises(symloss.ArgumentError, match="hyperparameter delta has no value"):
+        L(y, t)
+    reference = symloss.get("huber", delta=1.5)
+    assert L(y, t, delta=1.5) == pytest.approx(reference(y, t), rel=1e-14)
+    np.testing.assert_allclose(L.bind(delta=1.5).grad(y, t), reference.grad(y, t), rtol=1e-14)
+    assert L.bind(delta=1.5)(y, t) == L(y, t, delta=1.5)
+    with pytest.raises(TypeError, match="no hyperparameter"):
+        L.bind(gamma=1.0)
+
+
+def test_params_given_to_from_latex_still_bind():
+    L = symloss.from_latex(HUBER, params={"delta": 1.0})
+    y, t = np.array([0.0, 3.0]), np.zeros(2)
+    assert L(y, t) == pytest.approx(symloss.get("huber")(y, t), rel=1e-14)
+
+
+def test_special_function_letters_are_not_hyperparameters():
+    with pytest.raises(symloss.ParseError, match="unsupported function"):
+        symloss.from_latex(r"\frac{1}{n}\sum_{i=1}^{n}\Gamma(y_i)")
