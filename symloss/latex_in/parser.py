@@ -267,6 +267,8 @@ def _lex(text: str) -> list[_Tok]:
             if k >= len(raw) or raw[k][0] != "{" or stop >= len(raw):
                 fail(f"{cmd} needs an argument in braces", k)
             word = "".join(r[0] for r in raw[k + 1 : stop])
+            if cmd in (r"\text", r"\textrm", r"\mathrm"):  # \text{otherwise.}, \text{if }
+                word = word.rstrip(".,;:")
         if not re.fullmatch(r"\\?[A-Za-z]+", word):
             fail(f"unsupported argument of {cmd}", k)
         return word, stop + 1
@@ -314,12 +316,21 @@ def _lex(text: str) -> list[_Tok]:
             out.append(_Tok("letter" if t[1:] in _GREEK else "word", t[1:], pos, end))
         elif t in _SYMBOLS:
             out.append(_Tok("sym", _SYMBOLS[t], pos, end))
+        elif t in (".", ";", ":"):  # punctuation, kept only where a case or formula ends
+            out.append(_Tok("sym", t, pos, end))
         elif re.fullmatch(r"\\[A-Za-z]+", t):
             fail(f"unknown function {t}", k - 1)
         else:
             fail(f"unexpected {t!r}", k - 1)
     if out and out[-1].text in (".", ","):  # a sentence's full stop after the formula
         out.pop()
+    ends = ("\\\\", r"\end{cases}", "&")
+    for k in range(len(out) - 2, -1, -1):  # "x, & if ...", "... = 1, \\", "otherwise. \end"
+        if out[k].text in (".", ",", ";", ":") and out[k + 1].text in ends:
+            del out[k]
+    for tok in out:
+        if tok.kind == "sym" and tok.text in (".", ";", ":"):
+            raise ParseError(text, tok.pos, f"unexpected {tok.text!r}")
     for k in range(len(out) - 3, -1, -1):  # SymPy prints y[i] as {y}_{i}
         if out[k].text == "{" and out[k + 1].kind == "letter" and out[k + 2].text == "}":
             if k + 3 < len(out) and out[k + 3].text == "_":
