@@ -209,6 +209,9 @@ def _sizes(expr: sp.Expr) -> sp.Expr:
     if len(top) != 1:
         return expr
     outer_var, _, outer_hi = top[0].limits[-1]
+    if outer_hi == m:  # \frac{1}{m}\sum_{i=1}^{m}: m samples (Ng's course notes)
+        expr = expr.xreplace({m: n, n: m})
+        return _sizes(expr)
     mapping: dict = {}
     if _size_letter(outer_hi):
         mapping[outer_hi] = n

@@ -95,7 +95,11 @@ _GREEK = set(
 _CONSTANTS = {"e": sp.E, "pi": sp.pi, "infty": sp.oo}
 _FUNCS = {"log": sp.log, "ln": sp.log, "exp": sp.exp, "cosh": sp.cosh, "sinh": sp.sinh,
           "tanh": sp.tanh, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "max": sp.Max,
-          "min": sp.Min, "sigmoid": _symbols.sigmoid, "softmax": _symbols.softmax}
+          "min": sp.Min, "sigmoid": _symbols.sigmoid, "softmax": _symbols.softmax,
+          "ReLU": "relu", "relu": "relu", "softplus": "softplus", "sign": sp.sign,
+          "sgn": sp.sign, "indicator": "indicator"}
+#: functions written by name that are SymPy expressions of their argument
+_EXPANDED = {"relu": lambda x: sp.Max(0, x), "softplus": lambda x: sp.log(1 + sp.exp(x))}
 _DROP = {r"\,", r"\;", r"\:", r"\!", "\\ ", "~", r"\quad", r"\qquad", r"\limits", r"\nolimits",
          r"\displaystyle", r"\textstyle", r"\enspace", r"\thinspace"}
 _SIZERS = {r"\left": "lbar", r"\right": "rbar", r"\bigl": "lbar", r"\bigr": "rbar",
@@ -286,6 +290,16 @@ def _lex(text: str) -> list[_Tok]:
             elif delim != "." or t not in (r"\left", r"\right"):
                 fail(f"unsupported delimiter after {t}", k)
             k += 1
+        elif (
+            t in (r"\mathbb", r"\mathbf", r"\mathds", r"\mathbbm", r"\boldsymbol")
+            and k + 2 < len(raw)
+            and raw[k][0] == "{"
+            and raw[k + 1][0] in ("1", "I")
+            and raw[k + 2][0] == "}"
+            and (raw[k + 1][0] == "1" or t == r"\mathbb")
+        ):
+            out.append(_Tok("word", "indicator", pos, raw[k + 2][2]))
+            k += 3
         elif t in _NAME_FONTS or t in _LETTER_FONTS or t in _DECORATIONS:
             word, k = argument(k)
             greek = word[0] == "\\" and word[1:] in _GREEK
@@ -465,8 +479,24 @@ class _Reader:
             self.identifier(tok, out)
         elif tok.kind == "word":
             self.function(tok, out, cond)
+        elif t == "[" and self.peek() == "[":  # Iverson's [\![ cond ]\!]
+            self.take()
+            inner = self.expr({"]"}, cond=True)
+            self.take("]", tok)
+            self.take("]", tok)
+            out.emit(out.slot(("iverson", inner)), pos)
         elif t in _CLOSING:
-            out.emit(out.slot(("group", self.group(tok))), pos)
+            inner = self.group(tok)
+            if self.peek() == "_" and (
+                self.peek(1) == "+" or self.peek(1) == "{" and self.peek(2) == "+"
+            ):  # the positive part [x]_+ or (x)_+, max(0, x)
+                self.take()
+                if self.take().text == "{":
+                    self.take("+")
+                    self.take("}")
+                out.emit(out.slot(("positive", inner)), pos)
+            else:
+                out.emit(out.slot(("group", inner)), pos)
         elif t in ("lbar", "|"):
             inner = self.expr({"rbar"} if t == "lbar" else set(), in_bars=True)
             if self.peek() not in ("|", "rbar"):
@@ -496,6 +526,8 @@ class _Reader:
             out.emit(out.slot(("cases", self.cases(tok))), pos)
         elif t in _RELATIONS and cond:
             out.emit(_RELATIONS[t], pos, operand=False)
+        elif t == "=" and cond:  # t_i = 1 in a case's condition
+            out.emit("=", pos, operand=False)
         else:
             self.fail(f"unexpected {self.text[pos : tok.end]!r}", pos)
 
@@ -562,6 +594,15 @@ class _Reader:
         if name == "sigma" and subs is None and self.peek() in _CLOSING:
             args = self.call_args(1, r"\sigma")
             return out.emit(out.slot(("call", "sigmoid", args, None, None)), tok.pos)
+        if (
+            self.peek() == "^"
+            and subs is None
+            and [self.peek(q) for q in (1, 2, 4, 5)] == ["{", "(", ")", "}"]
+            and self.toks[self.i + 3].kind == "letter"
+            and len(self.peek(3)) == 1
+        ):  # y^{(i)}: course notation for sample i
+            subs = (self.peek(3),)
+            self.i += 6
         if self.peek() == "^" and subs is None:
             self.take()
             power = self.argument()
@@ -617,7 +658,8 @@ class _Reader:
             self.take()
             power = self.argument()
         if self.peek() in _CLOSING:
-            args = self.call_args(2 if fname in ("max", "min") else 1, src)
+            count = 2 if fname in ("max", "min") else 1
+            args = self.call_args(count, src, cond=fname == "indicator")
             return out.emit(out.slot(("call", fname, args, base, power)), tok.pos)
         if fname in ("max", "min", "sigmoid") or power is not None:
             self.fail(f"put the argument of {src} in parentheses")
@@ -626,12 +668,16 @@ class _Reader:
             return out.emit(rf"\log_{{{out.slot(entry)}}}", tok.pos, operand=False)
         out.emit(r"\ln" if fname in ("log", "ln") else "\\" + fname, tok.pos, operand=False)
 
-    def call_args(self, count: int, name: str) -> list[_Out]:
+    def call_args(self, count: int, name: str, cond: bool = False) -> list[_Out]:
         """Arguments in brackets: exactly one if *count* is 1, at least two if 2, any if 0."""
         opener = self.take()
         if count != 1 and opener.text == "{" and self.peek() == "(":  # \max{\left(a, b\right)}
             args = self.call_args(count, name)
             self.take("}", opener)
+            return args
+        if cond:
+            args = [self.expr({_CLOSING[opener.text]}, cond=True)]
+            self.take(_CLOSING[opener.text], opener)
             return args
         args = [self.expr({_CLOSING[opener.text], ","})]
         while self.peek() == "," and self.take():
@@ -808,6 +854,10 @@ class _Reader:
             return _symbols.m if bound else _symbols.n
         if kind == "abs":
             return self.make(sp.Abs, [build(entry[1])], pos)
+        if kind == "positive":
+            return self.make(sp.Max, [sp.S.Zero, build(entry[1])], pos)
+        if kind == "iverson":
+            return self.checked(sp.Piecewise((1, build(entry[1])), (0, True)), pos)
         if kind == "frac":
             numerator, denominator = build(entry[1]), build(entry[2])
             return self.make(
@@ -834,6 +884,11 @@ class _Reader:
             value = self.log(values[0], build(base) if base else self.log_base, pos)
         elif fname in ("log", "ln"):
             value = self.log(values[0], None, pos)
+        elif fname == "indicator":  # 1{cond}, 1[cond], I(cond): 1 where cond holds, else 0
+            value = self.checked(sp.Piecewise((1, values[0]), (0, True)), pos)
+        elif _FUNCS[fname] in _EXPANDED:
+            value = _EXPANDED[_FUNCS[fname]](*values)
+            self.checked(value, pos)
         else:
             value = self.make(_FUNCS[fname], values, pos)
         return value if power is None else self.power(value, build(power), pos)
