@@ -226,8 +226,8 @@ def _sizes(expr: sp.Expr) -> sp.Expr:
         coef = Mul(*[f for f in Mul.make_args(out) if f is not total])
         letters = [
             s for s in coef.free_symbols | {a for a in coef.atoms(sp.Abs) if _size_letter(a)}
-            if (isinstance(s, sp.Abs) or s.name in SAMPLE_SIZE_NAMES)
-            and s not in (n, m) and not total.has(s)
+            if (isinstance(s, sp.Abs) or s.name in SAMPLE_SIZE_NAMES or s == m)
+            and s != n and not total.has(s)
         ]
         if len(letters) == 1:
             out = out.xreplace({letters[0]: n})

@@ -857,7 +857,7 @@ class _Reader:
         if kind == "positive":
             return self.make(sp.Max, [sp.S.Zero, build(entry[1])], pos)
         if kind == "iverson":
-            return self.checked(sp.Piecewise((1, build(entry[1])), (0, True)), pos)
+            return self.checked(sp.Piecewise((1, self.condition(entry[1], bound)), (0, True)), pos)
         if kind == "frac":
             numerator, denominator = build(entry[1]), build(entry[2])
             return self.make(
@@ -876,7 +876,7 @@ class _Reader:
                 _symbols.rowmax(body, (_symbols.index(entry[1]), 1, _symbols.m)), pos
             )
         if kind == "cases":
-            rows = [(build(v), True if c is None else build(c)) for v, c in entry[1]]
+            rows = [(build(v), True if c is None else self.condition(c, bound)) for v, c in entry[1]]
             return self.checked(sp.Piecewise(*rows), pos)
         _, fname, args, base, power = entry  # a function call
         values = [build(a) for a in args]
@@ -892,6 +892,20 @@ class _Reader:
         else:
             value = self.make(_FUNCS[fname], values, pos)
         return value if power is None else self.power(value, build(power), pos)
+
+    def condition(self, out: _Out, bound: frozenset) -> sp.Basic:
+        """A condition; a chained one (``0 < x < 1``) is the conjunction of its links."""
+        relations = set(_RELATIONS.values()) | {"="}
+        links = [k for k, (piece, _) in enumerate(out.parts) if piece in relations]
+        if len(links) < 2:
+            return self.build(out, bound)
+        parts = []
+        for k, link in enumerate(links):
+            lo = links[k - 1] + 1 if k else 0
+            hi = links[k + 1] if k + 1 < len(links) else len(out.parts)
+            part = _Out(out.parts[lo][1], out.end, out.parts[lo:hi], out.slots)
+            parts.append(self.build(part, bound))
+        return sp.And(*parts)
 
     def identifier_value(self, name, subs, bound, pos) -> sp.Basic:
         if name in self.names and bound and not all(s in bound for s in subs or "?"):
