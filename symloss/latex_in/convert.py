@@ -543,6 +543,50 @@ def equivalent(a: Loss, b: Loss, seconds: float | None = COMPARE_SECONDS) -> boo
         return False
 
 
+#: Random points at which :func:`_numerically_equal` compares two summands, the least
+#: number of them where both are real and finite for a verdict, and the precision.
+NUMERIC_POINTS, NUMERIC_VALID, NUMERIC_DIGITS = 40, 12, 40
+
+
+def _numerically_equal(diff: sp.Expr) -> bool | None:
+    r"""Whether *diff* (a difference of summands) is 0 on the domain, numerically.
+
+    Array elements and hyperparameters get random values (half the points in (0, 1),
+    where probabilities live, half in (-3, 3)); inner sums are expanded over 3 classes.
+    Points where either side is not real and finite (outside a domain) are skipped.
+    ``True`` when |diff| < 1e-25 at every valid point at 40 digits and there are at
+    least :data:`NUMERIC_VALID` of them; ``False`` at the first real difference;
+    ``None`` (undecided) otherwise.  A difference on a set of measure zero (``<``
+    against ``\le`` at a boundary where both branches agree) is the same function.
+    """
+    expr = diff.xreplace({m: sp.Integer(3), n: sp.Integer(7)})
+    expr = expr.doit() if expr.has(Sum) else expr
+    elements = sorted(expr.atoms(Indexed), key=str)
+    scalars = sorted(
+        (s for s in expr.free_symbols if isinstance(s, Symbol) and not s.is_integer), key=str
+    )
+    if expr.free_symbols - set(elements) - set(scalars) - {b.label for b in expr.atoms(IndexedBase)} - {
+        e for x in elements for e in x.indices
+    }:
+        return None  # a free index or size left: cannot sample it
+    rng = random.Random(1)
+    valid = 0
+    for k in range(NUMERIC_POINTS):
+        lo, hi = (1, 99) if k % 2 == 0 else (-300, 300)
+        point = {e: sp.Rational(rng.randint(lo, hi), 100) for e in elements}
+        point.update({s: sp.Rational(rng.randint(10, 200), 100) for s in scalars})
+        try:
+            value = sp.N(expr.xreplace(point), NUMERIC_DIGITS)
+        except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
+            continue
+        if not (value.is_number and value.is_real and value.is_finite):
+            continue
+        if abs(value) > 1e-25:
+            return False
+        valid += 1
+    return True if valid >= NUMERIC_VALID else None
+
+
 def _equivalent(a: Loss, b: Loss) -> bool:
     diff = _canonical(a) - _canonical(b)
     if diff == 0:
@@ -557,10 +601,15 @@ def _equivalent(a: Loss, b: Loss) -> bool:
         except (TypeError, ValueError, ZeroDivisionError):
             break  # cannot screen numerically; let the symbolic check decide
         if value.is_number and value.is_real and abs(value) > 1e-20:
-            return False
+            # different as written (functions of elements are opaque here): equal as
+            # functions?  (sign(r) r and |r|, <= and < at a boundary where both agree)
+            return bool(_numerically_equal(diff))
     rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
     if sp.simplify(rewritten) == 0:
         return True
+    numeric = _numerically_equal(diff)
+    if numeric is not None:
+        return numeric
     # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
     # radicands of losses (norms, variances); powsimp(force=True) assumes it.
     return sp.simplify(sp.powsimp(sp.expand_power_base(rewritten, force=True), force=True)) == 0
@@ -598,4 +647,27 @@ def identify(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET) -> str |
     return None
 
 
-__all__ = ["equivalent", "from_latex", "identify"]
+def match(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET):
+    """``(name, params)``: the registered loss that *loss* equals and the values of its
+    hyperparameters that make them equal, or ``None``.
+
+    A hyperparameter of the formula that is bound (``params=`` or :meth:`Loss.bind`)
+    maps to its value; one kept symbolic maps to its symbol: a formula with ``\\delta``
+    matches ``("huber", {"delta": delta})``.
+    """
+    name = identify(loss, budget_seconds=budget_seconds)
+    if name is None:
+        return None
+    (candidate,) = [c for c in catalog() if c.name == name]
+    mine = {str(p.symbol): p for p in loss.params if isinstance(p.symbol, Symbol)}
+    values = loss.param_values
+    params = {}
+    for p in candidate.params:
+        if isinstance(p.symbol, Symbol) and str(p.symbol) in mine:
+            own = mine[str(p.symbol)]
+            value = values[own.name]
+            params[p.name] = Symbol(str(p.symbol)) if value is None else value
+    return name, params
+
+
+__all__ = ["equivalent", "from_latex", "identify", "match"]

@@ -142,3 +142,25 @@ def test_params_given_to_from_latex_still_bind():
 def test_special_function_letters_are_not_hyperparameters():
     with pytest.raises(symloss.ParseError, match="unsupported function"):
         symloss.from_latex(r"\frac{1}{n}\sum_{i=1}^{n}\Gamma(y_i)")
+
+
+# -- (5) identification up to equality, with the hyperparameters that make it so ---------
+def test_textbook_huber_matches_huber_with_delta_symbolic_or_bound():
+    import sympy as sp
+
+    L = symloss.from_latex(HUBER)  # <= at the boundary; the catalog writes <
+    assert symloss.match(L) == ("huber", {"delta": sp.Symbol("delta")})
+    assert symloss.match(L.bind(delta=2.5)) == ("huber", {"delta": 2.5})
+
+
+def test_equal_functions_written_differently_are_identified():
+    S = r"\frac{1}{n}\sum_{i=1}^{n}"
+    assert symloss.identify(symloss.from_latex(S + r"\max(\tau (t_i - y_i), (\tau - 1)(t_i - y_i))")) == "pinball"
+    assert symloss.identify(symloss.from_latex(S + r"\operatorname{sign}(y_i - t_i)(y_i - t_i)")) == "mean_absolute_error"
+    assert symloss.identify(symloss.from_latex(S + r"(\log(1 + e^{z_i}) - t_i z_i)")) == "sigmoid_binary_cross_entropy"
+
+
+def test_different_functions_are_not_identified():
+    S = r"\frac{1}{n}\sum_{i=1}^{n}"
+    assert symloss.identify(symloss.from_latex(S + r"(\log(1 + e^{-z_i}) - t_i z_i)")) is None
+    assert symloss.identify(symloss.from_latex(S + r"\max(\tau (t_i - y_i), (\tau + 1)(t_i - y_i))")) is None
