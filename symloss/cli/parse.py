@@ -14,7 +14,9 @@ def add_cli(sub) -> None:
     parse.add_argument("latex", metavar="LATEX", help="the formula, e.g. 'E = \\frac{1}{n}...'")
     parse.add_argument("--pred", default="y", help="how the prediction is written (default y)")
     parse.add_argument("--target", default="t", help="how the target is written (default t)")
-    parse.add_argument("--logits", default="z", help="how the logits are written (default z)")
+    parse.add_argument(
+        "--logits", default=None, help="how the logits are written (default z, unless --pred is z)"
+    )
     parse.add_argument(
         "--param",
         action="append",
