@@ -22,6 +22,11 @@ of functions is capped (:data:`MAX_CALL_DEPTH`), and the whole call shares a wal
 budget (:data:`TIME_BUDGET`), checked as ANTLR reads tokens and between groups, and
 run under :func:`symloss._budget.budget` (time and memory).
 
+The module is long because the three layers share the token and placeholder types and
+the reader's state (positions for messages, the deadline, the magnitude bounds); split
+apart, each would import the others' internals.  Papers' notation (positive parts,
+indicators, cases with conditions, sums without limits, ``y^{(i)}``) lives in the reader.
+
 Magnitudes are bounded *before* SymPy sees them (:class:`_Magnitudes`).  SymPy
 evaluates exact arithmetic as it builds an expression (``9^{10^{99}}``, but also
 ``e^{10^{99}\ln 2}``, which it turns into ``2^{10^{99}}``), and later steps put small
