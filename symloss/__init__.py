@@ -59,6 +59,7 @@ from symloss.version import __version__
 _LAZY = {
     "from_latex": "symloss.latex_in",
     "identify": "symloss.latex_in",
+    "match": "symloss.latex_in",
     "check": "symloss.checker",
     "Report": "symloss.checker",
 }
@@ -122,6 +123,7 @@ __all__ = [
     "index",
     "latex",
     "m",
+    "match",
     "n",
     "names",
     "register",

@@ -21,14 +21,14 @@ import inspect
 import reprlib
 import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
 from sympy import Indexed, IndexedBase, Sum, Symbol
 
 from symloss.core.domain import Domain, Param, set_text
-from symloss.errors import DefinitionError, OptionError
+from symloss.errors import ArgumentError, DefinitionError, OptionError
 from symloss.numeric import evaluate
 from symloss.printing import STYLES, latex_expr, pretty_equation
 from symloss.symbolic import derivation as derivation_steps
@@ -245,6 +245,19 @@ class Loss:
             for p in inspect.signature(self.builder).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
+
+    def bind(self, **values) -> Loss:
+        """This loss with hyperparameter values bound by name (``L.bind(delta=1.0)``);
+        a formula from :func:`symloss.from_latex` keeps its hyperparameters symbolic
+        until then."""
+        params = {p.name: p for p in self.params}
+        bound = dict(self.bound)
+        for key, value in values.items():
+            if key not in params:
+                valid = ", ".join(sorted(params)) or "none"
+                raise ArgumentError(f"{self.name} has no hyperparameter {key!r}; it has: {valid}")
+            bound[key] = params[key].validate(value, self.name)
+        return replace(self, bound=tuple(sorted(bound.items())))
 
     def describe_params(self) -> list[str]:
         return [

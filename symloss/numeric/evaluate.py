@@ -487,6 +487,8 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
                 f"{name}: {key} shape {arr.shape} and {role} shape {original} do not match"
             )
         arrays[key] = arr
+    # Hyperparameters may be given at call time too: L(y, t, delta=1.0).
+    given = {prm.name: extra.pop(prm.name) for prm in loss.params if prm.name in extra}
     if extra:
         raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
     checks = keys.domains if labels is None else keys.domains_for_labels
@@ -496,6 +498,13 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
         validate(arrays, 0)
     for pname, key, per_class in keys.params:
         value = loss.param_values[pname]
+        if pname in given:
+            value = next(q for q in loss.params if q.name == pname).validate(given[pname], name)
+        if value is None and not per_class:
+            raise ArgumentError(
+                f"{name}: hyperparameter {pname} has no value; pass it by name, as in"
+                f" L(pred, target, {pname}=...) or L.bind({pname}=...)"
+            )
         if per_class:
             vec = np.ones(p.shape[-1]) if value is None else np.asarray(value, dtype=np.float64)
             if vec.shape != (p.shape[-1],):
