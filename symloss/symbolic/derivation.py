@@ -48,7 +48,15 @@ from typing import TYPE_CHECKING
 import sympy as sp
 from sympy import Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
 
-from symloss.printing.printers import _PRINTERS, STYLES, TextPrinter, latex_expr, pretty
+from symloss.printing.printers import (
+    _PRINTERS,
+    STYLES,
+    TextPrinter,
+    _unicode_mode,
+    latex_expr,
+    pretty,
+    render,
+)
 from symloss.symbolic import calculus as _calculus
 from symloss.symbolic.calculus import Constraint
 from symloss.symbols import FRESH_LETTERS, fresh_index
@@ -126,17 +134,19 @@ class Step:
             return latex_expr(expr, style)
         return _bracket_printer(_PRINTERS[style])().doprint(expr)
 
-    def pretty(self) -> str:
-        """The step as Unicode text (title, equation, constraint), as a terminal shows it."""
+    def pretty(self, use_unicode: bool = True, num_columns: int | None = None) -> str:
+        """The step as text (title, equation, constraint), as a terminal shows it:
+        Unicode or ASCII, unwrapped unless *num_columns* is given."""
         from sympy.printing.pretty.stringpict import prettyForm
 
         kind = _bracket_printer(TextPrinter) if self.brackets else TextPrinter
-        printer = kind({"use_unicode": True, "wrap_line": False})
-        form = printer._print(self.lhs)
-        for r in self.rhs:
-            form = prettyForm(*form.right(" = "))
-            form = prettyForm(*form.right(printer._print(r)))
-        lines = [self.title, form.render(wrap_line=False)]
+        printer = kind({"use_unicode": use_unicode, "wrap_line": False})
+        with _unicode_mode(use_unicode):
+            form = printer._print(self.lhs)
+            for r in self.rhs:
+                form = prettyForm(*form.right(" = "))
+                form = prettyForm(*form.right(printer._print(r)))
+        lines = [self.title, render(form, use_unicode, num_columns)]
         if self.constraint is not None:
             lines.append(f"(uses {self.constraint.name}: {self.constraint.description})")
         return "\n".join(lines)
