@@ -126,10 +126,7 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         parts.append("</table>")
     for name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
-        parts.append(
-            f"<p>Constraint <code>{_h(name)}</code>: {_math(tex, False)}, "
-            f"{_h(description)} ({how}).</p>"
-        )
+        parts.append(f"<p>Constraint {_math(tex, False)}: {_h(description)} ({how}).</p>")
     if loss.references:
         parts.append("<h2>References</h2><ul>")
         parts.extend(f"<li>{_h(r)}</li>" for r in loss.references)

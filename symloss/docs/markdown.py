@@ -90,7 +90,7 @@ def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         lines.append("")
     for name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
-        lines += [f"- Constraint `{name}`: {_md_inline(tex)}, {escape(description)} ({how})."]
+        lines += [f"- Constraint {_md_inline(tex)}: {escape(description)} ({how})."]
     if s.constraints:
         lines.append("")
     if loss.references:

@@ -63,9 +63,22 @@ def is_article_loss(loss: Loss) -> bool:
     return ARTICLE in loss.references and loss.composition is None
 
 
+def input_role(loss: Loss) -> str:
+    """What the loss's input is, in words: ``"logits"`` (a loss on logits, composed or
+    not), ``"scores"`` (a margin loss's decision function) or ``"prediction"``; read
+    from the input's domain, so a page never calls logits a prediction."""
+    description = loss.domains[str(loss.pred.label)].description
+    if loss.composition is not None or "logit" in description:
+        return "logits"
+    if "score" in description:
+        return "scores"
+    return "prediction"
+
+
 def sheet(loss: Loss) -> Sheet:
     """The format-independent content of the page of *loss*."""
     pred = str(loss.pred.label)
+    role = input_role(loss)
     definitions = []
     if is_article_loss(loss):
         definitions.append(Formula("Definition, in the article's notation", loss.latex("article")))
@@ -87,19 +100,19 @@ def sheet(loss: Loss) -> Sheet:
         gradients.append(Formula(f"Gradient by the prediction {y}", base.latex(part="gradient")))
         gradients.append(Formula(f"Gradient by the logits {pred}", loss.latex(part="gradient")))
     else:
-        gradients.append(Formula(f"Gradient by the prediction {pred}", loss.latex(part="gradient")))
+        gradients.append(Formula(f"Gradient by the {role} {pred}", loss.latex(part="gradient")))
     used = loss.constraints_used()
     if used:
         general = sp.Eq(sp.Derivative(E, loss.element), loss.general_gradient(), evaluate=False)
         gradients.append(
             Formula(
-                "Gradient without the constraint " + ", ".join(c.name for c in used),
+                "Gradient without the constraint that "
+                + "; and that ".join(c.description for c in used),
                 latex_expr(general),
             )
         )
 
-    by = "logits" if comp is not None else "prediction"
-    hessians = (Formula(f"Hessian by the {by} {pred}", loss.latex(part="hessian")),)
+    hessians = (Formula(f"Hessian by the {role} {pred}", loss.latex(part="hessian")),)
     if loss.separable:
         hessian_note = (
             "The Hessian is diagonal: this is its diagonal element, and every other entry is 0."
@@ -111,7 +124,7 @@ def sheet(loss: Loss) -> Sheet:
         )
 
     roles = {
-        str(loss.pred.label): "logits" if comp is not None else "prediction",
+        str(loss.pred.label): role,
         str(loss.target.label): "target",
     }
     roles.update({str(b.label): "input, by keyword" for b in loss.extra_inputs})
@@ -169,6 +182,8 @@ def plot_caption(sheet: Sheet) -> str:
         )
     if ndim == 2 and not loss.separable:
         return "One sample: a row of two entries, the first equal in prediction and target."
-    if sheet.classification:
+    if sheet.classification and is_article_loss(loss):
         return "One sample, for each class of the target (as in the article's table)."
+    if sheet.classification:
+        return "One sample, for each class of the target."
     return "One sample, against the residual between prediction and target."

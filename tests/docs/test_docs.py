@@ -115,7 +115,7 @@ def test_logits_pages_give_the_gradient_by_the_prediction_and_by_the_logits(loss
 def test_softmax_page_shows_the_constraint_and_the_general_gradient(html_site):
     out, _ = html_site
     text = (out / "softmax_cross_entropy.html").read_text()
-    assert "Gradient without the constraint one_hot" in text
+    assert "Gradient without the constraint that each target row sums to 1" in text
     assert r"\sum_{k=1}^{m} t_{ik} = 1" in formulas_in_html(text)
     assert text.count('class="uses"') == 2  # under the gradient and at derivation step 4
 
