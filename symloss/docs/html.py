@@ -124,7 +124,7 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
                 f"<td>{_math(tex, False)}</td><td>{_h(description)}</td></tr>"
             )
         parts.append("</table>")
-    for name, tex, description, used in s.constraints:
+    for _name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
         parts.append(f"<p>Constraint {_math(tex, False)}: {_h(description)} ({how}).</p>")
     if loss.references:

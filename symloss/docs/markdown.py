@@ -88,7 +88,7 @@ def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         lines += [f"- {_md_inline(label)}{role}: {_md_inline(tex)}, {escape(description)}"]
     if s.domains:
         lines.append("")
-    for name, tex, description, used in s.constraints:
+    for _name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
         lines += [f"- Constraint {_md_inline(tex)}: {escape(description)} ({how})."]
     if s.constraints:
