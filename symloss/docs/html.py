@@ -51,6 +51,14 @@ def _html_formulas(formulas: Iterable[Formula]) -> str:
     )
 
 
+def _html_notes(notes) -> str:
+    out = []
+    for note in notes:
+        formula = "\n" + _math(note.tex) if note.tex else ""
+        out.append(f'<div class="formula"><div class="label">{_h(note.text)}</div>{formula}</div>')
+    return "\n".join(out)
+
+
 def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     loss = s.loss
     parts = ['<nav><a href="index.html">All losses</a></nav>', "<main>"]
@@ -61,6 +69,8 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
 
     parts.append("<h2>Definition</h2>")
     parts.append(_html_formulas(s.definitions))
+    if s.where:
+        parts.append(f'<p class="where">where {_math(s.where, False)}</p>')
     comp = loss.composition
     if comp is not None:
         base = _h(comp.base)
@@ -68,6 +78,16 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         parts.append(
             f'<p class="note">The loss {link} applied to the {_h(comp.name)} of the logits.</p>'
         )
+
+    parts.append("<h2>As computed</h2>")
+    parts.append(_html_notes(s.computed))
+    if s.option_effects:
+        parts.append("<h2>Options</h2>")
+        parts.append(
+            '<p class="note">Set at <code>symloss.get(name, option=value)</code>; each '
+            "changes the formula:</p>"
+        )
+        parts.append(_html_notes(s.option_effects))
 
     parts.append("<h2>Gradient</h2>")
     parts.append(_html_formulas(s.gradients))

@@ -40,6 +40,15 @@ def _md_formulas(formulas: Iterable[Formula]) -> list[str]:
     return out
 
 
+def _md_notes(notes) -> list[str]:
+    out = []
+    for note in notes:
+        out += [escape(note.text), ""]
+        if note.tex:
+            out += [_md_block(note.tex), ""]
+    return out
+
+
 def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     loss = s.loss
     lines = [f"# {escape(loss.title)}", ""]
@@ -50,6 +59,14 @@ def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     if comp is not None:
         base = f"[`{comp.base}`]({pages[comp.base]})" if comp.base in pages else f"`{comp.base}`"
         lines += [f"The loss {base} applied to the {escape(comp.name)} of the logits.", ""]
+    if s.where:
+        lines += [f"where {_md_inline(s.where)}", ""]
+    lines += ["## As computed", ""]
+    lines += _md_notes(s.computed)
+    if s.option_effects:
+        lines += ["## Options", ""]
+        lines += ["Set at `symloss.get(name, option=value)`; each changes the formula:", ""]
+        lines += _md_notes(s.option_effects)
     lines += ["## Gradient", ""]
     lines += _md_formulas(s.gradients)
     for c in loss.constraints_used():

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symloss.core.loss import Loss
+from symloss.docs.options import Note, computed_notes, option_effects, where_tex
 from symloss.printing.printers import latex_expr
 from symloss.registry import get
 from symloss.symbolic.derivation import E, Step, derivation
@@ -35,6 +36,9 @@ class Sheet:
     constraints: tuple[tuple[str, str, str, bool], ...]  # (name, LaTeX, description, used)
     params: tuple[tuple[str, str, str, str, str], ...]  # (LaTeX, name, value, domain, text)
     classification: bool
+    where: str = ""  # the hyperparameters' values, \delta = 1.5 (LaTeX)
+    computed: tuple[Note, ...] = ()  # what the computation adds to the definition
+    option_effects: tuple[Note, ...] = ()  # each structural option and the loss it gives
 
     @property
     def reduction(self) -> str:
@@ -158,6 +162,9 @@ def sheet(loss: Loss) -> Sheet:
         constraints=constraints,
         params=params,
         classification=is_classification(loss),
+        where=where_tex(loss),
+        computed=computed_notes(loss),
+        option_effects=option_effects(loss),
     )
 
 

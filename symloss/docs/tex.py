@@ -11,6 +11,7 @@ import sympy as sp
 
 from symloss.core.loss import Loss
 from symloss.docs.files import write_output
+from symloss.docs.options import computed_notes, option_effects, where_tex
 from symloss.docs.site import _select
 from symloss.printing.printers import latex_expr
 from symloss.registry import get
@@ -152,8 +153,9 @@ def export_tex(
 
     Parameters
     ----------
-    names : iterable of str, optional
-        Losses (names or aliases), in the order given; all registered losses when None.
+    names : iterable of str or Loss, optional
+        Losses (names, aliases, or losses with options bound by :func:`symloss.get`), in
+        the order given; all registered losses when None.
     out : path, optional
         File to write (see :func:`symloss.docs.files.write_output`: an existing file
         is overwritten, keeping its mode).  ``None`` only returns the text.
@@ -176,7 +178,7 @@ def export_tex(
     else:
         losses, seen = [], set()
         for n in names:
-            loss = get(n)
+            loss = n if isinstance(n, Loss) else get(n)  # a bound loss shows its values
             if loss.name not in seen:
                 seen.add(loss.name)
                 losses.append(loss)
@@ -218,6 +220,19 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
             rf"with the prediction given by the {tex_text(comp.name)} of the logits,",
             display(element),
         ]
+    where = where_tex(loss, style)
+    if where:
+        lines += [rf"where \({where}\).", ""]
+    lines.append(r"\textbf{As computed.}")
+    for note in computed_notes(loss, style):
+        lines.append(tex_text(note.text))
+        lines.append(display(note.tex) if note.tex else "")
+    effects = option_effects(loss, style)
+    if effects:
+        lines += [r"\textbf{Options.} Set at \texttt{symloss.get}; each changes the formula.", ""]
+        for note in effects:
+            lines.append(tex_text(note.text))
+            lines.append(display(note.tex) if note.tex else "")
     if loss.conventions:
         lines += [tex_text(loss.conventions), ""]
     lines.append(r"\textbf{Gradient.}")
