@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING
 import sympy as sp
 from sympy import Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
 
+from symloss.printing.breaking import aligned as aligned_body
+from symloss.printing.breaking import broken
 from symloss.printing.printers import (
     _PRINTERS,
     STYLES,
@@ -118,9 +120,12 @@ class Step:
         if style not in STYLES:
             raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
         left = self._latex(self.lhs, style)
-        forms = [self._latex(r, style) for r in self.rhs]
         if aligned:
-            return f"{left} &= " + r" \\ &= ".join(forms)
+            # Each form on its own line, and a form wider than a column cut at its
+            # top-level signs (symloss.printing.breaking).
+            printer = self._printer(style)
+            return aligned_body(left, [broken(r, printer) for r in self.rhs])
+        forms = [self._latex(r, style) for r in self.rhs]
         return " = ".join([left, *forms])
 
     def constraint_latex(self, style: str = "standard") -> str:
@@ -132,7 +137,11 @@ class Step:
     def _latex(self, expr: sp.Basic, style: str) -> str:
         if not self.brackets:
             return latex_expr(expr, style)
-        return _bracket_printer(_PRINTERS[style])().doprint(expr)
+        return self._printer(style).doprint(expr)
+
+    def _printer(self, style: str):
+        kind = _PRINTERS[style]
+        return (_bracket_printer(kind) if self.brackets else kind)()
 
     def pretty(self, use_unicode: bool = True, num_columns: int | None = None) -> str:
         """The step as text (title, equation, constraint), as a terminal shows it:
