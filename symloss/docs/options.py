@@ -24,6 +24,8 @@ class Note:
 
     text: str
     tex: str = ""
+    #: ``(lhs, rhs)`` of the formula, for a layout that breaks long lines (the handout)
+    equation: tuple | None = None
 
 
 def _value_tex(value) -> str:
@@ -79,6 +81,7 @@ def computed_notes(loss: Loss, style: str = "standard") -> tuple[Note, ...]:
             Note(
                 "reduction='none': one value per sample, with no sum over the samples:",
                 latex_expr(sp.Eq(sp.IndexedBase("E")[i], per_sample, evaluate=False), style),
+                (sp.IndexedBase("E")[i], per_sample),
             )
         )
     if loss.label_reduction:
@@ -115,6 +118,7 @@ def computed_notes(loss: Loss, style: str = "standard") -> tuple[Note, ...]:
             "term is multiplied by its weight"
             + ("; the mean still divides by the count:" if loss.reduction != "none" else ":"),
             latex_expr(sp.Eq(lhs, weighted, evaluate=False), style),
+            (lhs, weighted),
         )
     )
     return tuple(notes)
