@@ -46,7 +46,7 @@ def _html_doc(title: str, body: str) -> str:
 
 def _html_formulas(formulas: Iterable[Formula]) -> str:
     return "\n".join(
-        f'<div class="formula"><div class="label">{_h(f.label)}</div>\n{_math(f.tex)}</div>'
+        f'<div class="formula"><div class="label">{_h(f.label)}</div>\n{_math(f.shown)}</div>'
         for f in formulas
     )
 
@@ -162,24 +162,28 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
 
 
 def _html_index(sheets: Sequence[Sheet], pages: dict[str, str]) -> str:
+    # The gradient goes under the definition, in one column of formulas: side by side,
+    # the two made a table three times as wide as the page.
     rows = []
     for s in sheets:
         loss = s.loss
         aliases = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
-        definition = _math(DISPLAY_STYLE + loss.latex("standard"), False)
-        gradient = _math(DISPLAY_STYLE + loss.latex(part="gradient"), False)
+        definition = next(f for f in s.definitions if f.label.endswith("standard notation"))
+        gradient = s.gradients[-2] if loss.constraints_used() else s.gradients[-1]
         rows.append(
             f'<tr><td><a href="{_h(pages[loss.name])}">{_h(loss.title)}</a><br>'
             f"<code>{_h(loss.name)}</code>{' alias ' + aliases if aliases else ''}</td>"
-            f"<td>{definition}</td><td>{gradient}</td></tr>"
+            f'<td><div class="label">definition</div>{_math(definition.shown)}'
+            f'<div class="label">{_h(gradient.label.lower())}</div>'
+            f"{_math(gradient.shown)}</td></tr>"
         )
     body = (
         "<main><h1>Loss functions</h1>"
         f'<p class="names">{len(sheets)} losses, each written once as a SymPy expression; '
         "every formula below is derived from it.</p>"
-        '<div class="wide"><table class="index">'
-        "<tr><th>loss</th><th>definition</th><th>gradient</th></tr>\n"
+        '<table class="index">'
+        "<tr><th>loss</th><th>definition and gradient</th></tr>\n"
         + "\n".join(rows)
-        + "\n</table></div></main>"
+        + "\n</table></main>"
     )
     return _html_doc("symloss — loss functions", body)

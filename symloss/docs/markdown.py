@@ -36,7 +36,7 @@ def _md_inline(tex: str) -> str:
 def _md_formulas(formulas: Iterable[Formula]) -> list[str]:
     out = []
     for f in formulas:
-        out += [f"{escape(f.label)}:", "", _md_block(f.tex), ""]
+        out += [f"{escape(f.label)}:", "", _md_block(f.shown), ""]
     return out
 
 

@@ -8,7 +8,8 @@ import sympy as sp
 
 from symloss.core.loss import Loss
 from symloss.docs.options import Note, computed_notes, option_effects, where_tex
-from symloss.printing.printers import latex_expr
+from symloss.printing.breaking import aligned, broken
+from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
 from symloss.symbolic.derivation import E, Step, derivation
 
@@ -20,6 +21,24 @@ class Formula:
 
     label: str
     tex: str
+    #: The same formula laid out for a page: ``tex`` when it fits a column, else an
+    #: ``aligned`` environment cut at its top-level signs (symloss.printing.breaking).
+    display: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.display or self.tex
+
+
+def equation_formula(label: str, lhs: sp.Expr, rhs: sp.Expr, style: str = "standard") -> Formula:
+    """A :class:`Formula` of ``lhs = rhs``, with its layout for a page."""
+    printer = _PRINTERS[style]()
+    left = latex_expr(lhs, style)
+    lines = broken(rhs, printer)
+    tex = f"{left} = {latex_expr(rhs, style)}"
+    if len(lines) == 1:
+        return Formula(label, tex)
+    return Formula(label, tex, r"\begin{aligned}" + aligned(left, [lines]) + r"\end{aligned}")
 
 
 @dataclass(frozen=True)
@@ -85,10 +104,10 @@ def sheet(loss: Loss) -> Sheet:
     role = input_role(loss)
     definitions = []
     if is_article_loss(loss):
-        definitions.append(Formula("Definition, in the article's notation", loss.latex("article")))
-        definitions.append(Formula("Definition, in standard notation", loss.latex("standard")))
-    else:
-        definitions.append(Formula("Definition, in standard notation", loss.latex("standard")))
+        definitions.append(
+            equation_formula("Definition, in the article's notation", *loss.equation(), "article")
+        )
+    definitions.append(equation_formula("Definition, in standard notation", *loss.equation()))
 
     comp = loss.composition
     gradients = []
@@ -101,22 +120,29 @@ def sheet(loss: Loss) -> Sheet:
                 latex_expr(sp.Eq(comp.element, comp.value, evaluate=False)),
             )
         )
-        gradients.append(Formula(f"Gradient by the prediction {y}", base.latex(part="gradient")))
-        gradients.append(Formula(f"Gradient by the logits {pred}", loss.latex(part="gradient")))
+        gradients.append(
+            equation_formula(f"Gradient by the prediction {y}", *base.equation("gradient"))
+        )
+        gradients.append(
+            equation_formula(f"Gradient by the logits {pred}", *loss.equation("gradient"))
+        )
     else:
-        gradients.append(Formula(f"Gradient by the {role} {pred}", loss.latex(part="gradient")))
+        gradients.append(
+            equation_formula(f"Gradient by the {role} {pred}", *loss.equation("gradient"))
+        )
     used = loss.constraints_used()
     if used:
         general = sp.Eq(sp.Derivative(E, loss.element), loss.general_gradient(), evaluate=False)
         gradients.append(
-            Formula(
+            equation_formula(
                 "Gradient without the constraint that "
                 + "; and that ".join(c.description for c in used),
-                latex_expr(general),
+                general.lhs,
+                general.rhs,
             )
         )
 
-    hessians = (Formula(f"Hessian by the {role} {pred}", loss.latex(part="hessian")),)
+    hessians = (equation_formula(f"Hessian by the {role} {pred}", *loss.equation("hessian")),)
     if loss.separable:
         hessian_note = (
             "The Hessian is diagonal: this is its diagonal element, and every other entry is 0."
