@@ -161,6 +161,58 @@ class Step:
         return "\n".join(lines)
 
 
+def _canonical(e: sp.Expr) -> sp.Expr:
+    """*e* with the bound index of each sum renamed in order of appearance."""
+    count = 0
+
+    def rename(node):
+        nonlocal count
+        if isinstance(node, Sum):
+            body, limits = rename(node.function), []
+            for v, lo, hi in node.limits:
+                count += 1
+                new = Symbol(f"_bound{count}", integer=True)
+                body = body.xreplace({v: new})
+                limits.append((new, lo, hi))
+            return Sum(body, *limits)
+        if node.args:
+            return node.func(*[rename(a) for a in node.args], evaluate=False)
+        return node
+
+    try:
+        return rename(e)
+    except Exception:  # a node that cannot be rebuilt unevaluated: compare as is
+        return e
+
+
+def same_form(a: sp.Expr, b: sp.Expr) -> bool:
+    """Whether two forms are the same formula, up to the names of their bound indices."""
+    if a == b or latex_expr(a) == latex_expr(b):
+        return True
+    return latex_expr(_canonical(a)) == latex_expr(_canonical(b))
+
+
+def _without_repeats(steps: list[Step]) -> list[Step]:
+    """*steps* without forms that only restate the form before them (Huber's "Simplify"
+    after "Collapse the sum", a rename of a summation index): the later form is kept
+    (it is the canonical one), and a step left with no new form is dropped."""
+    out: list[Step] = []
+    for step in steps:
+        forms: list[sp.Expr] = []
+        for form in step.rhs:
+            if forms and same_form(forms[-1], form):
+                forms[-1] = form
+            else:
+                forms.append(form)
+        if out and same_form(out[-1].rhs[-1], forms[0]):
+            out[-1] = replace(out[-1], rhs=(*out[-1].rhs[:-1], forms[0]))
+            forms.pop(0)
+        if not forms:
+            continue
+        out.append(replace(step, rhs=tuple(forms)) if len(forms) != len(step.rhs) else step)
+    return out
+
+
 def _bracket_printer(printer: type) -> type:
     """*printer* with Kronecker deltas written as Iverson brackets, ``[k = i]``."""
 
@@ -200,6 +252,7 @@ def derivation(loss: Loss) -> list[Step]:
         is ``loss.gradient()``.
     """
     steps = _composed(loss) if loss.composition is not None else _direct(loss)
+    steps = _without_repeats(steps)
     if _delta_clash(loss):
         steps = [replace(s, brackets=True, note=_bracket_note(s.note)) for s in steps]
     return steps
