@@ -20,6 +20,7 @@ import symloss
 import symloss.docs as docs
 from symloss.cli import docs as docs_cli
 from symloss.docs.markdown import escape
+from symloss.docs.sheet import equation_formula
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +67,9 @@ def test_page_has_every_part_of_the_loss(loss, html_site):
     for heading in ("Definition", "Gradient", "Hessian", "Derivation", "Plot",
                     "Conventions, domains and constraints", "LaTeX source"):  # fmt: skip
         assert f"<h2>{heading}</h2>" in text
-    assert loss.latex("standard") in formulas
-    assert loss.latex(part="gradient") in formulas
-    assert loss.latex(part="hessian") in formulas
+    # Each part as printed, or (when wider than the column) laid out over lines.
+    for part in ("loss", "gradient", "hessian"):
+        assert equation_formula("", *loss.equation(part)).shown in formulas
     assert html.escape(loss.conventions) in text
     for ref in loss.references:
         assert html.escape(ref) in text
@@ -79,7 +80,8 @@ def test_page_has_every_part_of_the_loss(loss, html_site):
         assert c.latex() in formulas
     # The copy-able LaTeX source holds the page's formulas.
     source = html.unescape(re.search(r'<code id="latex-source">(.*?)</code>', text, re.S)[1])
-    assert loss.latex("standard") in source and loss.latex(part="gradient") in source
+    for part in ("loss", "gradient", "hessian"):
+        assert loss.latex(part=part) in source
     assert 'data-target="latex-source"' in text
 
 
@@ -108,14 +110,14 @@ def test_logits_pages_give_the_gradient_by_the_prediction_and_by_the_logits(loss
     out, _ = html_site
     formulas = formulas_in_html((out / f"{loss.name}.html").read_text())
     base = symloss.get(loss.composition.base)
-    assert base.latex(part="gradient") in formulas
-    assert loss.latex(part="gradient") in formulas
+    assert equation_formula("", *base.equation("gradient")).shown in formulas
+    assert equation_formula("", *loss.equation("gradient")).shown in formulas
 
 
 def test_softmax_page_shows_the_constraint_and_the_general_gradient(html_site):
     out, _ = html_site
     text = (out / "softmax_cross_entropy.html").read_text()
-    assert "Gradient without the constraint one_hot" in text
+    assert "Gradient without the constraint that each target row sums to 1" in text
     assert r"\sum_{k=1}^{m} t_{ik} = 1" in formulas_in_html(text)
     assert text.count('class="uses"') == 2  # under the gradient and at derivation step 4
 
@@ -159,8 +161,8 @@ def test_markdown_site_uses_arithmatex_delimiters(md_site):
     assert not (out / "_static").exists()
     for L in LOSSES:
         text = (out / f"{L.name}.md").read_text()
-        assert f"\\[\n{L.latex('standard')}\n\\]" in text
-        assert f"\\[\n{L.latex(part='gradient')}\n\\]" in text
+        for part in ("loss", "gradient"):
+            assert f"\\[\n{equation_formula('', *L.equation(part)).shown}\n\\]" in text
         assert "$" not in text.replace(r"\$", "")
         assert "```latex\n" in text
 
@@ -181,7 +183,7 @@ def test_markdown_renders_through_pymdownx_arithmatex(md_site):
             html.unescape(b)
             for b in re.findall(r'<div class="arithmatex">\\\[(.*?)\\\]</div>', rendered, re.S)
         ]
-        assert L.latex("standard") in [b.strip() for b in blocks]
+        assert equation_formula("", *L.equation()).shown in [b.strip() for b in blocks]
         assert "<em>" not in rendered  # no underscore of a formula became emphasis
         # Every formula, derivation steps in list items included, became a formula.
         prose = (out / f"{L.name}.md").read_text().split("```latex")[0]
@@ -522,3 +524,22 @@ def test_site_report_paths(tmp_path):
     report = docs.build_site(tmp_path / "s", names=["bce"], progress=False)
     assert report.out_dir == Path(tmp_path / "s")
     assert all(p.is_file() for p in report.written)
+
+
+def sections(text: str) -> dict[str, str]:
+    """A page's text under each ``<h2>`` heading, by heading."""
+    parts = re.split(r"<h2>(.*?)</h2>", text)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+@registry_params()
+def test_each_section_holds_its_own_formula(loss, html_site):
+    out, _ = html_site
+    under = {
+        k: formulas_in_html(v) for k, v in sections((out / f"{loss.name}.html").read_text()).items()
+    }
+    for heading, part in (("Definition", "loss"), ("Gradient", "gradient"), ("Hessian", "hessian")):
+        shown = equation_formula("", *loss.equation(part)).shown
+        assert shown in under[heading], (heading, part)
+        others = [h for h in ("Definition", "Gradient", "Hessian") if h != heading]
+        assert not any(shown in under[h] for h in others)
