@@ -18,7 +18,6 @@ from conftest import LOSSES, registry_params
 
 import symloss
 import symloss.docs as docs
-from symloss.docs.html import DISPLAY_STYLE
 from symloss.docs.markdown import escape
 from symloss.docs.sheet import equation_formula
 
