@@ -18,12 +18,13 @@ exempt).  ``tests/test_layout.py`` enforces both.  From the bottom:
 1. :mod:`symloss.printing`: LaTeX and text printers
 2. :mod:`symloss.symbolic`: calculus over indexed sums, budgets, derivatives, derivations
 3. :mod:`symloss.numeric`: stable forms, kernels (NumPy, fused, compiled C), evaluation
-4. :mod:`symloss.core`: the :class:`Loss` value, :class:`Domain` and :class:`Param`
-5. :mod:`symloss.losses`: the catalog, one module per family
-6. :mod:`symloss.registry`: names to losses
-7. :mod:`symloss.latex_in`, :mod:`symloss.checker`, :mod:`symloss.testing`
-8. :mod:`symloss.docs`
-9. :mod:`symloss.cli`
+4. :mod:`symloss.frameworks`: PyTorch modules, JAX functions, standalone modules, dask
+5. :mod:`symloss.core`: the :class:`Loss` value, :class:`Domain` and :class:`Param`
+6. :mod:`symloss.losses`: the catalog, one module per family
+7. :mod:`symloss.registry`: names to losses
+8. :mod:`symloss.latex_in`, :mod:`symloss.checker`, :mod:`symloss.testing`
+9. :mod:`symloss.docs`
+10. :mod:`symloss.cli`
 
 This module, the public face, sits on top and re-exports the public names.
 ``docs/architecture.md`` has the diagram and a paragraph per subpackage.

@@ -23,6 +23,7 @@ LAYERS = [
     ("symloss.printing",),
     ("symloss.symbolic",),
     ("symloss.numeric",),
+    ("symloss.frameworks",),
     ("symloss.core",),
     ("symloss.losses",),
     ("symloss.registry",),

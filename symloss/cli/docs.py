@@ -1,9 +1,11 @@
-"""``symloss docs`` (the formula site) and ``symloss export`` (the LaTeX handout)."""
+"""``symloss docs`` (the formula site) and ``symloss export`` (the LaTeX handout, or a
+Python module of losses: :mod:`symloss.cli.export_code`)."""
 
 from __future__ import annotations
 
 import sys
 
+from symloss.cli import export_code
 from symloss.docs.site import FORMATS, build_site
 from symloss.docs.tex import export_tex
 from symloss.errors import UnsafeOutputError, UsageError
@@ -26,11 +28,21 @@ def add_cli(subparsers) -> None:
         help="write into a non-empty directory that symloss did not build",
     )
 
-    export = subparsers.add_parser("export", help="a standalone LaTeX handout for teaching")
+    export = subparsers.add_parser(
+        "export",
+        help="a standalone LaTeX handout for teaching, or a Python module of the losses "
+        "(--format numpy|torch|jax)",
+    )
     export.set_defaults(run=run_cli)
     export.add_argument("names", nargs="*", metavar="NAME", help="loss names or aliases")
     export.add_argument("--all", action="store_true", help="every registered loss")
-    export.add_argument("--format", choices=("tex",), default="tex")
+    export.add_argument(
+        "--format",
+        choices=("tex", *export_code.FORMATS),
+        default="tex",
+        help="tex (default): the handout; numpy, torch, jax: a module with one function "
+        "per loss that imports only that framework and NumPy",
+    )
     export.add_argument(
         "--derivation", action="store_true", help="add the step-by-step derivations"
     )
@@ -62,6 +74,8 @@ def run_cli(args) -> int:
                 raise UsageError("export needs a loss name (see 'symloss list') or --all")
             if not args.output.strip():
                 raise UsageError("-o needs a file name (or '-' for stdout)")
+            if args.format != "tex":
+                return export_code.run(args)
             out = None if args.output == "-" else args.output
             text = export_tex(
                 None if args.all else args.names, out, derivation=args.derivation, style=args.style

@@ -29,6 +29,7 @@ from sympy import Indexed, IndexedBase, Sum, Symbol
 
 from symloss.core.domain import Domain, Param, set_text
 from symloss.errors import ArgumentError, DefinitionError, OptionError
+from symloss.frameworks import lazy
 from symloss.numeric import evaluate
 from symloss.printing import STYLES, latex_expr, pretty_equation
 from symloss.symbolic import derivation as derivation_steps
@@ -375,8 +376,12 @@ class Loss:
         """The loss value :math:`E` (float64); per-sample values for ``reduction="none"``.
 
         ``weight`` (shape ``(n,)``) multiplies each sample's loss; the mean still
-        divides by ``n``, as PyTorch's ``weight`` does.
+        divides by ``n``, as PyTorch's ``weight`` does.  Dask arrays chunked along the
+        samples give a lazy 0-d dask array, computed chunk by chunk and divided once
+        (:mod:`symloss.frameworks.lazy`); so do :meth:`grad` and :meth:`value_and_grad`.
         """
+        if lazy.is_lazy(pred, target, weight, *extra.values()):
+            return lazy.value(self, pred, target, weight, **extra)
         return evaluate.value(self, pred, target, weight, **extra)
 
     def grad(self, pred, target, *, weight=None, out=None, **extra) -> np.ndarray:
@@ -387,6 +392,8 @@ class Loss:
         If the inputs are invalid, the error is raised and ``out``'s contents are
         unspecified (blocks are checked as they are evaluated).
         """
+        if lazy.is_lazy(pred, target, weight, *extra.values()):
+            return lazy.gradient(self, pred, target, weight, **_no_out(out, self), **extra)
         return evaluate.gradient(self, pred, target, weight, out, **extra)
 
     def hess(self, pred, target, *, weight=None, **extra) -> np.ndarray:
@@ -400,7 +407,48 @@ class Loss:
         gradient come from one fused kernel that computes their shared subexpressions
         once.  ``out`` receives the gradient, as in :meth:`grad`.
         """
+        if lazy.is_lazy(pred, target, weight, *extra.values()):
+            return lazy.value_and_gradient(
+                self, pred, target, weight, **_no_out(out, self), **extra
+            )
         return evaluate.value_and_gradient(self, pred, target, weight, out, **extra)
+
+    # ------------------------------------------------------------------ frameworks
+    def to_torch(self, backend: str = "auto"):
+        """This loss as a ``torch.nn.Module``: ``crit(pred, target, weight=None, **extra)``.
+
+        Its backward pass evaluates the closed-form gradient (a
+        ``torch.autograd.Function``), not autograd through the forward code; with
+        ``create_graph=True`` the gradient's own backward is the closed-form Hessian.
+        Inputs keep their device and dtype; options, weights, integer labels and
+        reductions behave as in ``L(pred, target)``.  CUDA tensors and ``torch.compile``
+        run the code ``symloss export --format torch`` writes; CPU tensors in eager mode
+        run symloss's own kernels (``backend="torch"``: the generated code everywhere).
+        :mod:`symloss.frameworks.torch` says which path runs when, and the generated
+        module's docstring what is checked.
+        """
+        from symloss.frameworks import torch as _torch
+
+        return _torch.module(self, backend)
+
+    def to_jax(self):
+        """This loss as a JAX function ``f(pred, target, weight=None, **extra)``.
+
+        A ``jax.custom_vjp`` function whose VJP evaluates the closed-form gradient
+        (and whose gradient's VJP the closed-form Hessian); ``jax.jit``, ``jax.vmap``
+        and ``jax.grad`` work.  It runs the code ``symloss export --format jax``
+        writes (:mod:`symloss.frameworks`), which says what is checked.
+        """
+        from symloss.frameworks import jax as _jax
+
+        return _jax.function(self)
+
+
+def _no_out(out, loss: Loss) -> dict:
+    """``out=`` with dask arrays: refused (the result is a lazy dask array)."""
+    if out is not None:
+        raise ArgumentError(f"{loss.name}: out= is for NumPy arrays; dask inputs give a dask array")
+    return {}
 
 
 # ---------------------------------------------------------------------- help()

@@ -1,0 +1,186 @@
+"""``Loss.to_torch()``: a loss as a ``torch.nn.Module`` with symloss's closed-form backward.
+
+Two paths, one formula:
+
+* **the generated code** (:mod:`symloss.frameworks.codegen`, exactly what ``symloss
+  export --format torch`` writes, run with symloss's error classes): torch operations
+  on the inputs' device and in their dtype, in a ``torch.autograd.Function`` whose
+  backward evaluates the closed-form gradient, and under ``create_graph=True`` a
+  second Function whose backward is the closed-form Hessian.  It runs on CUDA, under
+  ``torch.compile`` (which fuses it), for a backward pass that builds a graph, and
+  wherever the fast path below does not apply;
+* **symloss's own kernels** for CPU tensors in eager mode (``backend="auto"``, the
+  default): the same stabilised expressions as compiled C loops (or in-place NumPy
+  code), one pass over the data for the value and the gradient, checked block by
+  block (:mod:`symloss.numeric.evaluate`), inside a ``torch.autograd.Function`` of
+  their own.  Op-by-op torch code allocates a fresh tensor per operation (about 30
+  for a focal loss and its gradient), which the kernels do not; see
+  ``benchmarks/frameworks.py``.  Values are computed in float64 and returned in the
+  input's dtype.  A double backward through this path re-runs the generated code
+  (its Hessian Function).
+
+torch is imported when the first module is made.
+
+Layer: :mod:`symloss.frameworks`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from symloss.frameworks import codegen
+
+if TYPE_CHECKING:
+    from symloss.core.loss import Loss
+
+BACKENDS = ("auto", "torch")
+
+
+def module(loss: Loss, backend: str = "auto"):
+    """A ``torch.nn.Module`` computing *loss*: ``crit(pred, target, weight=None, **extra)``.
+
+    *backend* ``"auto"`` runs symloss's kernels on CPU tensors in eager mode and the
+    generated torch code elsewhere; ``"torch"`` always the generated torch code.  See
+    :meth:`symloss.Loss.to_torch`.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    return _module_class()(loss, backend)
+
+
+@functools.cache
+def _module_class():
+    import torch
+
+    kernels = _kernel_function()
+
+    class SymlossLoss(torch.nn.Module):
+        """A symloss loss as a PyTorch module; call it as ``crit(pred, target,
+        weight=None, **extra)`` (extra inputs such as ``var=`` by keyword).
+
+        The backward pass evaluates the gradient symloss derived in closed form (a
+        ``torch.autograd.Function``), and a backward pass with ``create_graph=True``
+        returns a gradient whose own backward is the closed-form Hessian.  Inputs keep
+        their device and dtype.  Its hyperparameters and reduction are the loss's,
+        bound at :func:`symloss.get`.  The module has no parameters or buffers, so
+        ``.to(device)``, DDP and FSDP leave it as it is.
+        """
+
+        def __init__(self, loss, backend="auto"):
+            super().__init__()
+            self.loss = loss
+            self.reduction = loss.reduction
+            self.backend = backend
+            self._runtime = codegen.runtime(loss, "torch")
+            self._params = codegen.parameters(loss)
+
+        def forward(self, pred, target, weight=None, **extra):
+            if self.backend == "auto" and _eager_cpu(self.loss, pred, target, weight, extra):
+                keys = tuple(extra)
+                return kernels.apply(pred, target, weight, self, keys, *extra.values())
+            return self._runtime(pred, target, weight, extra, self._params, self.reduction)
+
+        def generated(self, pred, target, weight=None, **extra):
+            """The loss through the generated torch code, whatever the inputs."""
+            return self._runtime(pred, target, weight, extra, self._params, self.reduction)
+
+        def extra_repr(self) -> str:
+            options = [f"{k}={v!r}" for k, v in self._params.items()]
+            return ", ".join([repr(self.loss.name), *options, f"reduction={self.reduction!r}"])
+
+        def __reduce__(self):  # pickled as the loss it was made from
+            return (module, (self.loss, self.backend))
+
+    return SymlossLoss
+
+
+def _eager_cpu(loss, pred, target, weight, extra) -> bool:
+    """Whether symloss's kernels can take this call: CPU tensors of float32 or float64
+    in eager mode, the target and extra inputs of the prediction's shape (or integer
+    labels), no gradient wanted but the prediction's.  Anything else (broadcasting,
+    other dtypes, a weight that requires grad, bad input, whose error the generated
+    code raises) takes the generated code."""
+    import torch
+
+    if not isinstance(pred, torch.Tensor) or pred.dtype not in (torch.float32, torch.float64):
+        return False
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and compiler.is_compiling():
+        return False
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        return False
+    for x in (target, weight, *extra.values()):
+        if x is None:
+            continue
+        if not isinstance(x, torch.Tensor) or x.requires_grad or x.device.type != "cpu":
+            return False
+        if x.is_complex() or x.dtype in (torch.float16, torch.bfloat16):
+            return False
+    if pred.device.type != "cpu" or not isinstance(target, torch.Tensor):
+        return False
+    if target.dtype == torch.float32 and any(c.name == "one_hot" for c in loss.constraints):
+        return False  # rows that sum to 1 in float32, not to the NumPy path's 1e-9
+    labels = not target.is_floating_point() and target.ndim == 1 and pred.ndim == 2
+    if target.shape != pred.shape and not labels:
+        return False
+    if any(x.shape != pred.shape for x in extra.values()):
+        return False
+    if weight is not None:
+        samples = pred.shape[:1] if len(loss.input_indices) == 2 else pred.shape
+        if weight.shape != samples:
+            return False
+    return pred.numel() > 0
+
+
+def _numpy(x):
+    """A NumPy view of a CPU tensor (no copy unless it is not contiguous)."""
+    return x.detach().contiguous().numpy()
+
+
+@functools.cache
+def _kernel_function():
+    import torch
+
+    class KernelFunction(torch.autograd.Function):
+        """The loss through symloss's NumPy/C kernels: the value and the gradient in one
+        pass (:meth:`symloss.Loss.value_and_grad`), the gradient scaled in backward."""
+
+        @staticmethod
+        def forward(ctx, pred, target, weight, crit, keys, *extras):
+            loss = crit.loss
+            p, t = _numpy(pred), _numpy(target)
+            w = None if weight is None else _numpy(weight).reshape(-1)
+            kw = {k: _numpy(e) for k, e in zip(keys, extras)}
+            if ctx.needs_input_grad[0]:
+                if pred.dtype == torch.float64:  # the gradient written into the tensor
+                    grad = torch.empty_like(pred, memory_format=torch.contiguous_format)
+                    value, _ = loss.value_and_grad(p, t, weight=w, out=grad.numpy(), **kw)
+                else:
+                    value, g = loss.value_and_grad(p, t, weight=w, **kw)
+                    grad = torch.from_numpy(g).to(pred.dtype)
+            else:
+                value, grad = loss(p, t, weight=w, **kw), None
+            ctx.save_for_backward(pred, target, weight, grad, *extras)
+            ctx.crit, ctx.keys = crit, keys
+            return torch.as_tensor(value, dtype=pred.dtype)
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            pred, target, weight, grad, *extras = ctx.saved_tensors
+            none = (None,) * (4 + len(extras))
+            if not ctx.needs_input_grad[0]:
+                return (None, *none)
+            if torch.is_grad_enabled():
+                # create_graph=True: the gradient must be differentiable again, through
+                # the generated code's Hessian Function
+                crit = ctx.crit
+                with torch.enable_grad():
+                    value = crit.generated(pred, target, weight, **dict(zip(ctx.keys, extras)))
+                    (d_pred,) = torch.autograd.grad(value, pred, grad_out, create_graph=True)
+                return (d_pred, *none)
+            if grad_out.ndim and grad.ndim > grad_out.ndim:  # reduction="none" over rows
+                grad_out = grad_out[:, None]
+            return (grad * grad_out, *none)
+
+    return KernelFunction
