@@ -37,6 +37,7 @@ from symloss.errors import (
     BackendError,
     BudgetExceeded,
     CheckFailed,
+    DefinitionError,
     InputError,
     OptionError,
     ParseError,
@@ -59,6 +60,7 @@ from symloss.version import __version__
 _LAZY = {
     "from_latex": "symloss.latex_in",
     "identify": "symloss.latex_in",
+    "match": "symloss.latex_in",
     "check": "symloss.checker",
     "Report": "symloss.checker",
 }
@@ -94,6 +96,7 @@ __all__ = [
     "CheckFailed",
     "Composition",
     "Constraint",
+    "DefinitionError",
     "Domain",
     "InputError",
     "Loss",
@@ -121,6 +124,7 @@ __all__ = [
     "index",
     "latex",
     "m",
+    "match",
     "n",
     "names",
     "register",

@@ -80,6 +80,11 @@ class OptionError(SymlossError, ValueError):
     """An option's value lies outside its domain (``delta=-1``, a bad reduction)."""
 
 
+class DefinitionError(SymlossError, ValueError):
+    """A loss is defined wrongly (no sum over the samples, an undeclared symbol, a
+    reduction it does not accept) or registered under a name already taken."""
+
+
 class UnknownLossError(SymlossError, KeyError):
     """No registered loss has this name or alias; the message lists close matches."""
 

@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from symloss.core.loss import Loss
+from symloss.errors import ArgumentError, DefinitionError, OptionError, UnknownLossError
 from symloss.losses import FAMILIES
 
 _REGISTRY: dict[str, Loss] = {}
@@ -51,7 +52,7 @@ def register(loss: Loss | Callable[..., Loss]) -> Loss:
             loss = replace(loss, builder=builder)
     for key in (loss.name, *loss.aliases):
         if key in _REGISTRY or key in _ALIASES:
-            raise ValueError(f"a loss is already registered as {key!r}")
+            raise DefinitionError(f"a loss is already registered as {key!r}")
     _REGISTRY[loss.name] = loss
     for alias in loss.aliases:
         _ALIASES[alias] = loss.name
@@ -83,7 +84,7 @@ def get(name: str, **options) -> Loss:
     if key not in _REGISTRY:
         close = difflib.get_close_matches(name, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown loss {name!r}{hint} (see symloss.names())")
+        raise UnknownLossError(f"unknown loss {name!r}{hint} (see symloss.names())")
     if not options:
         return _REGISTRY[key]
     frozen = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
@@ -110,7 +111,7 @@ def _bind(key: str, frozen: tuple) -> Loss:
     valid = sorted({"reduction", *params, *base.options})
     unknown = sorted(set(structural) - set(base.options))
     if unknown:
-        raise TypeError(
+        raise ArgumentError(
             f"{key} got unexpected option(s) {', '.join(map(repr, unknown))}; "
             f"valid options: {', '.join(valid)}"
         )
@@ -121,9 +122,11 @@ def _bind(key: str, frozen: tuple) -> Loss:
         if k in params:
             bound[k] = params[k].validate(v, key)
         elif k not in structural:
-            raise TypeError(f"{key} got unexpected option {k!r}; valid options: {', '.join(valid)}")
+            raise ArgumentError(
+                f"{key} got unexpected option {k!r}; valid options: {', '.join(valid)}"
+            )
     if reduction not in loss.reductions:
-        raise ValueError(
+        raise OptionError(
             f"{key}: reduction must be one of {', '.join(loss.reductions)}, got {reduction!r}"
         )
     return replace(

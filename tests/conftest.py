@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import os
@@ -15,16 +14,36 @@ from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 
 import symloss
-from symloss.numeric import evaluate
+from symloss.numeric import config, evaluate
 from symloss.numeric.kernel import Kernel
 from symloss.symbolic import calculus as _calculus
 from symloss.symbolic import derivatives
 
+# Hypothesis profiles.  "ci" (chosen when CI=true, as .ci/run runs): no deadline (2 shared
+# cores: a kernel compiled on first use takes 0.1 s), no example database (a fresh clone
+# has none and nothing keeps it), and a random seed per run, printed with any failure
+# (print_blob) so that it can be replayed with @reproduce_failure.  "dev" (the default
+# elsewhere): the local database in .hypothesis/, which replays earlier failures first.
+# "repro" (HYPOTHESIS_PROFILE=repro): the fixed seed the suite used to run with.
 settings.register_profile(
-    "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    "ci",
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci")
+settings.register_profile(
+    "dev", deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "repro", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
+
+#: Not tests: the mutation check runs the suite itself (python tests/mutation/run.py).
+collect_ignore = ["mutation"]
 
 #: Optional frameworks and the variable that makes each one required (as .ci/run sets).
 FRAMEWORKS = {"torch": "TORCH", "dask.array": "DASK", "jax": "JAX"}
@@ -65,17 +84,19 @@ def compiler_problem() -> str | None:
     return None
 
 
+@pytest.fixture(autouse=True)
+def _restore_settings():
+    """Every test starts and ends with the same evaluation settings: a test may call
+    ``symloss.configure(...)`` freely."""
+    saved = config._SETTINGS
+    yield
+    config._SETTINGS = saved
+
+
 @pytest.fixture
 def configure():
-    """``symloss.configure(...)`` for one test; the settings are restored afterwards."""
-    saved = []
-
-    def apply(**changes):
-        saved.append(symloss.configure(**changes))
-
-    yield apply
-    if saved:
-        symloss.configure(**dataclasses.asdict(saved[0]))
+    """``symloss.configure(...)`` for one test (restored by ``_restore_settings``)."""
+    return symloss.configure
 
 
 @pytest.fixture

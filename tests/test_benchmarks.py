@@ -88,6 +88,20 @@ def test_numexpr_probe_runs():
             assert f"{name}: numexpr / symloss" in stdout
 
 
+def test_small_benchmark_prints_ratios_side_by_side_and_the_first_use_cost():
+    stdout = _run("small.py", "--quick")
+    for column in ("symloss", "hand np", "torch", "/hand", "/torch", "float32", "f32/f64"):
+        assert column in stdout
+    rows = [line for line in stdout.splitlines() if line.startswith(("bce_logits", "cce_logits"))]
+    assert [r.split()[:2] for r in rows] == [
+        ["bce_logits", "10"], ["bce_logits", "1000"], ["cce_logits", "16x10"],
+        ["cce_logits", "256x10"],
+    ]
+    assert all(r.count("x") >= 3 for r in rows)  # the ratios
+    assert "first large call, empty cache (gcc)" in stdout
+    assert "first large call, cache filled" in stdout
+
+
 def test_frameworks_benchmark_runs_and_prints_its_ratios():
     """benchmarks/frameworks.py --quick: every row measured (each one first checked to
     agree with the framework's own loss), and the ratio printed; no time is asserted."""

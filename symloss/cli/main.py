@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from symloss.cli import catalog, check, docs, parse
+from symloss.cli import build, catalog, check, docs, parse
 from symloss.cli.common import EXIT_USAGE, Parser
 from symloss.errors import UsageError
 from symloss.version import __version__
 
 #: The command modules, in the order ``symloss --help`` lists them.
-COMMAND_MODULES = (catalog, parse, check, docs)
+COMMAND_MODULES = (catalog, parse, check, docs, build)
 
 
 def build_parser() -> Parser:

@@ -14,7 +14,9 @@ def add_cli(sub) -> None:
     parse.add_argument("latex", metavar="LATEX", help="the formula, e.g. 'E = \\frac{1}{n}...'")
     parse.add_argument("--pred", default="y", help="how the prediction is written (default y)")
     parse.add_argument("--target", default="t", help="how the target is written (default t)")
-    parse.add_argument("--logits", default="z", help="how the logits are written (default z)")
+    parse.add_argument(
+        "--logits", default=None, help="how the logits are written (default z, unless --pred is z)"
+    )
     parse.add_argument(
         "--param",
         action="append",
@@ -42,6 +44,10 @@ def cmd_parse(args) -> int:
             print(L.latex(style=args.style, part=part) if args.as_latex else L.pretty(part))
         for c in L.constraints_used():
             print(f"  (uses {c.name}: {c.description})")
+        for key, dom in L.domains.items():
+            if dom is not None:
+                why = f": {dom.description}" if dom.description else ""
+                print(f"  domain of {key}: {dom.text()}{why}")
         if args.identify:
             found = identify(L)
             print(f"identified: {found}" if found else "identified: no registered loss matches")

@@ -21,14 +21,14 @@ import inspect
 import reprlib
 import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
 from sympy import Indexed, IndexedBase, Sum, Symbol
 
 from symloss.core.domain import Domain, Param, set_text
-from symloss.errors import ArgumentError
+from symloss.errors import ArgumentError, DefinitionError, OptionError
 from symloss.frameworks import lazy
 from symloss.numeric import evaluate
 from symloss.printing import STYLES, latex_expr, pretty_equation
@@ -169,9 +169,9 @@ class Loss:
 
     def __post_init__(self):
         if not self.indices:
-            raise ValueError(f"loss {self.name!r} has no sum over the samples")
+            raise DefinitionError(f"loss {self.name!r} has no sum over the samples")
         if self.reduction not in self.reductions:
-            raise ValueError(
+            raise DefinitionError(
                 f"loss {self.name!r}: reduction {self.reduction!r} is not one of {self.reductions}"
             )
         allowed: set = {self.pred.label, self.target.label}
@@ -187,7 +187,7 @@ class Loss:
         }
         if undeclared:
             names = ", ".join(sorted(map(str, undeclared)))
-            raise ValueError(f"loss {self.name!r} uses undeclared symbols: {names}")
+            raise DefinitionError(f"loss {self.name!r} uses undeclared symbols: {names}")
 
     # ------------------------------------------------------------------ structure
     @property
@@ -246,6 +246,19 @@ class Loss:
             for p in inspect.signature(self.builder).parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
+
+    def bind(self, **values) -> Loss:
+        """This loss with hyperparameter values bound by name (``L.bind(delta=1.0)``);
+        a formula from :func:`symloss.from_latex` keeps its hyperparameters symbolic
+        until then."""
+        params = {p.name: p for p in self.params}
+        bound = dict(self.bound)
+        for key, value in values.items():
+            if key not in params:
+                valid = ", ".join(sorted(params)) or "none"
+                raise ArgumentError(f"{self.name} has no hyperparameter {key!r}; it has: {valid}")
+            bound[key] = params[key].validate(value, self.name)
+        return replace(self, bound=tuple(sorted(bound.items())))
 
     def describe_params(self) -> list[str]:
         return [
@@ -308,7 +321,7 @@ class Loss:
         that KaTeX and pdflatex accept.
         """
         if style not in STYLES:
-            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+            raise OptionError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
         lhs, rhs = self.equation(part)
         return f"{latex_expr(lhs, style)} = {latex_expr(rhs, style)}"
 
@@ -324,7 +337,7 @@ class Loss:
             if self.separable:
                 return sp.Derivative(E, x, 2), self.hessian()
             return sp.Derivative(E, x, derivatives.of(self).hessian_partner), self.hessian()
-        raise ValueError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
+        raise OptionError(f"unknown part {part!r}; choose one of {', '.join(PARTS)}")
 
     def pretty(self, part: str = "loss") -> str:
         """Unicode text for a part, as ``symloss show`` prints it."""

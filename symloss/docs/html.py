@@ -46,9 +46,17 @@ def _html_doc(title: str, body: str) -> str:
 
 def _html_formulas(formulas: Iterable[Formula]) -> str:
     return "\n".join(
-        f'<div class="formula"><div class="label">{_h(f.label)}</div>\n{_math(f.tex)}</div>'
+        f'<div class="formula"><div class="label">{_h(f.label)}</div>\n{_math(f.shown)}</div>'
         for f in formulas
     )
+
+
+def _html_notes(notes) -> str:
+    out = []
+    for note in notes:
+        formula = "\n" + _math(note.tex) if note.tex else ""
+        out.append(f'<div class="formula"><div class="label">{_h(note.text)}</div>{formula}</div>')
+    return "\n".join(out)
 
 
 def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
@@ -61,6 +69,8 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
 
     parts.append("<h2>Definition</h2>")
     parts.append(_html_formulas(s.definitions))
+    if s.where:
+        parts.append(f'<p class="where">where {_math(s.where, False)}</p>')
     comp = loss.composition
     if comp is not None:
         base = _h(comp.base)
@@ -68,6 +78,16 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         parts.append(
             f'<p class="note">The loss {link} applied to the {_h(comp.name)} of the logits.</p>'
         )
+
+    parts.append("<h2>As computed</h2>")
+    parts.append(_html_notes(s.computed))
+    if s.option_effects:
+        parts.append("<h2>Options</h2>")
+        parts.append(
+            '<p class="note">Set at <code>symloss.get(name, option=value)</code>; each '
+            "changes the formula:</p>"
+        )
+        parts.append(_html_notes(s.option_effects))
 
     parts.append("<h2>Gradient</h2>")
     parts.append(_html_formulas(s.gradients))
@@ -124,12 +144,9 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
                 f"<td>{_math(tex, False)}</td><td>{_h(description)}</td></tr>"
             )
         parts.append("</table>")
-    for name, tex, description, used in s.constraints:
+    for _name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
-        parts.append(
-            f"<p>Constraint <code>{_h(name)}</code>: {_math(tex, False)}, "
-            f"{_h(description)} ({how}).</p>"
-        )
+        parts.append(f"<p>Constraint {_math(tex, False)}: {_h(description)} ({how}).</p>")
     if loss.references:
         parts.append("<h2>References</h2><ul>")
         parts.extend(f"<li>{_h(r)}</li>" for r in loss.references)
@@ -145,24 +162,28 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
 
 
 def _html_index(sheets: Sequence[Sheet], pages: dict[str, str]) -> str:
+    # The gradient goes under the definition, in one column of formulas: side by side,
+    # the two made a table three times as wide as the page.
     rows = []
     for s in sheets:
         loss = s.loss
         aliases = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
-        definition = _math(DISPLAY_STYLE + loss.latex("standard"), False)
-        gradient = _math(DISPLAY_STYLE + loss.latex(part="gradient"), False)
+        definition = next(f for f in s.definitions if f.label.endswith("standard notation"))
+        gradient = s.gradients[-2] if loss.constraints_used() else s.gradients[-1]
         rows.append(
             f'<tr><td><a href="{_h(pages[loss.name])}">{_h(loss.title)}</a><br>'
             f"<code>{_h(loss.name)}</code>{' alias ' + aliases if aliases else ''}</td>"
-            f"<td>{definition}</td><td>{gradient}</td></tr>"
+            f'<td><div class="label">definition</div>{_math(definition.shown)}'
+            f'<div class="label">{_h(gradient.label.lower())}</div>'
+            f"{_math(gradient.shown)}</td></tr>"
         )
     body = (
         "<main><h1>Loss functions</h1>"
         f'<p class="names">{len(sheets)} losses, each written once as a SymPy expression; '
         "every formula below is derived from it.</p>"
-        '<div class="wide"><table class="index">'
-        "<tr><th>loss</th><th>definition</th><th>gradient</th></tr>\n"
+        '<table class="index">'
+        "<tr><th>loss</th><th>definition and gradient</th></tr>\n"
         + "\n".join(rows)
-        + "\n</table></div></main>"
+        + "\n</table></main>"
     )
     return _html_doc("symloss — loss functions", body)

@@ -36,7 +36,16 @@ def _md_inline(tex: str) -> str:
 def _md_formulas(formulas: Iterable[Formula]) -> list[str]:
     out = []
     for f in formulas:
-        out += [f"{escape(f.label)}:", "", _md_block(f.tex), ""]
+        out += [f"{escape(f.label)}:", "", _md_block(f.shown), ""]
+    return out
+
+
+def _md_notes(notes) -> list[str]:
+    out = []
+    for note in notes:
+        out += [escape(note.text), ""]
+        if note.tex:
+            out += [_md_block(note.tex), ""]
     return out
 
 
@@ -50,6 +59,14 @@ def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     if comp is not None:
         base = f"[`{comp.base}`]({pages[comp.base]})" if comp.base in pages else f"`{comp.base}`"
         lines += [f"The loss {base} applied to the {escape(comp.name)} of the logits.", ""]
+    if s.where:
+        lines += [f"where {_md_inline(s.where)}", ""]
+    lines += ["## As computed", ""]
+    lines += _md_notes(s.computed)
+    if s.option_effects:
+        lines += ["## Options", ""]
+        lines += ["Set at `symloss.get(name, option=value)`; each changes the formula:", ""]
+        lines += _md_notes(s.option_effects)
     lines += ["## Gradient", ""]
     lines += _md_formulas(s.gradients)
     for c in loss.constraints_used():
@@ -88,9 +105,9 @@ def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         lines += [f"- {_md_inline(label)}{role}: {_md_inline(tex)}, {escape(description)}"]
     if s.domains:
         lines.append("")
-    for name, tex, description, used in s.constraints:
+    for _name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
-        lines += [f"- Constraint `{name}`: {_md_inline(tex)}, {escape(description)} ({how})."]
+        lines += [f"- Constraint {_md_inline(tex)}: {escape(description)} ({how})."]
     if s.constraints:
         lines.append("")
     if loss.references:

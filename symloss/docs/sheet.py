@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from symloss.core.loss import Loss
-from symloss.printing.printers import latex_expr
+from symloss.docs.options import Note, computed_notes, option_effects, where_tex
+from symloss.printing.breaking import aligned, broken
+from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
 from symloss.symbolic.derivation import E, Step, derivation
 
@@ -19,6 +21,24 @@ class Formula:
 
     label: str
     tex: str
+    #: The same formula laid out for a page: ``tex`` when it fits a column, else an
+    #: ``aligned`` environment cut at its top-level signs (symloss.printing.breaking).
+    display: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.display or self.tex
+
+
+def equation_formula(label: str, lhs: sp.Expr, rhs: sp.Expr, style: str = "standard") -> Formula:
+    """A :class:`Formula` of ``lhs = rhs``, with its layout for a page."""
+    printer = _PRINTERS[style]()
+    left = latex_expr(lhs, style)
+    lines = broken(rhs, printer)
+    tex = f"{left} = {latex_expr(rhs, style)}"
+    if len(lines) == 1:
+        return Formula(label, tex)
+    return Formula(label, tex, r"\begin{aligned}" + aligned(left, [lines]) + r"\end{aligned}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,9 @@ class Sheet:
     constraints: tuple[tuple[str, str, str, bool], ...]  # (name, LaTeX, description, used)
     params: tuple[tuple[str, str, str, str, str], ...]  # (LaTeX, name, value, domain, text)
     classification: bool
+    where: str = ""  # the hyperparameters' values, \delta = 1.5 (LaTeX)
+    computed: tuple[Note, ...] = ()  # what the computation adds to the definition
+    option_effects: tuple[Note, ...] = ()  # each structural option and the loss it gives
 
     @property
     def reduction(self) -> str:
@@ -63,15 +86,28 @@ def is_article_loss(loss: Loss) -> bool:
     return ARTICLE in loss.references and loss.composition is None
 
 
+def input_role(loss: Loss) -> str:
+    """What the loss's input is, in words: ``"logits"`` (a loss on logits, composed or
+    not), ``"scores"`` (a margin loss's decision function) or ``"prediction"``; read
+    from the input's domain, so a page never calls logits a prediction."""
+    description = loss.domains[str(loss.pred.label)].description
+    if loss.composition is not None or "logit" in description:
+        return "logits"
+    if "score" in description:
+        return "scores"
+    return "prediction"
+
+
 def sheet(loss: Loss) -> Sheet:
     """The format-independent content of the page of *loss*."""
     pred = str(loss.pred.label)
+    role = input_role(loss)
     definitions = []
     if is_article_loss(loss):
-        definitions.append(Formula("Definition, in the article's notation", loss.latex("article")))
-        definitions.append(Formula("Definition, in standard notation", loss.latex("standard")))
-    else:
-        definitions.append(Formula("Definition, in standard notation", loss.latex("standard")))
+        definitions.append(
+            equation_formula("Definition, in the article's notation", *loss.equation(), "article")
+        )
+    definitions.append(equation_formula("Definition, in standard notation", *loss.equation()))
 
     comp = loss.composition
     gradients = []
@@ -84,22 +120,29 @@ def sheet(loss: Loss) -> Sheet:
                 latex_expr(sp.Eq(comp.element, comp.value, evaluate=False)),
             )
         )
-        gradients.append(Formula(f"Gradient by the prediction {y}", base.latex(part="gradient")))
-        gradients.append(Formula(f"Gradient by the logits {pred}", loss.latex(part="gradient")))
+        gradients.append(
+            equation_formula(f"Gradient by the prediction {y}", *base.equation("gradient"))
+        )
+        gradients.append(
+            equation_formula(f"Gradient by the logits {pred}", *loss.equation("gradient"))
+        )
     else:
-        gradients.append(Formula(f"Gradient by the prediction {pred}", loss.latex(part="gradient")))
+        gradients.append(
+            equation_formula(f"Gradient by the {role} {pred}", *loss.equation("gradient"))
+        )
     used = loss.constraints_used()
     if used:
         general = sp.Eq(sp.Derivative(E, loss.element), loss.general_gradient(), evaluate=False)
         gradients.append(
-            Formula(
-                "Gradient without the constraint " + ", ".join(c.name for c in used),
-                latex_expr(general),
+            equation_formula(
+                "Gradient without the constraint that "
+                + "; and that ".join(c.description for c in used),
+                general.lhs,
+                general.rhs,
             )
         )
 
-    by = "logits" if comp is not None else "prediction"
-    hessians = (Formula(f"Hessian by the {by} {pred}", loss.latex(part="hessian")),)
+    hessians = (equation_formula(f"Hessian by the {role} {pred}", *loss.equation("hessian")),)
     if loss.separable:
         hessian_note = (
             "The Hessian is diagonal: this is its diagonal element, and every other entry is 0."
@@ -111,7 +154,7 @@ def sheet(loss: Loss) -> Sheet:
         )
 
     roles = {
-        str(loss.pred.label): "logits" if comp is not None else "prediction",
+        str(loss.pred.label): role,
         str(loss.target.label): "target",
     }
     roles.update({str(b.label): "input, by keyword" for b in loss.extra_inputs})
@@ -145,6 +188,9 @@ def sheet(loss: Loss) -> Sheet:
         constraints=constraints,
         params=params,
         classification=is_classification(loss),
+        where=where_tex(loss),
+        computed=computed_notes(loss),
+        option_effects=option_effects(loss),
     )
 
 
@@ -169,6 +215,8 @@ def plot_caption(sheet: Sheet) -> str:
         )
     if ndim == 2 and not loss.separable:
         return "One sample: a row of two entries, the first equal in prediction and target."
-    if sheet.classification:
+    if sheet.classification and is_article_loss(loss):
         return "One sample, for each class of the target (as in the article's table)."
+    if sheet.classification:
+        return "One sample, for each class of the target."
     return "One sample, against the residual between prediction and target."

@@ -25,7 +25,7 @@ def _select(names: Iterable[str] | None) -> list[Loss]:
         return [get(n) for n in registered_names()]
     chosen: dict[str, Loss] = {}
     for n in names:
-        loss = get(n)
+        loss = n if isinstance(n, Loss) else get(n)  # a bound loss shows its values
         chosen.setdefault(loss.name, loss)
     return [chosen[k] for k in sorted(chosen)]
 

@@ -1,4 +1,5 @@
-"""The article's example table, for any separable loss: each addend of the summand per sample."""
+"""The article's example table, for any loss that is a sum of per-element terms: each
+addend of the summand, element by element (sample, or sample x class)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,36 @@ from symloss.core.loss import Loss
 from symloss.numeric import evaluate
 from symloss.numeric.kernel import Kernel
 from symloss.numeric.stabilize import stabilize
-from symloss.printing.printers import pretty
+from symloss.printing.printers import linear, pretty
 
 
-def per_sample_terms(loss: Loss, pred: np.ndarray, target: np.ndarray):
-    """Headers and values of each authored addend of the summand, sample by sample.
+def tabulable(loss: Loss) -> bool:
+    """Whether each element has a term of its own: the summand holds no inner sum or
+    row maximum, and the loss takes no further input such as a variance.  A softmax's
+    normalising sum is inside the function, so one-hot cross-entropy on logits is
+    tabulable; Dice, Tversky and the cosine are not."""
+    if len(loss.indices) not in (1, 2) or loss.element_indices or loss.extra_inputs:
+        return False
+    return not loss.term.has(sp.Sum) and not any(
+        type(f).__name__ == "rowmax" for f in loss.term.atoms(sp.Function)
+    )
+
+
+def per_sample_terms(loss: Loss, pred: np.ndarray, target: np.ndarray, use_unicode: bool = True):
+    """Headers and values of each authored addend of the summand, element by element.
 
     For binary cross-entropy these are the article's columns ``t_i log(y_i)`` and
     ``(1 - t_i) log(1 - y_i)``; the value of a zero-weighted log term is 0 (its limit).
+    For a loss over class rows (categorical cross-entropy) each value array has the
+    inputs' shape ``(n, m)``: one entry per sample and class.  Headers are one line:
+    the Unicode text form where that fits on one line, else (or with
+    ``use_unicode=False``) the linear ASCII form, ``(y_k - t_k)^2``.
     """
-    if not loss.separable or len(loss.indices) != 1:
-        raise ValueError(f"{loss.name}: the table needs a loss that is a single sum over samples")
+    if not tabulable(loss):
+        raise ValueError(
+            f"{loss.name}: the table needs a loss that is a sum of one term per element "
+            "(this one couples the elements of a row through a sum)"
+        )
     batch = evaluate.prepare(loss, pred, target, None, {})
     arrays, sizes = batch.arrays, batch.sizes
     addends = sp.Add.make_args(loss.term)
@@ -27,6 +47,14 @@ def per_sample_terms(loss: Loss, pred: np.ndarray, target: np.ndarray):
     for a in addends:
         kernel = Kernel(stabilize(a.doit(), frozenset({loss.target})), loss.indices)
         values = np.broadcast_to(kernel(arrays, sizes), batch.shape).astype(np.float64)
-        headers.append(pretty(a).replace("⋅", " "))
+        headers.append(_header(a, use_unicode))
         columns.append(values + 0.0)
     return headers, columns
+
+
+def _header(addend: sp.Expr, use_unicode: bool) -> str:
+    if use_unicode:
+        text = pretty(addend).replace("\u22c5", " ")
+        if "\n" not in text:
+            return text
+    return linear(addend)

@@ -11,8 +11,10 @@ import sympy as sp
 
 from symloss.core.loss import Loss
 from symloss.docs.files import write_output
+from symloss.docs.options import computed_notes, option_effects, where_tex
 from symloss.docs.site import _select
-from symloss.printing.printers import latex_expr
+from symloss.printing.breaking import aligned, broken
+from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
 from symloss.symbolic.derivation import derivation
 from symloss.version import __version__
@@ -152,8 +154,9 @@ def export_tex(
 
     Parameters
     ----------
-    names : iterable of str, optional
-        Losses (names or aliases), in the order given; all registered losses when None.
+    names : iterable of str or Loss, optional
+        Losses (names, aliases, or losses with options bound by :func:`symloss.get`), in
+        the order given; all registered losses when None.
     out : path, optional
         File to write (see :func:`symloss.docs.files.write_output`: an existing file
         is overwritten, keeping its mode).  ``None`` only returns the text.
@@ -176,7 +179,7 @@ def export_tex(
     else:
         losses, seen = [], set()
         for n in names:
-            loss = get(n)
+            loss = n if isinstance(n, Loss) else get(n)  # a bound loss shows its values
             if loss.name not in seen:
                 seen.add(loss.name)
                 losses.append(loss)
@@ -202,6 +205,14 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
     def display(tex: str) -> str:
         return f"\\[\n{tex}\n\\]"
 
+    def equation(lhs, rhs) -> str:
+        # One line as \[ ... \], or cut at its top-level signs into align* rows.
+        lines = broken(rhs, _PRINTERS[style]())
+        left = latex_expr(lhs, style)
+        if len(lines) == 1:
+            return display(f"{left} = {lines[0]}")
+        return "\\begin{align*}\n" + aligned(left, [lines]) + "\n\\end{align*}"
+
     comp = loss.composition
     aliases = ", ".join(rf"\texttt{{{tex_text(a)}}}" for a in loss.aliases)
     aliases = f" (alias {aliases})" if aliases else ""
@@ -210,7 +221,7 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
         rf"\texttt{{{tex_text(loss.name)}}}" + aliases,
         "",
         r"\textbf{Definition.}",
-        display(loss.latex(style)),
+        equation(*loss.equation()),
     ]
     if comp is not None:
         element = latex_expr(sp.Eq(comp.element, comp.value, evaluate=False), style)
@@ -218,13 +229,29 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
             rf"with the prediction given by the {tex_text(comp.name)} of the logits,",
             display(element),
         ]
+    where = where_tex(loss, style)
+    if where:
+        lines += [rf"where \({where}\).", ""]
+    lines.append(r"\textbf{As computed.}")
+    for note in computed_notes(loss, style):
+        lines.append(tex_text(note.text))
+        if note.equation is not None:
+            lines.append(equation(*note.equation))
+        else:
+            lines.append(display(note.tex) if note.tex else "")
+    effects = option_effects(loss, style)
+    if effects:
+        lines += [r"\textbf{Options.} Set at \texttt{symloss.get}; each changes the formula.", ""]
+        for note in effects:
+            lines.append(tex_text(note.text))
+            lines.append(display(note.tex) if note.tex else "")
     if loss.conventions:
         lines += [tex_text(loss.conventions), ""]
     lines.append(r"\textbf{Gradient.}")
     if comp is not None:
-        lines += ["By the prediction:", display(get(comp.base).latex(style, "gradient"))]
+        lines += ["By the prediction:", equation(*get(comp.base).equation("gradient"))]
         lines += ["By the logits:"]
-    lines.append(display(loss.latex(style, "gradient")))
+    lines.append(equation(*loss.equation("gradient")))
     for c in loss.constraints_used():
         lines += [
             rf"This uses \({latex_expr(c.lhs, style)} = {latex_expr(c.rhs, style)}\): "
@@ -235,7 +262,9 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
         lines.append(r"\subsection*{Derivation}")
         lines.append(r"\begin{enumerate}")
         for step in derivation(loss):
-            lines.append(rf"\item \textbf{{{tex_text(step.title)}.}} {tex_text(step.note)}")
+            lines.append(
+                rf"\item \textbf{{{tex_text(step.title)}.}} {_breakable(tex_text(step.note))}"
+            )
             lines.append(r"\begin{align*}")
             lines.append(step.latex(style, aligned=True))
             lines.append(r"\end{align*}")
@@ -246,3 +275,8 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
                 )
         lines.append(r"\end{enumerate}")
     return "\n".join(lines) + "\n"
+
+
+def _breakable(tex: str) -> str:
+    r"""Text in which a long name (``binary\_cross\_entropy``) may break after an underscore."""
+    return tex.replace(r"\_", r"\_\allowbreak{}")

@@ -7,6 +7,6 @@ and :mod:`~symloss.latex_in.convert` makes it a Loss (:func:`from_latex`) and na
 catalog loss it equals (:func:`identify`).
 """
 
-from symloss.latex_in.convert import equivalent, from_latex, identify
+from symloss.latex_in.convert import equivalent, from_latex, identify, match
 
-__all__ = ["equivalent", "from_latex", "identify"]
+__all__ = ["equivalent", "from_latex", "identify", "match"]

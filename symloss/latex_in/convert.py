@@ -58,7 +58,7 @@ def from_latex(
     *,
     pred: str = "y",
     target: str = "t",
-    logits: str = "z",
+    logits: str | None = None,
     params: dict[str, float] | None = None,
     log_base=None,
     name: str | None = None,
@@ -72,7 +72,8 @@ def from_latex(
         The formula: ``E = ...``, ``\mathcal{L} = ...``, ``L(y, t) = ...`` or a bare
         right-hand side, in the article's notation or standard LaTeX.
     pred, target, logits : str
-        How the prediction, the target and the logits are written in *text*.
+        How the prediction, the target and the logits are written in *text*.  The
+        logits default to ``z`` unless the prediction or target is named ``z``.
     params : dict, optional
         Values of hyperparameters written as symbols (``{"delta": 1.0}``).
     log_base : optional
@@ -102,7 +103,7 @@ def from_latex(
     """
     declared = _checked_params(text, params)
     parsed = parse_latex(text, pred=pred, target=target, logits=logits, log_base=log_base)
-    expr = parsed.expr
+    expr = _sizes(parsed.expr)
     coef, limits, term = _split(text, expr)
     sample_size = limits[0][1]
     if coef.has(sample_size) and (coef * sample_size).free_symbols.isdisjoint({sample_size}):
@@ -116,19 +117,24 @@ def from_latex(
     for sym in sorted(_free_scalars(expr), key=str):
         if sym in (n, m):
             continue
-        if sym.name not in declared:
+        if sym.name not in declared and sym.name in (pred, target, logits or "z"):
             raise ParseError(
                 text,
                 _position(text, sym.name),
-                f"free symbol {sym.name!r} is neither {pred!r}, {target!r}, a size (n, m) "
-                "nor a declared parameter (pass params={...})",
+                f"{sym.name!r} is an input array but appears outside the sum over the "
+                "samples: write it with the sum's index, as in y_i inside \\sum_{i=1}^{n}",
             )
+        if sym.name not in declared:  # a hyperparameter, kept symbolic until bound
+            param_objs.append(
+                Param(sym.name, sym, None, None, "written in the formula; bind with L.bind()")
+            )
+            continue
         value = declared.pop(sym.name)
         param_objs.append(Param(sym.name, sym, value, None, "declared with from_latex"))
     if declared:
         raise ParseError(text, 0, f"parameter(s) {', '.join(sorted(declared))} do not appear")
     if term.has(PRED) and uses_logits:
-        raise ParseError(text, 0, f"the formula uses both {pred!r} and logits {logits!r}")
+        raise ParseError(text, 0, f"the formula uses both {pred!r} and logits {logits or 'z'!r}")
     if not term.has(input_base):
         raise ParseError(text, 0, f"the formula does not use the prediction {pred!r}")
 
@@ -154,9 +160,12 @@ def from_latex(
         raise ParseError(
             text, 0, f"{pred!r} is used with {sorted(ranks)} indices inside {len(indices)} sum(s)"
         )
-    domains = {str(input_base.label): _input_domain(term, input_base), "t": _target_domain(term)}
-    for b in extra:  # further arrays (a variance): real, passed by keyword at call time
-        domains[str(b.label)] = REAL
+    domains = {
+        str(input_base.label): _input_domain(term, input_base),
+        "t": _target_domain(term),
+    }
+    for b in extra:  # further arrays (a variance): passed by keyword at call time
+        domains[str(b.label)] = _needed_domain(term, b, closed=False) or REAL
     constraints = ()
     if len(indices) == 2 and term.has(softmax):
         constraints = (ONE_HOT,)  # matched up to index renaming, see Constraint.apply
@@ -182,6 +191,57 @@ def from_latex(
         )
     except ValueError as exc:
         raise ParseError(text, 0, str(exc)) from None
+
+
+#: How papers name the number of samples when a sum is written without limits
+#: (``\frac{1}{N}\sum_i``): such a letter in the constant in front is the sample count.
+SAMPLE_SIZE_NAMES = ("N", "B", "M", "n")
+
+
+def _size_letter(hi) -> bool:
+    """Whether an upper limit is a size written as a letter: ``N``, ``K``, ``|D|``."""
+    if isinstance(hi, sp.Abs):
+        hi = hi.args[0]
+    return isinstance(hi, Symbol) and hi not in (n, m) and not hi.is_integer
+
+
+def _sizes(expr: sp.Expr) -> sp.Expr:
+    """Sizes written as papers write them, as symloss's ``n`` (samples) and ``m``.
+
+    Any letter in an upper limit is a size: the outermost sum's is the number of
+    samples (N, B, |D| ...), an inner sum's the number of classes (K, C, M ...).  A
+    letter conventional for the sample count (:data:`SAMPLE_SIZE_NAMES`) in the
+    constant in front of the sum, not used inside it, is the sample count too.
+    """
+    top = [f for f in Mul.make_args(expr) if isinstance(f, Sum)]
+    if len(top) != 1:
+        return expr
+    outer_var, _, outer_hi = top[0].limits[-1]
+    if outer_hi == m:  # \frac{1}{m}\sum_{i=1}^{m}: m samples (Ng's course notes)
+        expr = expr.xreplace({m: n, n: m})
+        return _sizes(expr)
+    mapping: dict = {}
+    if _size_letter(outer_hi):
+        mapping[outer_hi] = n
+    for node in sp.preorder_traversal(top[0]):
+        if isinstance(node, Sum):
+            for var, _, hi in node.limits:
+                if var != outer_var and _size_letter(hi) and hi not in mapping:
+                    mapping[hi] = m
+    out = expr.xreplace(mapping)
+    (total,) = [f for f in Mul.make_args(out) if isinstance(f, Sum)]
+    if total.limits[-1][2] == n:
+        coef = Mul(*[f for f in Mul.make_args(out) if f is not total])
+        letters = [
+            s
+            for s in coef.free_symbols | {a for a in coef.atoms(sp.Abs) if _size_letter(a)}
+            if (isinstance(s, sp.Abs) or s.name in SAMPLE_SIZE_NAMES or s == m)
+            and s != n
+            and not total.has(s)
+        ]
+        if len(letters) == 1:
+            out = out.xreplace({letters[0]: n})
+    return out
 
 
 def _checked_params(text: str, params) -> dict[str, float]:
@@ -219,11 +279,16 @@ def _split(text: str, expr: sp.Expr):
     sums = [f for f in Mul.make_args(expr) if isinstance(f, Sum)]
     if len(sums) != 1 or not isinstance(expr, (Mul, Sum)):
         where = text.find(r"\sum")
-        reason = (
-            "the formula has no sum over the samples (write \\sum_{i=1}^{n} ...)"
-            if not sums
-            else "the formula must be one sum over the samples times a constant"
-        )
+        if not expr.has(Sum):
+            reason = "the formula has no sum over the samples (write \\sum_{i=1}^{n} ...)"
+        elif sums:
+            reason = "the formula must be one sum over the samples times a constant"
+        else:  # RMSE: sqrt of a mean; a norm of the whole batch; log of a sum ...
+            outer, where = _enclosing(text, expr)
+            reason = (
+                f"the loss is not a constant times a sum over the samples: the sum sits "
+                f"inside {outer}, so the loss does not split into per-sample terms"
+            )
         raise ParseError(text, max(where, 0), reason)
     (s,) = sums
     coef = Mul(*[f for f in Mul.make_args(expr) if f is not s])
@@ -252,6 +317,46 @@ def _split(text: str, expr: sp.Expr):
     return coef, limits, body
 
 
+_SPELLINGS = {
+    "sqrt": (r"\sqrt",),
+    "Abs": (r"\lVert", r"\|", r"\left|", "|"),
+    "log": (r"\log", r"\ln", "log"),
+    "exp": (r"\exp", "e^"),
+}
+
+
+def _enclosing(text: str, expr: sp.Expr) -> tuple[str, int]:
+    """What the outermost sum sits inside (``a square root``) and where that is written."""
+    node = expr
+    while not isinstance(node, Sum):
+        inner = [a for a in node.args if a.has(Sum)]
+        if isinstance(node, sp.Pow) and node.exp == sp.Rational(1, 2):
+            key, what = "sqrt", "a square root"
+        elif isinstance(node, sp.Pow) and node.base.has(Sum):
+            key, what = "", f"a power ({sp.sstr(node.exp)})"
+        elif isinstance(node, sp.Add) and node is expr:
+            outside = [a for a in node.args if not a.has(Sum)]
+            key, what = (
+                "",
+                (
+                    f"a sum with other terms ({_show_node(outside[0])} is outside it: a \\sum "
+                    "binds up to the next + or -, so put its body in parentheses)"
+                ),
+            )
+        elif isinstance(node, (Mul, sp.Add)):
+            key = what = None
+        else:
+            key, what = type(node).__name__, f"{type(node).__name__.lower()}(...)"
+        if what is not None:
+            for spelling in _SPELLINGS.get(key, ()):
+                at = text.find(spelling)
+                if at >= 0:
+                    return what, at
+            return what, text.find(r"\sum")
+        node = inner[0]
+    return "another expression", text.find(r"\sum")
+
+
 def _free_scalars(expr: sp.Expr) -> set[Symbol]:
     labels = {b.label for b in expr.atoms(IndexedBase)}
     return {
@@ -272,17 +377,106 @@ def _position(text: str, name: str) -> int:
 def _input_domain(term: sp.Expr, base: IndexedBase) -> Domain:
     if base == LOGITS:
         return LOGIT
-    for node in sp.preorder_traversal(term):
-        if isinstance(node, sp.log) and node.args[0].has(base):
-            return _PROBABILITY  # log y or log(1 - y): a probability
-    return REAL
+    return _needed_domain(term, base) or REAL
 
 
 def _target_domain(term: sp.Expr) -> Domain | None:
+    needed = _needed_domain(term, TARGET, closed=True)
+    if needed is not None:
+        return needed
     for node in sp.preorder_traversal(term):
         if isinstance(node, sp.Add) and (1 - node).has(TARGET) and (1 - node).is_Indexed:
-            return _UNIT  # (1 - t): a label or probability in [0, 1]
+            return Domain(  # (1 - t): a label or probability in [0, 1]
+                Interval(0, 1), None, f"t is a label or probability, as {_show_node(node)} says"
+            )
     return None
+
+
+def _show_node(e: sp.Expr) -> str:
+    """``log(y_i)`` for ``log(y[i])``: how a message names a piece of the formula."""
+    import re
+
+    return re.sub(
+        r"(\w+)\[([\w, ]+)\]", lambda m_: f"{m_[1]}_{m_[2].replace(', ', '')}", sp.sstr(e)
+    )
+
+
+def _requirements(term: sp.Expr, base: IndexedBase):
+    """``(argument, source, weighted)`` for each piece of *term* that needs its argument
+    positive (``log``) or non-negative (a root): *weighted* when a factor holding the
+    target multiplies it (``t log y``: 0 there is the finite limit, so accepted)."""
+    weighted: set = set()
+    for node in sp.preorder_traversal(term):
+        if isinstance(node, Mul):
+            others = [f for f in node.args if f.has(TARGET)]
+            for f in node.args:
+                if isinstance(f, sp.log) and any(o is not f for o in others):
+                    weighted.add(f)
+    for node in sp.preorder_traversal(term):
+        if isinstance(node, sp.log) and node.args[0].has(base):
+            yield node.args[0], node, ">", node in weighted
+        elif (
+            isinstance(node, sp.Pow)
+            and node.base.has(base)
+            and node.exp.is_Rational
+            and not node.exp.is_integer
+        ):
+            yield node.base, node, ">" if node.exp < 0 else ">=", False
+
+
+def _needed_domain(term: sp.Expr, base: IndexedBase, closed: bool = False) -> Domain | None:
+    r"""The interval that *term* needs *base*'s elements in, with where each bound comes
+    from: ``log y`` needs y > 0, ``log(1 - y)`` y < 1, ``\log\cosh(y - t)`` nothing.
+
+    Each argument that must be positive is split into factors; a factor linear in the
+    element with a numeric bound gives a bound; one positive for every real element
+    (``1 + (y - t)^2``, ``cosh``) gives none; others are left to the numbers.  With
+    *closed* (or for ``t log y``), the accepted set includes the bound (the limit).
+    """
+    elements = {e for e in term.atoms(Indexed) if e.base == base}
+    if not elements:
+        return None
+    reals = {e: sp.Dummy(real=True) for e in term.atoms(Indexed)}
+    positive = {s: sp.Dummy(s.name, positive=True) for s in _free_scalars(term)}
+    lo, hi = (-sp.oo, None, False), (sp.oo, None, False)  # value, source, closed
+    for arg, source, relation, weighted in _requirements(term, base):
+        factors = []
+        for f in Mul.make_args(sp.factor_terms(arg)):
+            if isinstance(f, sp.Pow) and f.exp.is_integer and f.exp.is_odd:
+                f = f.base
+            factors.append(f)
+        for f in factors:
+            if not f.has(base):
+                continue
+            x = next((e for e in elements if f.has(e)), None)
+            plain = f.xreplace(positive).xreplace(reals)
+            if plain.is_positive or relation == ">=" and plain.is_nonnegative:
+                continue
+            poly = sp.Poly(f, x) if x is not None and f.is_polynomial(x) else None
+            if poly is None or poly.degree() != 1:
+                continue
+            a, b = poly.all_coeffs()
+            if not (a.is_number and b.is_number) or a == 0:
+                continue
+            bound = -b / a
+            shut = closed or weighted or relation == ">="
+            if a > 0 and bound >= lo[0]:
+                lo = (bound, source, shut and not (bound == lo[0] and not lo[2]))
+            elif a < 0 and bound <= hi[0]:
+                hi = (bound, source, shut and not (bound == hi[0] and not hi[2]))
+    if lo[1] is None and hi[1] is None:
+        return None
+    name = str(base.label)
+    said = []
+    for (value, source, shut), sign in ((lo, ">"), (hi, "<")):
+        if source is not None:
+            limit = f" ({value} itself is accepted: the limit)" if shut else ""
+            said.append(f"{name} must be {sign} {value} because of {_show_node(source)}{limit}")
+    strict = Interval(lo[0], hi[0], lo[1] is not None, hi[1] is not None)
+    accepted = Interval(
+        lo[0], hi[0], lo[1] is not None and not lo[2], hi[1] is not None and not hi[2]
+    )
+    return Domain(strict, None if accepted == strict else accepted, "; ".join(said))
 
 
 # ---------------------------------------------------------------------- identify
@@ -366,6 +560,54 @@ def equivalent(a: Loss, b: Loss, seconds: float | None = COMPARE_SECONDS) -> boo
         return False
 
 
+#: Random points at which :func:`_numerically_equal` compares two summands, the least
+#: number of them where both are real and finite for a verdict, and the precision.
+NUMERIC_POINTS, NUMERIC_VALID, NUMERIC_DIGITS = 40, 12, 40
+
+
+def _numerically_equal(diff: sp.Expr) -> bool | None:
+    r"""Whether *diff* (a difference of summands) is 0 on the domain, numerically.
+
+    Array elements and hyperparameters get random values (half the points in (0, 1),
+    where probabilities live, half in (-3, 3)); inner sums are expanded over 3 classes.
+    Points where either side is not real and finite (outside a domain) are skipped.
+    ``True`` when |diff| < 1e-25 at every valid point at 40 digits and there are at
+    least :data:`NUMERIC_VALID` of them; ``False`` at the first real difference;
+    ``None`` (undecided) otherwise.  A difference on a set of measure zero (``<``
+    against ``\le`` at a boundary where both branches agree) is the same function.
+    """
+    expr = diff.xreplace({m: sp.Integer(3), n: sp.Integer(7)})
+    expr = expr.doit() if expr.has(Sum) else expr
+    elements = sorted(expr.atoms(Indexed), key=str)
+    scalars = sorted(
+        (s for s in expr.free_symbols if isinstance(s, Symbol) and not s.is_integer), key=str
+    )
+    if (
+        expr.free_symbols
+        - set(elements)
+        - set(scalars)
+        - {b.label for b in expr.atoms(IndexedBase)}
+        - {e for x in elements for e in x.indices}
+    ):
+        return None  # a free index or size left: cannot sample it
+    rng = random.Random(1)
+    valid = 0
+    for k in range(NUMERIC_POINTS):
+        lo, hi = (1, 99) if k % 2 == 0 else (-300, 300)
+        point = {e: sp.Rational(rng.randint(lo, hi), 100) for e in elements}
+        point.update({s: sp.Rational(rng.randint(10, 200), 100) for s in scalars})
+        try:
+            value = sp.N(expr.xreplace(point), NUMERIC_DIGITS)
+        except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
+            continue
+        if not (value.is_number and value.is_real and value.is_finite):
+            continue
+        if abs(value) > 1e-25:
+            return False
+        valid += 1
+    return True if valid >= NUMERIC_VALID else None
+
+
 def _equivalent(a: Loss, b: Loss) -> bool:
     diff = _canonical(a) - _canonical(b)
     if diff == 0:
@@ -380,10 +622,15 @@ def _equivalent(a: Loss, b: Loss) -> bool:
         except (TypeError, ValueError, ZeroDivisionError):
             break  # cannot screen numerically; let the symbolic check decide
         if value.is_number and value.is_real and abs(value) > 1e-20:
-            return False
+            # different as written (functions of elements are opaque here): equal as
+            # functions?  (sign(r) r and |r|, <= and < at a boundary where both agree)
+            return bool(_numerically_equal(diff))
     rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
     if sp.simplify(rewritten) == 0:
         return True
+    numeric = _numerically_equal(diff)
+    if numeric is not None:
+        return numeric
     # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
     # radicands of losses (norms, variances); powsimp(force=True) assumes it.
     return sp.simplify(sp.powsimp(sp.expand_power_base(rewritten, force=True), force=True)) == 0
@@ -421,4 +668,27 @@ def identify(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET) -> str |
     return None
 
 
-__all__ = ["equivalent", "from_latex", "identify"]
+def match(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET):
+    """``(name, params)``: the registered loss that *loss* equals and the values of its
+    hyperparameters that make them equal, or ``None``.
+
+    A hyperparameter of the formula that is bound (``params=`` or :meth:`Loss.bind`)
+    maps to its value; one kept symbolic maps to its symbol: a formula with ``\\delta``
+    matches ``("huber", {"delta": delta})``.
+    """
+    name = identify(loss, budget_seconds=budget_seconds)
+    if name is None:
+        return None
+    (candidate,) = [c for c in catalog() if c.name == name]
+    mine = {str(p.symbol): p for p in loss.params if isinstance(p.symbol, Symbol)}
+    values = loss.param_values
+    params = {}
+    for p in candidate.params:
+        if isinstance(p.symbol, Symbol) and str(p.symbol) in mine:
+            own = mine[str(p.symbol)]
+            value = values[own.name]
+            params[p.name] = Symbol(str(p.symbol)) if value is None else value
+    return name, params
+
+
+__all__ = ["equivalent", "from_latex", "identify", "match"]

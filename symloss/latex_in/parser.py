@@ -22,6 +22,11 @@ of functions is capped (:data:`MAX_CALL_DEPTH`), and the whole call shares a wal
 budget (:data:`TIME_BUDGET`), checked as ANTLR reads tokens and between groups, and
 run under :func:`symloss._budget.budget` (time and memory).
 
+The module is long because the three layers share the token and placeholder types and
+the reader's state (positions for messages, the deadline, the magnitude bounds); split
+apart, each would import the others' internals.  Papers' notation (positive parts,
+indicators, cases with conditions, sums without limits, ``y^{(i)}``) lives in the reader.
+
 Magnitudes are bounded *before* SymPy sees them (:class:`_Magnitudes`).  SymPy
 evaluates exact arithmetic as it builds an expression (``9^{10^{99}}``, but also
 ``e^{10^{99}\ln 2}``, which it turns into ``2^{10^{99}}``), and later steps put small
@@ -95,7 +100,11 @@ _GREEK = set(
 _CONSTANTS = {"e": sp.E, "pi": sp.pi, "infty": sp.oo}
 _FUNCS = {"log": sp.log, "ln": sp.log, "exp": sp.exp, "cosh": sp.cosh, "sinh": sp.sinh,
           "tanh": sp.tanh, "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "max": sp.Max,
-          "min": sp.Min, "sigmoid": _symbols.sigmoid, "softmax": _symbols.softmax}
+          "min": sp.Min, "sigmoid": _symbols.sigmoid, "softmax": _symbols.softmax,
+          "ReLU": "relu", "relu": "relu", "softplus": "softplus", "sign": sp.sign,
+          "sgn": sp.sign, "indicator": "indicator"}
+#: functions written by name that are SymPy expressions of their argument
+_EXPANDED = {"relu": lambda x: sp.Max(0, x), "softplus": lambda x: sp.log(1 + sp.exp(x))}
 _DROP = {r"\,", r"\;", r"\:", r"\!", "\\ ", "~", r"\quad", r"\qquad", r"\limits", r"\nolimits",
          r"\displaystyle", r"\textstyle", r"\enspace", r"\thinspace"}
 _SIZERS = {r"\left": "lbar", r"\right": "rbar", r"\bigl": "lbar", r"\bigr": "rbar",
@@ -108,12 +117,15 @@ _RELATIONS = {"<": "<", ">": ">", r"\lt": "<", r"\gt": ">", r"\le": r"\leq", r"\
               r"\leqslant": r"\leq", r"\ge": r"\geq", r"\geq": r"\geq", r"\geqslant": r"\geq"}
 _SYMBOLS = {r"\frac": r"\frac", r"\dfrac": r"\frac", r"\tfrac": r"\frac", r"\sqrt": r"\sqrt",
             r"\sum": r"\sum", r"\substack": r"\substack", r"\cdot": "*", r"\times": "*",
-            r"\lvert": "lbar", r"\rvert": "rbar", r"\vert": "|", r"\{": "(", r"\}": ")",
+            r"\lvert": "lbar", r"\rvert": "rbar", r"\vert": "|", r"\|": "norm",
+            r"\Vert": "norm", r"\lVert": "lnorm", r"\rVert": "rnorm", r"\{": "(", r"\}": ")",
             "\\\\": "\\\\", **{r: r for r in _RELATIONS}, **{c: c for c in "+-*/=,^_&()[]{}|"}}
 _ALLOWED = (sp.Add, sp.Mul, sp.Pow, sp.log, sp.exp, sp.cosh, sp.sinh, sp.tanh, sp.sin, sp.cos,
             sp.tan, sp.core.relational.Relational, sp.And)  # what the engine may give back
 # fmt: on
 _CLOSING = {"(": ")", "[": "]", "{": "}"}
+#: capital Greek letters that papers use for special functions (gamma, normal CDF, digamma)
+_FUNCTION_LETTERS = frozenset({"Gamma", "Phi", "Psi"})
 _TOKEN_RE = re.compile(r"\\[A-Za-z]+|\\.|[A-Za-z]+|[0-9]+(?:\.[0-9]+)?|\.[0-9]+|\s+|.", re.S | re.A)
 _PLACEHOLDER_RE = re.compile(r"v_\{?(\d+)\}?")
 _DEADLINE: contextvars.ContextVar[float] = contextvars.ContextVar("_DEADLINE", default=0.0)
@@ -135,7 +147,7 @@ class _Tok:
     end: int
 
 
-def parse_latex(text, *, pred="y", target="t", logits="z", log_base=None) -> ParsedLatex:
+def parse_latex(text, *, pred="y", target="t", logits=None, log_base=None) -> ParsedLatex:
     r"""Parse a LaTeX loss formula into a SymPy expression.
 
     Parameters
@@ -145,7 +157,9 @@ def parse_latex(text, *, pred="y", target="t", logits="z", log_base=None) -> Par
     pred, target, logits : str, optional
         How the prediction, target and logits arrays are written in *text* (a letter or
         a decorated letter such as ``\hat{y}``); they become the arrays ``y``, ``t`` and
-        ``z`` of :mod:`symloss.symbols`.
+        ``z`` of :mod:`symloss.symbols`.  *logits* defaults to ``"z"`` unless *pred* or
+        *target* is ``z`` (a user who names the prediction z means it); only names
+        given explicitly clash.
     log_base : int or sympy.Expr, optional
         Base of ``\log`` and bare ``log``; ``None`` (the default) is the natural log.
         ``\ln`` is always natural and ``\log_2`` always base 2.
@@ -197,7 +211,10 @@ def _parse(text, pred, target, logits, log_base) -> ParsedLatex:
         if depth > MAX_DEPTH:
             raise ParseError(text, match.start(), f"nested deeper than {MAX_DEPTH} levels")
     names = {}
-    for option, canonical in ((pred, "y"), (target, "t"), (logits, "z")):
+    options = [(pred, "y"), (target, "t")]
+    if logits is not None:
+        options.append((logits, "z"))
+    for option, canonical in options:
         try:
             toks = _lex(option) if isinstance(option, str) else []
         except ParseError:
@@ -205,6 +222,8 @@ def _parse(text, pred, target, logits, log_base) -> ParsedLatex:
         if len(toks) != 1 or toks[0].kind != "letter" or toks[0].text in names:
             raise ParseError(text, 0, f"invalid or repeated array name {option!r}")
         names[toks[0].text] = canonical
+    if logits is None and "z" not in names:  # the default name of the logits
+        names["z"] = "z"
     if isinstance(log_base, int) and not isinstance(log_base, bool):
         log_base = sp.Integer(log_base)
     elif log_base is not None and not isinstance(log_base, sp.Expr):
@@ -257,6 +276,8 @@ def _lex(text: str) -> list[_Tok]:
             if k >= len(raw) or raw[k][0] != "{" or stop >= len(raw):
                 fail(f"{cmd} needs an argument in braces", k)
             word = "".join(r[0] for r in raw[k + 1 : stop])
+            if cmd in (r"\text", r"\textrm", r"\mathrm"):  # \text{otherwise.}, \text{if }
+                word = word.rstrip(".,;:")
         if not re.fullmatch(r"\\?[A-Za-z]+", word):
             fail(f"unsupported argument of {cmd}", k)
         return word, stop + 1
@@ -274,6 +295,16 @@ def _lex(text: str) -> list[_Tok]:
             elif delim != "." or t not in (r"\left", r"\right"):
                 fail(f"unsupported delimiter after {t}", k)
             k += 1
+        elif (
+            t in (r"\mathbb", r"\mathbf", r"\mathds", r"\mathbbm", r"\boldsymbol")
+            and k + 2 < len(raw)
+            and raw[k][0] == "{"
+            and raw[k + 1][0] in ("1", "I")
+            and raw[k + 2][0] == "}"
+            and (raw[k + 1][0] == "1" or t == r"\mathbb")
+        ):
+            out.append(_Tok("word", "indicator", pos, raw[k + 2][2]))
+            k += 3
         elif t in _NAME_FONTS or t in _LETTER_FONTS or t in _DECORATIONS:
             word, k = argument(k)
             greek = word[0] == "\\" and word[1:] in _GREEK
@@ -304,12 +335,21 @@ def _lex(text: str) -> list[_Tok]:
             out.append(_Tok("letter" if t[1:] in _GREEK else "word", t[1:], pos, end))
         elif t in _SYMBOLS:
             out.append(_Tok("sym", _SYMBOLS[t], pos, end))
+        elif t in (".", ";", ":"):  # punctuation, kept only where a case or formula ends
+            out.append(_Tok("sym", t, pos, end))
         elif re.fullmatch(r"\\[A-Za-z]+", t):
             fail(f"unknown function {t}", k - 1)
         else:
             fail(f"unexpected {t!r}", k - 1)
     if out and out[-1].text in (".", ","):  # a sentence's full stop after the formula
         out.pop()
+    ends = ("\\\\", r"\end{cases}", "&")
+    for k in range(len(out) - 2, -1, -1):  # "x, & if ...", "... = 1, \\", "otherwise. \end"
+        if out[k].text in (".", ",", ";", ":") and out[k + 1].text in ends:
+            del out[k]
+    for tok in out:
+        if tok.kind == "sym" and tok.text in (".", ";", ":"):
+            raise ParseError(text, tok.pos, f"unexpected {tok.text!r}")
     for k in range(len(out) - 3, -1, -1):  # SymPy prints y[i] as {y}_{i}
         if out[k].text == "{" and out[k + 1].kind == "letter" and out[k + 2].text == "}":
             if k + 3 < len(out) and out[k + 3].text == "_":
@@ -318,16 +358,31 @@ def _lex(text: str) -> list[_Tok]:
 
 
 def _lhs_name(text: str, toks: list[_Tok]) -> str:
-    """The name of ``E``, ``MSE``, ``\\mathcal{L}``, ``L_{\\text{MSE}}`` or ``L(y, t)``."""
+    """The name of ``E``, ``MSE``, ``\\mathcal{L}``, ``L_{\\text{MSE}}``, ``L_\\delta(y, t)``,
+    ``D_{\\mathrm{KL}}(t \\| y)``, ``\\ell(\\hat y, y)`` or ``J(\\theta)``: a name, an
+    optional subscript, optional arguments in brackets; only the name is kept."""
     if toks and toks[0].kind in ("letter", "word"):
         name, k = toks[0].text, 1
         while k < len(toks) and toks[k].kind == "letter" and len(toks[k].text) == 1:
             name, k = name + toks[k].text, k + 1  # FL, MSE
         if k < len(toks) and toks[k].text == "_":
-            reader = _Reader(text, toks[k + 1 :], {}, None)
-            name += "_" + "".join(reader.subscript())
-            k += 1 + reader.i
-        if k == len(toks) or toks[k].text == "(" and toks[-1].text == ")":
+            k += 1
+            if k < len(toks) and toks[k].text == "{":
+                depth, first = 0, k
+                while k < len(toks):
+                    depth += (toks[k].text == "{") - (toks[k].text == "}")
+                    k += 1
+                    if depth == 0:
+                        break
+                inner = [t.text for t in toks[first + 1 : k - 1]]
+            else:
+                inner = [toks[k].text] if k < len(toks) else []
+                k += 1
+            if inner and all(re.fullmatch(r"[A-Za-z0-9]+", w) for w in inner):
+                name += "_" + "".join(inner)
+        if k < len(toks) and toks[k].text in ("(", "[") and toks[-1].text in (")", "]"):
+            k = len(toks)
+        if k == len(toks):
             return name
     at = toks[0].pos if toks else 0
     raise ParseError(text, at, "the left-hand side must be a name such as E, L or L(y, t)")
@@ -429,8 +484,24 @@ class _Reader:
             self.identifier(tok, out)
         elif tok.kind == "word":
             self.function(tok, out, cond)
+        elif t == "[" and self.peek() == "[":  # Iverson's [\![ cond ]\!]
+            self.take()
+            inner = self.expr({"]"}, cond=True)
+            self.take("]", tok)
+            self.take("]", tok)
+            out.emit(out.slot(("iverson", inner)), pos)
         elif t in _CLOSING:
-            out.emit(out.slot(("group", self.group(tok))), pos)
+            inner = self.group(tok)
+            if self.peek() == "_" and (
+                self.peek(1) == "+" or self.peek(1) == "{" and self.peek(2) == "+"
+            ):  # the positive part [x]_+ or (x)_+, max(0, x)
+                self.take()
+                if self.take().text == "{":
+                    self.take("+")
+                    self.take("}")
+                out.emit(out.slot(("positive", inner)), pos)
+            else:
+                out.emit(out.slot(("group", inner)), pos)
         elif t in ("lbar", "|"):
             inner = self.expr({"rbar"} if t == "lbar" else set(), in_bars=True)
             if self.peek() not in ("|", "rbar"):
@@ -460,6 +531,8 @@ class _Reader:
             out.emit(out.slot(("cases", self.cases(tok))), pos)
         elif t in _RELATIONS and cond:
             out.emit(_RELATIONS[t], pos, operand=False)
+        elif t == "=" and cond:  # t_i = 1 in a case's condition
+            out.emit("=", pos, operand=False)
         else:
             self.fail(f"unexpected {self.text[pos : tok.end]!r}", pos)
 
@@ -520,9 +593,21 @@ class _Reader:
         if name == "e" and subs is None and self.peek() == "^":
             self.take()
             return out.emit(out.slot(("call", "exp", [self.argument()], None, None)), tok.pos)
+        if name in _FUNCTION_LETTERS and subs is None and self.peek() in ("(", "["):
+            # \Gamma(x), \Phi(x): special functions, not a hyperparameter times (x)
+            self.fail(f"unsupported function {self.text[tok.pos : tok.end]}", tok.pos)
         if name == "sigma" and subs is None and self.peek() in _CLOSING:
             args = self.call_args(1, r"\sigma")
             return out.emit(out.slot(("call", "sigmoid", args, None, None)), tok.pos)
+        if (
+            self.peek() == "^"
+            and subs is None
+            and [self.peek(q) for q in (1, 2, 4, 5)] == ["{", "(", ")", "}"]
+            and self.toks[self.i + 3].kind == "letter"
+            and len(self.peek(3)) == 1
+        ):  # y^{(i)}: course notation for sample i
+            subs = (self.peek(3),)
+            self.i += 6
         if self.peek() == "^" and subs is None:
             self.take()
             power = self.argument()
@@ -578,7 +663,8 @@ class _Reader:
             self.take()
             power = self.argument()
         if self.peek() in _CLOSING:
-            args = self.call_args(2 if fname in ("max", "min") else 1, src)
+            count = 2 if fname in ("max", "min") else 1
+            args = self.call_args(count, src, cond=fname == "indicator")
             return out.emit(out.slot(("call", fname, args, base, power)), tok.pos)
         if fname in ("max", "min", "sigmoid") or power is not None:
             self.fail(f"put the argument of {src} in parentheses")
@@ -587,12 +673,16 @@ class _Reader:
             return out.emit(rf"\log_{{{out.slot(entry)}}}", tok.pos, operand=False)
         out.emit(r"\ln" if fname in ("log", "ln") else "\\" + fname, tok.pos, operand=False)
 
-    def call_args(self, count: int, name: str) -> list[_Out]:
+    def call_args(self, count: int, name: str, cond: bool = False) -> list[_Out]:
         """Arguments in brackets: exactly one if *count* is 1, at least two if 2, any if 0."""
         opener = self.take()
         if count != 1 and opener.text == "{" and self.peek() == "(":  # \max{\left(a, b\right)}
             args = self.call_args(count, name)
             self.take("}", opener)
+            return args
+        if cond:
+            args = [self.expr({_CLOSING[opener.text]}, cond=True)]
+            self.take(_CLOSING[opener.text], opener)
             return args
         args = [self.expr({_CLOSING[opener.text], ","})]
         while self.peek() == "," and self.take():
@@ -606,23 +696,29 @@ class _Reader:
         if self.peek() == "_" and self.peek(1) == "{" and self.peek(2) == r"\substack":
             return self.substack(tok, out)
         index = lower = upper = None
-        for _ in range(2):  # _{i=1}^{n} or ^{n}_{i=1}
+        for _ in range(2):  # _{i=1}^{n} or ^{n}_{i=1}; _i and _{i} alone run over all
             if self.peek() == "_" and index is None:
                 self.take()
-                opener = self.take("{")
+                opener = self.take() if self.peek() == "{" else None
                 index = self.take()
                 if index.kind != "letter" or len(index.text) != 1:
                     self.fail("the summation index must be a single letter", index.pos)
-                self.take("=")
-                lower = self.expr({"}"})
+                if opener is None:
+                    continue
+                if self.peek() == "=":
+                    self.take("=")
+                    lower = self.expr({"}"})
                 self.take("}", opener)
             elif self.peek() == "^" and upper is None:
                 self.take()
                 upper = self.argument()
-        if index is None or upper is None:
-            self.fail(r"\sum needs limits, as in \sum_{i=1}^{n}", tok.pos)
-        i, lo = out.slot(("index", index.text)), out.slot(("group", lower))
-        out.emit(rf"\sum_{{{i}={lo}}}^{{{out.slot(('group', upper))}}}", tok.pos, operand=False)
+        if index is None:
+            self.fail(r"\sum needs an index, as in \sum_{i=1}^{n} or \sum_i", tok.pos)
+        i = out.slot(("index", index.text))
+        lo = out.slot(("group", lower) if lower is not None else ("num", sp.Integer(1)))
+        # No upper limit: all samples for the outermost sum, all classes inside it.
+        hi = out.slot(("group", upper) if upper is not None else ("size",))
+        out.emit(rf"\sum_{{{i}={lo}}}^{{{hi}}}", tok.pos, operand=False)
 
     def substack(self, tok: _Tok, out: _Out) -> None:
         r"""SymPy's ``\sum_{\substack{1 \leq j \leq m\\1 \leq i \leq n}}``, inner index first."""
@@ -759,8 +855,14 @@ class _Reader:
             return build(entry[1])
         if kind == "index":
             return _symbols.index(entry[1])
+        if kind == "size":  # a sum written without an upper limit
+            return _symbols.m if bound else _symbols.n
         if kind == "abs":
             return self.make(sp.Abs, [build(entry[1])], pos)
+        if kind == "positive":
+            return self.make(sp.Max, [sp.S.Zero, build(entry[1])], pos)
+        if kind == "iverson":
+            return self.checked(sp.Piecewise((1, self.condition(entry[1], bound)), (0, True)), pos)
         if kind == "frac":
             numerator, denominator = build(entry[1]), build(entry[2])
             return self.make(
@@ -779,7 +881,9 @@ class _Reader:
                 _symbols.rowmax(body, (_symbols.index(entry[1]), 1, _symbols.m)), pos
             )
         if kind == "cases":
-            rows = [(build(v), True if c is None else build(c)) for v, c in entry[1]]
+            rows = [
+                (build(v), True if c is None else self.condition(c, bound)) for v, c in entry[1]
+            ]
             return self.checked(sp.Piecewise(*rows), pos)
         _, fname, args, base, power = entry  # a function call
         values = [build(a) for a in args]
@@ -787,11 +891,38 @@ class _Reader:
             value = self.log(values[0], build(base) if base else self.log_base, pos)
         elif fname in ("log", "ln"):
             value = self.log(values[0], None, pos)
+        elif fname == "indicator":  # 1{cond}, 1[cond], I(cond): 1 where cond holds, else 0
+            value = self.checked(sp.Piecewise((1, values[0]), (0, True)), pos)
+        elif _FUNCS[fname] in _EXPANDED:
+            value = _EXPANDED[_FUNCS[fname]](*values)
+            self.checked(value, pos)
         else:
             value = self.make(_FUNCS[fname], values, pos)
         return value if power is None else self.power(value, build(power), pos)
 
+    def condition(self, out: _Out, bound: frozenset) -> sp.Basic:
+        """A condition; a chained one (``0 < x < 1``) is the conjunction of its links."""
+        relations = set(_RELATIONS.values()) | {"="}
+        links = [k for k, (piece, _) in enumerate(out.parts) if piece in relations]
+        if len(links) < 2:
+            return self.build(out, bound)
+        parts = []
+        for k in range(len(links)):
+            lo = links[k - 1] + 1 if k else 0
+            hi = links[k + 1] if k + 1 < len(links) else len(out.parts)
+            part = _Out(out.parts[lo][1], out.end, out.parts[lo:hi], out.slots)
+            parts.append(self.build(part, bound))
+        return sp.And(*parts)
+
     def identifier_value(self, name, subs, bound, pos) -> sp.Basic:
+        if name in self.names and bound and not all(s in bound for s in subs or "?"):
+            role = {"y": "the prediction", "t": "the target", "z": "the logits"}[self.names[name]]
+            written = name if subs is None else f"{name}_{{{''.join(subs)}}}"
+            self.fail(
+                f"{written!r} ({role}) is not indexed by the sums around it: write it with"
+                " the sum's index, as in y_i inside \\sum_{i=1}^{n}",
+                pos,
+            )
         if subs is None:
             if name in bound:
                 return _symbols.index(name)

@@ -26,6 +26,12 @@ NaN and signed zeros included (tests/test_compiled.py checks every catalog kerne
 and the special values against the NumPy backend).  Reductions over a row add and
 compare in another order than NumPy's: sums may differ in the last bit, and the
 maximum of a row holding both +0.0 and -0.0 may have the other sign.
+
+This module is long because it is one trust boundary: the C source it generates, the
+objects it builds, the cache it keeps and the loader that runs them share the cache
+key, the seal and the lock that make loading safe, and splitting them would spread
+that invariant over several modules.  Its sections, in order: C source, building,
+cached objects, running, row reductions.
 """
 
 from __future__ import annotations
@@ -451,6 +457,11 @@ def environment_failed() -> bool:
     return "unavailable" in _STATE
 
 
+def environment_error() -> Unavailable | None:
+    """Why no compiled kernel can run in this process, or None."""
+    return _STATE.get("unavailable")
+
+
 def cache_dir() -> Path:
     base = os.environ.get("SYMLOSS_CACHE_DIR")
     if base:
@@ -547,12 +558,28 @@ def _vector_math() -> frozenset[str]:
     """The functions libmvec has vector forms of (glibc 2.22 has exp, log, pow, sin
     and cos; 2.35 added log1p, expm1, tanh and the rest).  Only these are declared
     ``omp declare simd``; others are called one element at a time."""
+    prefix = _vector_prefix()
+    if prefix is None:
+        return frozenset()
     try:
         lib = ctypes.CDLL("libmvec.so.1")
     except OSError:
         return frozenset()
     names = set(_MATH.values())
-    return frozenset(f for f in names if hasattr(lib, f"_ZGVbN2{'vv' if f == 'pow' else 'v'}_{f}"))
+    return frozenset(f for f in names if hasattr(lib, f"{prefix}{'vv' if f == 'pow' else 'v'}_{f}"))
+
+
+def _vector_prefix(machine: str | None = None) -> str | None:
+    """The vector-function ABI's name prefix of libmvec's 2-lane double forms on this
+    machine: ``_ZGVbN2`` (SSE, whose presence implies the wider AVX forms) on x86-64,
+    ``_ZGVnN2`` (Advanced SIMD, glibc 2.38+) on aarch64; None elsewhere (every
+    function is then called one element at a time)."""
+    machine = (machine or platform.machine()).lower()
+    if machine in ("x86_64", "amd64"):
+        return "_ZGVbN2"
+    if machine in ("aarch64", "arm64"):
+        return "_ZGVnN2"
+    return None
 
 
 def _identity() -> str:
@@ -621,7 +648,25 @@ def _build(code: str):
         if obj is not None:
             with contextlib.suppress(OSError):  # sealed, yet it will not load: compiled again
                 return _load_bytes(folder, real, obj)
-        obj = _compile_object(code)
+        marker, mkey = _toolchain_marker()
+        known = None if _STATE.get("retry") else _read_cached(folder, marker, mkey)
+        if known is not None:
+            raise Unavailable(
+                f"{known.decode(errors='replace')} (remembered from an earlier process: "
+                f"`symloss build` tries again, as does a change of compiler or C library)",
+                True,
+                True,
+            )
+        try:
+            obj = _compile_object(code)
+        except Unavailable as exc:
+            if exc.environment and exc.quiet:  # the toolchain's fault: remember it
+                with contextlib.suppress(OSError):
+                    _install(folder, real, marker, _seal(str(exc).encode(), mkey))
+            raise
+        if _STATE.pop("retry", None):  # it works now: forget the failure
+            with contextlib.suppress(OSError):
+                os.unlink(marker, dir_fd=folder)
         try:
             _install(folder, real, name, _seal(obj, key))
         except OSError as exc:
@@ -634,6 +679,32 @@ def _build(code: str):
             raise Unavailable(f"cannot load a compiled kernel: {exc}") from None
     finally:
         os.close(folder)
+
+
+def _toolchain_marker() -> tuple[str, str]:
+    """``(file name, key)`` of the cache entry remembering that this toolchain cannot
+    build kernels: keyed by the compiler (its command, the file it runs, that file's
+    size and time) and the C library, flags and machine, so that installing or
+    changing either tries again."""
+    command = _compiler()
+    found = shutil.which(command[0]) if command else None
+    what = [*command, str(found)]
+    if found:
+        with contextlib.suppress(OSError):
+            info = os.stat(found)
+            what += [os.path.realpath(found), str(info.st_size), str(info.st_mtime_ns)]
+    libc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else ""
+    what += [libc, *FLAGS, *LIBS, platform.machine()]
+    key = hashlib.sha256("\0".join(what).encode()).hexdigest()[:32]
+    return f"toolchain-{key}.failed", key
+
+
+def retry_toolchain() -> None:
+    """Try the compiler again in this process even if an earlier one remembered that
+    it cannot build kernels (``symloss build`` does)."""
+    with _LOCK:
+        _STATE["retry"] = True
+        _STATE.pop("unavailable", None)
 
 
 # ------------------------------------------------------------------ cached objects

@@ -199,11 +199,12 @@ def use_compiled(values) -> bool:
     """Whether the compiled C loop runs on a block holding these arrays: always under
     ``"c"``, under ``"auto"`` for a block of ``compile_min_elements`` or more."""
     current = settings()
-    return current.backend == "c" or (
-        current.backend == "auto"
-        and any(
-            np.size(v) >= current.compile_min_elements
-            for v in values
-            if isinstance(v, np.ndarray)
-        )
-    )
+    backend = current.backend
+    if backend != "auto":
+        return backend == "c"
+    least = current.compile_min_elements
+    ndarray = np.ndarray
+    for v in values:  # a loop, not any(): this runs several times in every call
+        if isinstance(v, ndarray) and v.size >= least:
+            return True
+    return False

@@ -27,8 +27,9 @@ from sympy import IndexedBase, Symbol
 
 from symloss.errors import ArgumentError, InputError
 from symloss.numeric.blocks import map_blocks
+from symloss.numeric.config import settings
 from symloss.numeric.fused import SCRATCH
-from symloss.numeric.kernel import Kernel
+from symloss.numeric.kernel import SMALL_ELEMENTS, Kernel
 from symloss.numeric.rows import reduce_rows
 from symloss.numeric.stabilize import stabilize
 from symloss.symbolic import budget, derivatives
@@ -37,6 +38,66 @@ from symloss.symbolic.calculus import Constraint
 if TYPE_CHECKING:
     from symloss.core.domain import Domain
     from symloss.core.loss import Loss
+
+
+@dataclass(frozen=True)
+class Names:
+    """What :func:`prepare` needs of a loss besides the arrays, resolved once per loss
+    (SymPy's ``str`` of a symbol costs microseconds, and a small call makes several)."""
+
+    pred: str
+    target: str
+    extra: tuple[str, ...]
+    params: tuple[tuple[str, str, bool], ...]  # (param name, array name, per class)
+    one_hot: bool
+    #: ``(size symbol, axis of the input)`` of each size; the loss's other sizes are n.
+    size_axes: tuple
+    mean_over: tuple  # the sizes the mean divides by
+    domains: tuple  # (array name, Domain) of each checked input
+    domains_for_labels: tuple  # the same when the target holds integer labels
+    constraints: tuple[tuple[Constraint, Callable], ...]
+    sample_keys: frozenset
+
+
+def names_of(loss: Loss) -> Names:
+    """The cached :class:`Names` of *loss*."""
+    found = loss.__dict__.get("_numeric_names")
+    if found is None:
+        params = tuple(
+            (p.name, str(p.symbol.label), True)
+            if isinstance(p.symbol, IndexedBase)
+            else (p.name, str(p.symbol), False)
+            for p in loss.params
+        )
+        extra = tuple(str(b.label) for b in loss.extra_inputs)
+        pred, target = str(loss.pred.label), str(loss.target.label)
+        size_axes = {size: axis for axis, (_, size) in enumerate(loss.input_indices)}
+        for _, size in loss.indices:
+            size_axes.setdefault(size, 0)
+        domains = tuple(
+            (key, loss.domains[key])
+            for key in (pred, target, *extra)
+            if loss.domains.get(key) is not None
+        )
+        found = Names(
+            pred,
+            target,
+            extra,
+            params,
+            any(c.name == "one_hot" for c in loss.constraints),
+            tuple(size_axes.items()),
+            tuple(loss.mean_over or (loss.indices[0][1],)),
+            domains,
+            tuple(d for d in domains if d[0] != target),
+            tuple(
+                (c, _CONSTRAINT_CHECKS[c.name])
+                for c in loss.constraints
+                if c.name in _CONSTRAINT_CHECKS
+            ),
+            frozenset({pred, target, *extra}),
+        )
+        found = loss.__dict__.setdefault("_numeric_names", found)
+    return found
 
 
 def of(loss: Loss) -> Kernels:
@@ -53,6 +114,7 @@ class Kernels:
     def __init__(self, loss: Loss):
         self.loss = loss
         self.derived = derivatives.of(loss)
+        self._plans: dict[tuple[bool, bool, bool], tuple[Kernel | None, bool]] = {}
 
     def stable(self, expr: sp.Expr) -> sp.Expr:
         """*expr* rewritten into its float64-stable form (under the loss's budget)."""
@@ -64,6 +126,31 @@ class Kernels:
         loss = self.loss
         with budget.budget(loss.budget_seconds, f"compiling the {what} kernel of {loss.name}"):
             return Kernel(expr, layout)
+
+    def plan(self, value: bool, grad: bool, hess: bool) -> tuple[Kernel | None, bool]:
+        """``(fused, blocked)`` for a call wanting these outputs, once per combination:
+        the fused value-and-gradient kernel (or None), and whether the kernels may run
+        block by block (no sum over the samples).  The kernels wanted are derived and
+        compiled here, by name: only those."""
+        key = (value, grad, hess)
+        found = self._plans.get(key)
+        if found is None:
+            fused = self.fused if value and grad else None
+            kernels = [
+                getattr(self, k)
+                for k, want in (
+                    ("value", value and fused is None),
+                    ("gradient", grad and fused is None),
+                    ("hessian", hess),
+                )
+                if want
+            ]
+            sample_size = self.loss.indices[0][1]
+            blocked = not any(
+                sample_size in k.sums_over for k in (*kernels, *([fused] if fused else []))
+            )
+            found = self._plans.setdefault(key, (fused, blocked))
+        return found
 
     @property
     def layout(self):
@@ -137,27 +224,24 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     *out* when given (see :meth:`symloss.Loss.grad`).
     """
     built = of(loss)
+    target_key = names_of(loss).target
     n = batch.shape[0]
     per = np.empty(n) if value and loss.reduction == "none" else None
     partial: dict[int, float] = {}
     g = (np.empty(batch.shape) if out is None else batch.buffer(out)) if grad else None
     hshape = batch.shape if loss.separable else (*batch.shape, batch.shape[-1])
     h = np.empty(hshape) if hess else None
-    fused = built.fused if value and grad else None
-    kernels = [  # by name: only the kernels wanted are derived and compiled
-        getattr(built, k)
-        for k, want in (
-            ("value", value and fused is None),
-            ("gradient", grad and fused is None),
-            ("hessian", hess),
-        )
-        if want
-    ]
-    sample_size = loss.indices[0][1]
-    blocked = not any(
-        sample_size in k.sums_over for k in (*kernels, *([fused] if fused else []))
-    )
+    fused, blocked = built.plan(value, grad, hess)
     sizes, weight = batch.sizes, batch.weight
+    row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
+    if (
+        fused is not None
+        and not hess
+        and weight is None
+        and per is None
+        and n * row_size <= SMALL_ELEMENTS
+    ):
+        return _small_value_and_grad(loss, batch, fused, g, target_key)
 
     # A value per element of a 2-D input is summed over each row as it is computed
     # (the kernels' last axis is then the value's); the gradient and Hessian go
@@ -173,9 +257,10 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         extra = v.ndim - 1 - len(value_shape)
         if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
             v = v[(..., *(0,) * extra)]
-        full = np.broadcast_to(v, (hi - lo, *value_shape))
+        shape = (hi - lo, *value_shape)
+        full = v if v.shape == shape else np.broadcast_to(v, shape)
         if per is None and weight is None:
-            partial[lo] = float(np.sum(full))
+            partial[lo] = float(np.add.reduce(full, axis=None))
             return
         rowsum = full
         if full.ndim > 1:
@@ -190,7 +275,7 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     def run(arrays, lo, hi):
         if batch.validate is not None:
             batch.validate(arrays, lo)
-        arrays = batch.block(arrays, str(loss.target.label))
+        arrays = batch.block(arrays, target_key)
         if fused is not None:
             into = {1: (g[lo:hi], divisor)}
             take(fused.evaluate(arrays, sizes, summed=summed, into=into)[0], lo, hi)
@@ -206,9 +291,13 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
             if weight is not None:
                 batch.scale_rows(h[lo:hi], lo)
 
-    row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
     try:
-        if blocked:
+        if n * row_size <= SMALL_ELEMENTS:
+            # The small-input path: one block on this thread, no pool, and the NumPy
+            # code's temporaries are new arrays (Kernel.evaluate), not scratch.
+            settings()  # an invalid setting in the environment raises, as for blocks
+            run(batch.arrays, 0, n)
+        elif blocked:
             map_blocks(run, batch.arrays, batch.sample_keys, n, row_size)
         else:
             run(batch.arrays, 0, n)
@@ -229,6 +318,28 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
         result = total / batch.count + 0.0
     return result, g, h
+
+def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str):
+    """:func:`compute`'s value and gradient of a small input without weights (the
+    common call, and the one whose fixed costs show): the same steps as one block of
+    :func:`compute`, without its closures and bookkeeping."""
+    arrays = batch.arrays
+    settings()  # an invalid setting in the environment raises, as for blocks
+    if batch.validate is not None:
+        batch.validate(arrays, 0)
+    arrays = batch.block(arrays, target)
+    summed = (0,) if len(batch.value_shape) == len(batch.shape) == 2 else ()
+    into = {1: (g, batch.count)}
+    v = np.asarray(fused.evaluate(arrays, batch.sizes, summed=summed, into=into)[0])
+    value_shape = (batch.shape[0], *batch.value_shape[1 : len(batch.value_shape) - len(summed)])
+    extra = v.ndim - len(value_shape)
+    if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
+        v = v[(..., *(0,) * extra)]
+    if v.shape != value_shape:
+        v = np.broadcast_to(v, value_shape)
+    total = float(np.add.reduce(v, axis=None))
+    return total / batch.count + 0.0, g, None
+
 
 def reduce(loss: Loss, batch: Batch, per: np.ndarray) -> np.ndarray | float:
     """Apply weights and the reduction to per-sample values of the sum-reduced loss."""
@@ -324,13 +435,14 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
     each block while it is in cache.
     """
     name = loss.name
-    role = role_of(loss, loss.pred)
+    keys = names_of(loss)
+    role = "logit" if loss.composition is not None else "prediction"
     p = as_real(pred, name, role)
     t_raw = as_real(target, name, "target", cast=False)
     ndim = len(loss.input_indices)
     original = p.shape
     labels = None
-    is_one_hot = any(c.name == "one_hot" for c in loss.constraints)
+    is_one_hot = keys.one_hot
     if is_one_hot and p.ndim == 2 and t_raw.ndim == 1 and t_raw.dtype.kind in "iu":
         labels = np.asarray(t_raw, dtype=np.int64)
         if labels.shape[0] != p.shape[0]:
@@ -364,9 +476,8 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
         )
     if p.size == 0:
         raise InputError(f"{name}: empty input (shape {original}); the mean is undefined")
-    arrays = {str(loss.pred.label): p, str(loss.target.label): t}
-    for base in loss.extra_inputs:
-        key = str(base.label)
+    arrays = {keys.pred: p, keys.target: t}
+    for key in keys.extra:
         if key not in extra:
             raise ArgumentError(f"{name}: missing keyword input {key}= (shape {original})")
         arr = as_real(extra.pop(key), name, key)
@@ -376,36 +487,34 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
                 f"{name}: {key} shape {arr.shape} and {role} shape {original} do not match"
             )
         arrays[key] = arr
+    # Hyperparameters may be given at call time too: L(y, t, delta=1.0).
+    given = {prm.name: extra.pop(prm.name) for prm in loss.params if prm.name in extra}
     if extra:
         raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
-    checks = tuple(
-        (key, loss.domains[key])
-        for key in arrays
-        if loss.domains.get(key) is not None
-        and not (labels is not None and key == str(loss.target.label))
-    )
-    constraints = tuple(
-        (c, _CONSTRAINT_CHECKS[c.name])
-        for c in (loss.constraints if labels is None else ())
-        if c.name in _CONSTRAINT_CHECKS
-    )
+    checks = keys.domains if labels is None else keys.domains_for_labels
+    constraints = keys.constraints if labels is None else ()
     validate = Validator(loss, role, original, checks, constraints)
     if not defer:
         validate(arrays, 0)
-    for prm in loss.params:
-        value = loss.param_values[prm.name]
-        if isinstance(prm.symbol, IndexedBase):
+    for pname, key, per_class in keys.params:
+        value = loss.param_values[pname]
+        if pname in given:
+            value = next(q for q in loss.params if q.name == pname).validate(given[pname], name)
+        if value is None and not per_class:
+            raise ArgumentError(
+                f"{name}: hyperparameter {pname} has no value; pass it by name, as in"
+                f" L(pred, target, {pname}=...) or L.bind({pname}=...)"
+            )
+        if per_class:
             vec = np.ones(p.shape[-1]) if value is None else np.asarray(value, dtype=np.float64)
             if vec.shape != (p.shape[-1],):
                 raise InputError(
-                    f"{name}: {prm.name} has {vec.size} entries but there are {p.shape[-1]} classes"
+                    f"{name}: {pname} has {vec.size} entries but there are {p.shape[-1]} classes"
                 )
-            arrays[str(prm.symbol.label)] = vec
+            arrays[key] = vec
         else:
-            arrays[str(prm.symbol)] = np.float64(value)
-    sizes = {size: p.shape[axis] for axis, (_, size) in enumerate(loss.input_indices)}
-    for _, size in loss.indices:
-        sizes.setdefault(size, p.shape[0])
+            arrays[key] = np.float64(value)
+    sizes = {size: p.shape[axis] for size, axis in keys.size_axes}
 
     n = p.shape[0]
     w = None
@@ -425,10 +534,7 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
     elif labels is not None and (loss.label_reduction or loss.ignore_index is not None):
         # PyTorch's mean for class labels: divide by the summed class weight of the
         # (non-ignored) labels; without class weights, by the number of kept rows.
-        cw = next(
-            (arrays[str(q.symbol.label)] for q in loss.params if isinstance(q.symbol, IndexedBase)),
-            None,
-        )
+        cw = next((arrays[key] for _, key, per_class in keys.params if per_class), None)
         per_row = (
             cw[np.clip(labels, 0, p.shape[1] - 1)]
             if cw is not None and loss.label_reduction
@@ -442,11 +548,9 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
                 f"{name}: every row is ignored or has zero weight; the mean is undefined"
             )
     else:
-        count = float(np.prod([sizes[s] for s in (loss.mean_over or (loss.indices[0][1],))]))
+        count = float(math.prod(sizes[s] for s in keys.mean_over))
     value_shape = tuple(p.shape[: len(loss.indices)])
-    sample_keys = frozenset({str(loss.pred.label), str(loss.target.label)}) | {
-        str(b.label) for b in loss.extra_inputs
-    }
+    sample_keys = keys.sample_keys
     return Batch(
         arrays,
         sizes,
@@ -493,9 +597,10 @@ class Validator:
 
     def __call__(self, arrays: Mapping[str, np.ndarray], start: int) -> None:
         loss = self.loss
+        settings()  # an invalid setting in the environment raises here, as it always has
         for key, dom in self.domains:
             arr = arrays[key]
-            if not dom.any_violation(arr):
+            if not _violated(dom, arr):
                 continue
             where = tuple(int(q) for q in np.argwhere(dom.violations(arr))[0])
             value = float(arr[where])
@@ -513,9 +618,22 @@ class Validator:
                 f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
                 f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
             )
-        t = arrays.get(str(loss.target.label)) if self.constraints else None
+        t = arrays.get(names_of(loss).target) if self.constraints else None
         for c, check in self.constraints:
             check(loss, c, t, start)
+
+
+def _violated(dom: Domain, arr: np.ndarray) -> bool:
+    """``dom.any_violation(arr)``, without its dispatch on small float64 arrays."""
+    bounds = dom._interval
+    if bounds is None or arr.size > SMALL_ELEMENTS or arr.dtype != np.float64 or not arr.size:
+        return dom.any_violation(arr)
+    lo, lo_open, hi, hi_open = bounds
+    mn, mx = np.minimum.reduce(arr, axis=None), np.maximum.reduce(arr, axis=None)
+    # NaN propagates and fails every comparison
+    ok_lo = mn > lo if lo_open else mn >= lo
+    ok_hi = mx < hi if hi_open else mx <= hi
+    return not (ok_lo and ok_hi)
 
 
 def role_of(loss: Loss, base: IndexedBase) -> str:

@@ -16,6 +16,7 @@ thread.  :class:`symloss.numeric.kernel.Kernel` hides this behind ``Kernel.evalu
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 
@@ -288,8 +289,11 @@ def _assemble(statements, outputs: list[str], nleaves: int) -> str:
     free: dict[str, list[int]] = {"f": [], "?": [], "i": []}
     slot_of: dict[str, int] = {}
     count = {"f": 0, "?": 0, "i": 0}
-    lines = []
-    for k, (target, kind, template, operands, dtype, _) in enumerate(statements):
+    lines: list[str] = []
+    fresh: list[str] = []  # the same statements for small inputs (see below)
+    kind_of: dict[str, str] = {}  # temporary -> its dtype
+    condition: dict[str, str] = {}  # mask -> the condition it was made of
+    for k, (target, kind, template, operands, dtype, op) in enumerate(statements):
         dying = [o for o in dict.fromkeys(operands) if o in slot_of and last_use.get(o) == k]
         if kind == "ufunc":  # a ufunc may write over an operand of the same shape
             for o in dying:
@@ -304,11 +308,37 @@ def _assemble(statements, outputs: list[str], nleaves: int) -> str:
                 free[statements[int(o[1:])][4]].append(slot_of[o])
         alloc = {"f": "_s", "?": "_b", "i": "_m"}[dtype]
         arrays = "".join(f", {o}" for o in operands if not _is_literal(o))
-        lines.append(f"    {target} = {alloc}({slot}{arrays})")
+        allocation = f"    {target} = {alloc}({slot}{arrays})"
+        lines.append(allocation)
         lines.append("    " + template.format(*operands, out=target))
+        # The small-input form: a ufunc allocates its result itself (no pool lookup),
+        # unless its result's dtype would differ from the statement's (a float made
+        # of booleans only, say), when it is given a fresh array of the right dtype.
+        kinds = {kind_of.get(o, "f") for o in operands if not _is_literal(o)}
+        if kind == "ufunc" and template.endswith(", out={out})") and (
+            dtype != "f" or "f" in kinds
+        ):
+            call = template[: -len(", out={out})")] + ")"  # NumPy allocates the result
+            fresh.append(f"    {target} = " + call.format(*operands))
+            if op == "mask":
+                condition[target] = operands[0]
+        elif op == "blend" and operands[2] in condition:
+            # numpy.where picks values as exactly as the blend of bits, in one call.
+            value, other, mask = operands
+            fresh.append(f"    {target} = _np.where({condition[mask]}, {value}, {other})")
+        else:
+            fresh.append(allocation)
+            fresh.append("    " + template.format(*operands, out=target))
+        kind_of[target] = dtype
     args = ", ".join([f"L{k}" for k in range(nleaves)] + ["_s", "_b", "_m"])
     body = "\n".join(lines) if lines else "    pass"
-    return f"def fused({args}):\n{body}\n    return [{', '.join(outputs)}]\n"
+    # Masks only blends used are not needed by numpy.where.
+    used = {w for line in fresh for w in re.findall(r"\bT\d+\b", line.partition("=")[2])}
+    used |= set(outputs)
+    fresh = [ln for ln in fresh if ln.split()[0] not in condition or ln.split()[0] in used]
+    small = "\n".join(fresh) if fresh else "    pass"
+    result = f"    return [{', '.join(outputs)}]\n"
+    return f"def fused({args}):\n{body}\n{result}\ndef fresh({args}):\n{small}\n{result}"
 
 
 def _is_literal(operand: str) -> bool:
@@ -371,6 +401,24 @@ def _mask(slot, *operands):
     return SCRATCH.get(np.int64, slot, operands)
 
 
+def _new(dtype, operands) -> np.ndarray:
+    shapes = [np.shape(o) for o in operands]
+    shape = shapes[0] if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+    return np.empty(shape, dtype=dtype)
+
+
+def _new_float(slot, *operands):
+    return _new(np.float64, operands)
+
+
+def _new_bool(slot, *operands):
+    return _new(np.bool_, operands)
+
+
+def _new_mask(slot, *operands):
+    return _new(np.int64, operands)
+
+
 def _bits(x) -> np.ndarray:
     """The int64 bit patterns of float64 *x* (a view, not a copy, for arrays)."""
     return np.asarray(x, dtype=np.float64).view(np.int64)
@@ -384,11 +432,16 @@ def compile_fused(replacements, reduced, leaves: Sequence[sp.Symbol], data=()):
     # The source holds only names this module made (L0, T3, _np.exp) and float
     # literals: no user text reaches it, as with lambdify's own exec.
     exec(compile(source, "<symloss fused kernel>", "exec"), namespace)
-    fn = namespace["fused"]
+    fn, small = namespace["fused"], namespace["fresh"]
 
     def run(*values):
         return fn(*values, _float, _bool, _mask)
 
+    def fresh(*values):
+        """As *run*, with new arrays (no scratch pool): cheaper on small inputs."""
+        return small(*values, _new_float, _new_bool, _new_mask)
+
+    run.fresh = fresh
     run.source = source
     run.statements = steps, outputs  # for symloss.numeric.compiled
     return run

@@ -168,6 +168,19 @@ def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray
     return place
 
 
+#: Up to this many elements per array, the NumPy code allocates its temporaries
+#: afresh instead of taking them from the scratch pool (benchmarks/small.py).
+SMALL_ELEMENTS = 8192
+
+def _small(values) -> bool:
+    """Whether no array among *values* has more than SMALL_ELEMENTS elements."""
+    ndarray = np.ndarray
+    for v in values:  # a loop: a generator costs more than the test on a small call
+        if isinstance(v, ndarray) and v.size > SMALL_ELEMENTS:
+            return False
+    return True
+
+
 Leaf = Callable[[Mapping[str, np.ndarray], Mapping[Symbol, int], dict], np.ndarray]
 
 
@@ -429,7 +442,8 @@ class Kernel:
                         outs = self._run_compiled(values, self._compiled, **how)
                 summed = () if outs is not None else summed  # summed in the loop
                 if outs is None:
-                    outs = self._inplace(*values)
+                    # Small arrays: NumPy allocates faster than the pool is searched.
+                    outs = (self._inplace.fresh if _small(values) else self._inplace)(*values)
         ndim = len(self.layout)
         for k in summed:
             # Only the summed axis needs its true length: a value constant along it

@@ -77,12 +77,15 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
                 # a target, 0 at t = 0 as well.
                 scale = Mul(*[f for f in weight if f is not own[0]])
                 return Mul(*rest) * xlogy(scale, own[0].args[0])
+            # t / y**k for any k >= 1 (a Hessian's t / y**2): 0 where t is 0, as the limit.
             inverse = [
-                f for f in rest if isinstance(f, Pow) and f.exp == -1 and f.base.has(Indexed)
+                f
+                for f in rest
+                if isinstance(f, Pow) and f.exp.is_Integer and f.exp < 0 and f.base.has(Indexed)
             ]
             if weight and len(inverse) == 1:
                 others = [f for f in rest if f is not inverse[0]]
-                return Mul(*others) * xdivy(Mul(*weight), inverse[0].base)
+                return Mul(*others) * xdivy(Mul(*weight), inverse[0].base ** -inverse[0].exp)
         return node
 
     # First on the derivative as SymPy wrote it, before the rules above regroup its terms.

@@ -6,11 +6,14 @@ override only the ``_print_<Class>`` methods where their habits differ.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import sympy as sp
 from sympy import Add, Indexed, Mul, Pow, Sum
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pretty.pretty import PrettyPrinter
+from sympy.printing.pretty.pretty_symbology import pretty_use_unicode
 from sympy.printing.pretty.stringpict import prettyForm
 
 STYLES = ("article", "standard")
@@ -204,11 +207,30 @@ def latex_expr(expr: sp.Basic, style: str = "standard") -> str:
 _SUBSCRIPTS = dict(zip("aehijklmnoprstuvx0123456789", "ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₀₁₂₃₄₅₆₇₈₉"))
 
 
+@contextmanager
+def _unicode_mode(flag: bool):
+    # SymPy's pretty printer falls back to a global flag when use_unicode is False.
+    previous = pretty_use_unicode(flag)
+    try:
+        yield
+    finally:
+        pretty_use_unicode(previous)
+
+
 class TextPrinter(PrettyPrinter):
-    """SymPy's pretty printer, with subscripts for indexed elements and named activations."""
+    """SymPy's pretty printer, with subscripts for indexed elements and named activations.
+
+    With ``use_unicode=False`` the output is plain ASCII (``y_i``, ``dE/dy_i``,
+    ``sigmoid(z_i)``), for terminals where box-drawing characters of ambiguous East-Asian
+    width misalign (CJK locales).
+    """
 
     def __init__(self, settings=None):
         super().__init__({"order": "none", **(settings or {})})
+
+    @property
+    def _unicode(self) -> bool:
+        return bool(self._settings["use_unicode"])
 
     def _print_Add(self, expr, order=None):
         return super()._print_Add(Add(*_positive_first(list(expr.args)), evaluate=False))
@@ -216,20 +238,29 @@ class TextPrinter(PrettyPrinter):
     def _print_Indexed(self, expr):
         sub = "".join(str(i) for i in expr.indices)
         label = str(expr.base.label)
+        if not self._unicode:
+            if all(len(str(i)) == 1 for i in expr.indices):
+                return prettyForm(f"{label}_{sub}")
+            return prettyForm(f"{label}[{','.join(str(i) for i in expr.indices)}]")
         if all(c in _SUBSCRIPTS for c in sub):
             return prettyForm(label + "".join(_SUBSCRIPTS[c] for c in sub))
         return prettyForm(f"{label}[{','.join(str(i) for i in expr.indices)}]")
 
     def _print_Derivative(self, expr):
         order = sum(c for _, c in expr.variable_count)
-        sup = "" if order == 1 else "²³⁴"[order - 2]
+        d = "\u2202" if self._unicode else "d"
+
+        def power(k):
+            if k == 1:
+                return ""
+            return "\u00b2\u00b3\u2074"[k - 2] if self._unicode else f"^{k}"
+
         parts = []
         for v, c in expr.variable_count:
-            parts.append(
-                "∂" + self._print(v).render(wrap_line=False) + ("" if c == 1 else "²³⁴"[c - 2])
-            )
+            parts.append(d + self._print(v).render(wrap_line=False) + power(c))
+        sep = "" if self._unicode else " "
         return prettyForm(
-            f"∂{sup}{self._print(expr.expr).render(wrap_line=False)}/{''.join(parts)}"
+            f"{d}{power(order)}{self._print(expr.expr).render(wrap_line=False)}/{sep.join(parts)}"
         )
 
     def _named(self, name, arg, sub=""):
@@ -237,11 +268,14 @@ class TextPrinter(PrettyPrinter):
         form = prettyForm(*inner.parens())
         form = prettyForm(*form.left(name))
         if sub:
-            form = prettyForm(*form.right("".join(_SUBSCRIPTS.get(c, c) for c in sub)))
+            if self._unicode:
+                form = prettyForm(*form.right("".join(_SUBSCRIPTS.get(c, c) for c in sub)))
+            else:
+                form = prettyForm(*form.right("_" + sub))
         return form
 
     def _print_sigmoid(self, expr):
-        return self._named("σ", expr.args[0])
+        return self._named("\u03c3" if self._unicode else "sigmoid", expr.args[0])
 
     def _print_softplus(self, expr):
         return self._named("softplus", expr.args[0])
@@ -255,14 +289,70 @@ class TextPrinter(PrettyPrinter):
         return self._named("logsumexp", base.label, str(r))
 
 
-def pretty(expr: sp.Basic) -> str:
-    """Unicode text rendering of *expr*."""
-    return TextPrinter({"use_unicode": True, "wrap_line": False}).doprint(expr)
+def render(form: prettyForm, use_unicode: bool = True, num_columns: int | None = None) -> str:
+    """A text form as a string: unwrapped, or wrapped to *num_columns* (SymPy's wrapping,
+    which marks each cut)."""
+    if not num_columns:
+        return form.render(wrap_line=False)
+    with _unicode_mode(use_unicode):
+        text = form.render(wrap_line=True, num_columns=num_columns, use_unicode=use_unicode)
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
-def pretty_equation(lhs: sp.Basic, rhs: sp.Basic) -> str:
-    """``lhs = rhs`` as Unicode text, unwrapped (``symloss show``'s formulas)."""
-    printer = TextPrinter({"use_unicode": True, "wrap_line": False})
-    form = prettyForm(*printer._print(lhs).right(" = "))
-    form = prettyForm(*form.right(printer._print(rhs)))
-    return form.render(wrap_line=False)
+def pretty(expr: sp.Basic, use_unicode: bool = True, num_columns: int | None = None) -> str:
+    """Text rendering of *expr*: Unicode (default) or ASCII, unwrapped unless *num_columns*."""
+    printer = TextPrinter({"use_unicode": use_unicode, "wrap_line": False})
+    with _unicode_mode(use_unicode):
+        form = printer._print(expr)
+    return render(form, use_unicode, num_columns)
+
+
+def pretty_equation(
+    lhs: sp.Basic, rhs: sp.Basic, use_unicode: bool = True, num_columns: int | None = None
+) -> str:
+    """``lhs = rhs`` as text (``symloss show``'s formulas): Unicode or ASCII, unwrapped
+    unless *num_columns* is given."""
+    printer = TextPrinter({"use_unicode": use_unicode, "wrap_line": False})
+    with _unicode_mode(use_unicode):
+        form = prettyForm(*printer._print(lhs).right(" = "))
+        form = prettyForm(*form.right(printer._print(rhs)))
+    return render(form, use_unicode, num_columns)
+
+
+class LinearPrinter(sp.printing.str.StrPrinter):
+    """One-line text, as a table's column header: ``t_i log(y_i)``, ``(y_k - t_k)^2``."""
+
+    printmethod = "_symloss_linear"
+
+    def _print_Indexed(self, expr):
+        return f"{expr.base.label}_{''.join(str(i) for i in expr.indices)}"
+
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Piecewise(self, expr):
+        cases = []
+        for value, cond in expr.args:
+            if cond is sp.true:
+                cases.append(f"{self._print(value)} otherwise")
+            else:
+                cases.append(f"{self._print(value)} if {self._print(cond)}")
+        return "{" + "; ".join(cases) + "}"
+
+    def _print_Mul(self, expr):
+        return super()._print_Mul(expr).replace("*", " ")
+
+    def _print_Pow(self, expr, rational=False):
+        return super()._print_Pow(expr, rational).replace("**", "^")
+
+    def _print_sigmoid(self, expr):
+        return f"sigmoid({self._print(expr.args[0])})"
+
+    def _print_softmax(self, expr):
+        base, r, c = expr.args
+        return f"softmax({base.label})_{r}{c}"
+
+
+def linear(expr: sp.Basic) -> str:
+    """*expr* on one line (a table's header)."""
+    return LinearPrinter({"order": "none"}).doprint(expr)

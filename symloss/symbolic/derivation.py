@@ -48,7 +48,17 @@ from typing import TYPE_CHECKING
 import sympy as sp
 from sympy import Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
 
-from symloss.printing.printers import _PRINTERS, STYLES, TextPrinter, latex_expr, pretty
+from symloss.printing.breaking import aligned as aligned_body
+from symloss.printing.breaking import broken
+from symloss.printing.printers import (
+    _PRINTERS,
+    STYLES,
+    TextPrinter,
+    _unicode_mode,
+    latex_expr,
+    pretty,
+    render,
+)
 from symloss.symbolic import calculus as _calculus
 from symloss.symbolic.calculus import Constraint
 from symloss.symbols import FRESH_LETTERS, fresh_index
@@ -110,9 +120,12 @@ class Step:
         if style not in STYLES:
             raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
         left = self._latex(self.lhs, style)
-        forms = [self._latex(r, style) for r in self.rhs]
         if aligned:
-            return f"{left} &= " + r" \\ &= ".join(forms)
+            # Each form on its own line, and a form wider than a column cut at its
+            # top-level signs (symloss.printing.breaking).
+            printer = self._printer(style)
+            return aligned_body(left, [broken(r, printer) for r in self.rhs])
+        forms = [self._latex(r, style) for r in self.rhs]
         return " = ".join([left, *forms])
 
     def constraint_latex(self, style: str = "standard") -> str:
@@ -124,22 +137,80 @@ class Step:
     def _latex(self, expr: sp.Basic, style: str) -> str:
         if not self.brackets:
             return latex_expr(expr, style)
-        return _bracket_printer(_PRINTERS[style])().doprint(expr)
+        return self._printer(style).doprint(expr)
 
-    def pretty(self) -> str:
-        """The step as Unicode text (title, equation, constraint), as a terminal shows it."""
+    def _printer(self, style: str):
+        kind = _PRINTERS[style]
+        return (_bracket_printer(kind) if self.brackets else kind)()
+
+    def pretty(self, use_unicode: bool = True, num_columns: int | None = None) -> str:
+        """The step as text (title, equation, constraint), as a terminal shows it:
+        Unicode or ASCII, unwrapped unless *num_columns* is given."""
         from sympy.printing.pretty.stringpict import prettyForm
 
         kind = _bracket_printer(TextPrinter) if self.brackets else TextPrinter
-        printer = kind({"use_unicode": True, "wrap_line": False})
-        form = printer._print(self.lhs)
-        for r in self.rhs:
-            form = prettyForm(*form.right(" = "))
-            form = prettyForm(*form.right(printer._print(r)))
-        lines = [self.title, form.render(wrap_line=False)]
+        printer = kind({"use_unicode": use_unicode, "wrap_line": False})
+        with _unicode_mode(use_unicode):
+            form = printer._print(self.lhs)
+            for r in self.rhs:
+                form = prettyForm(*form.right(" = "))
+                form = prettyForm(*form.right(printer._print(r)))
+        lines = [self.title, render(form, use_unicode, num_columns)]
         if self.constraint is not None:
             lines.append(f"(uses {self.constraint.name}: {self.constraint.description})")
         return "\n".join(lines)
+
+
+def _canonical(e: sp.Expr) -> sp.Expr:
+    """*e* with the bound index of each sum renamed in order of appearance."""
+    count = 0
+
+    def rename(node):
+        nonlocal count
+        if isinstance(node, Sum):
+            body, limits = rename(node.function), []
+            for v, lo, hi in node.limits:
+                count += 1
+                new = Symbol(f"_bound{count}", integer=True)
+                body = body.xreplace({v: new})
+                limits.append((new, lo, hi))
+            return Sum(body, *limits)
+        if node.args:
+            return node.func(*[rename(a) for a in node.args], evaluate=False)
+        return node
+
+    try:
+        return rename(e)
+    except Exception:  # a node that cannot be rebuilt unevaluated: compare as is
+        return e
+
+
+def same_form(a: sp.Expr, b: sp.Expr) -> bool:
+    """Whether two forms are the same formula, up to the names of their bound indices."""
+    if a == b or latex_expr(a) == latex_expr(b):
+        return True
+    return latex_expr(_canonical(a)) == latex_expr(_canonical(b))
+
+
+def _without_repeats(steps: list[Step]) -> list[Step]:
+    """*steps* without forms that only restate the form before them (Huber's "Simplify"
+    after "Collapse the sum", a rename of a summation index): the later form is kept
+    (it is the canonical one), and a step left with no new form is dropped."""
+    out: list[Step] = []
+    for step in steps:
+        forms: list[sp.Expr] = []
+        for form in step.rhs:
+            if forms and same_form(forms[-1], form):
+                forms[-1] = form
+            else:
+                forms.append(form)
+        if out and same_form(out[-1].rhs[-1], forms[0]):
+            out[-1] = replace(out[-1], rhs=(*out[-1].rhs[:-1], forms[0]))
+            forms.pop(0)
+        if not forms:
+            continue
+        out.append(replace(step, rhs=tuple(forms)) if len(forms) != len(step.rhs) else step)
+    return out
 
 
 def _bracket_printer(printer: type) -> type:
@@ -181,6 +252,7 @@ def derivation(loss: Loss) -> list[Step]:
         is ``loss.gradient()``.
     """
     steps = _composed(loss) if loss.composition is not None else _direct(loss)
+    steps = _without_repeats(steps)
     if _delta_clash(loss):
         steps = [replace(s, brackets=True, note=_bracket_note(s.note)) for s in steps]
     return steps

@@ -21,7 +21,7 @@ import checker_gallery as G
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import registry_params
+from conftest import registry_params, require
 from shared import ROOT
 
 import symloss
@@ -185,7 +185,7 @@ def test_shortcut_passes_finite_differences_but_not_symloss():
 
 
 def test_torch_gradcheck_passes_the_shortcut_with_one_hot_targets():
-    pytest.importorskip("torch")
+    require("torch")
     report = check(
         "cce_logits", value=G.torch_cce_logits_value, grad=G.torch_cce_logits_grad_shortcut,
         torch=True, samples=5,
@@ -196,7 +196,7 @@ def test_torch_gradcheck_passes_the_shortcut_with_one_hot_targets():
 
 
 def test_torch_autograd_of_a_correct_loss_passes_including_labels():
-    pytest.importorskip("torch")
+    require("torch")
     report = check("cce_logits", value=G.torch_cross_entropy, torch=True, samples=3)
     assert report.ok, str(report)
     rows = {(f.check, f.family): f.verdict for f in report.findings}
@@ -205,7 +205,7 @@ def test_torch_autograd_of_a_correct_loss_passes_including_labels():
 
 
 def test_torch_autograd_of_a_naive_loss_overflows_at_the_edges():
-    pytest.importorskip("torch")
+    require("torch")
     report = check("bce_logits", value=G.torch_bce_logits_value_naive, torch=True, samples=10)
     assert failing(report) == {("value", "edges"), ("gradient (autograd)", "edges")}
     assert all("large logit" in d for d in diagnoses(report))

@@ -25,8 +25,10 @@ def grad(y, t):
 def run_check(tmp_path, source: str, *argv: str, module: str = "user"):
     (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # As the installed `symloss` command runs: the current directory is not put first on
+    # sys.path by Python itself (-P), as `python -m` would (Python 3.11+).
     return subprocess.run(
-        [sys.executable, "-m", "symloss", "check", *argv],
+        [sys.executable, "-P", "-m", "symloss", "check", *argv],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
     )  # fmt: skip
 

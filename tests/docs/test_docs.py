@@ -20,6 +20,7 @@ import symloss
 import symloss.docs as docs
 from symloss.cli import docs as docs_cli
 from symloss.docs.markdown import escape
+from symloss.docs.sheet import equation_formula
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +67,9 @@ def test_page_has_every_part_of_the_loss(loss, html_site):
     for heading in ("Definition", "Gradient", "Hessian", "Derivation", "Plot",
                     "Conventions, domains and constraints", "LaTeX source"):  # fmt: skip
         assert f"<h2>{heading}</h2>" in text
-    assert loss.latex("standard") in formulas
-    assert loss.latex(part="gradient") in formulas
-    assert loss.latex(part="hessian") in formulas
+    # Each part as printed, or (when wider than the column) laid out over lines.
+    for part in ("loss", "gradient", "hessian"):
+        assert equation_formula("", *loss.equation(part)).shown in formulas
     assert html.escape(loss.conventions) in text
     for ref in loss.references:
         assert html.escape(ref) in text
@@ -79,7 +80,8 @@ def test_page_has_every_part_of_the_loss(loss, html_site):
         assert c.latex() in formulas
     # The copy-able LaTeX source holds the page's formulas.
     source = html.unescape(re.search(r'<code id="latex-source">(.*?)</code>', text, re.S)[1])
-    assert loss.latex("standard") in source and loss.latex(part="gradient") in source
+    for part in ("loss", "gradient", "hessian"):
+        assert loss.latex(part=part) in source
     assert 'data-target="latex-source"' in text
 
 
@@ -108,14 +110,14 @@ def test_logits_pages_give_the_gradient_by_the_prediction_and_by_the_logits(loss
     out, _ = html_site
     formulas = formulas_in_html((out / f"{loss.name}.html").read_text())
     base = symloss.get(loss.composition.base)
-    assert base.latex(part="gradient") in formulas
-    assert loss.latex(part="gradient") in formulas
+    assert equation_formula("", *base.equation("gradient")).shown in formulas
+    assert equation_formula("", *loss.equation("gradient")).shown in formulas
 
 
 def test_softmax_page_shows_the_constraint_and_the_general_gradient(html_site):
     out, _ = html_site
     text = (out / "softmax_cross_entropy.html").read_text()
-    assert "Gradient without the constraint one_hot" in text
+    assert "Gradient without the constraint that each target row sums to 1" in text
     assert r"\sum_{k=1}^{m} t_{ik} = 1" in formulas_in_html(text)
     assert text.count('class="uses"') == 2  # under the gradient and at derivation step 4
 
@@ -159,15 +161,17 @@ def test_markdown_site_uses_arithmatex_delimiters(md_site):
     assert not (out / "_static").exists()
     for L in LOSSES:
         text = (out / f"{L.name}.md").read_text()
-        assert f"\\[\n{L.latex('standard')}\n\\]" in text
-        assert f"\\[\n{L.latex(part='gradient')}\n\\]" in text
+        for part in ("loss", "gradient"):
+            assert f"\\[\n{equation_formula('', *L.equation(part)).shown}\n\\]" in text
         assert "$" not in text.replace(r"\$", "")
         assert "```latex\n" in text
 
 
 def test_markdown_renders_through_pymdownx_arithmatex(md_site):
-    markdown = pytest.importorskip("markdown")
-    pytest.importorskip("pymdownx.arithmatex")
+    # In the test extra (pymdown-extensions brings markdown): missing is a failure.
+    import markdown
+    import pymdownx.arithmatex  # noqa: F401
+
     out, _ = md_site
     for L in LOSSES:
         rendered = markdown.markdown(
@@ -179,7 +183,7 @@ def test_markdown_renders_through_pymdownx_arithmatex(md_site):
             html.unescape(b)
             for b in re.findall(r'<div class="arithmatex">\\\[(.*?)\\\]</div>', rendered, re.S)
         ]
-        assert L.latex("standard") in [b.strip() for b in blocks]
+        assert equation_formula("", *L.equation()).shown in [b.strip() for b in blocks]
         assert "<em>" not in rendered  # no underscore of a formula became emphasis
         # Every formula, derivation steps in list items included, became a formula.
         prose = (out / f"{L.name}.md").read_text().split("```latex")[0]
@@ -188,7 +192,8 @@ def test_markdown_renders_through_pymdownx_arithmatex(md_site):
 
 
 def test_markdown_pages_show_their_plot(tmp_path):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it)
+
     docs.build_site(tmp_path / "md", fmt="md", names=["bce"], progress=False)
     text = (tmp_path / "md" / "binary_cross_entropy.md").read_text()
     assert "![Binary cross-entropy: loss and gradient](binary_cross_entropy.svg)" in text
@@ -204,7 +209,8 @@ def test_markdown_text_is_escaped():
 
 # ---------------------------------------------------------------------- plots
 def test_plots_are_svg_and_referenced(html_site):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it)
+
     out, report = html_site
     assert report.notes == []
     for L in LOSSES:
@@ -215,7 +221,8 @@ def test_plots_are_svg_and_referenced(html_site):
 
 
 def test_classification_plot_matches_the_articles_table():
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it)
+
     xlabel, curves = docs.plot_curves(symloss.get("bce"))
     assert [c[0] for c in curves] == ["t = 0", "t = 1"]
     for label, x, value, grad in curves:
@@ -230,7 +237,8 @@ def test_classification_plot_matches_the_articles_table():
 
 
 def test_logits_plot_is_against_the_logit():
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it)
+
     xlabel, curves = docs.plot_curves(symloss.get("cce_logits"))
     assert "z" in xlabel
     (_, x, v0, g0), (_, _, v1, g1) = curves
@@ -241,7 +249,8 @@ def test_logits_plot_is_against_the_logit():
 
 
 def test_regression_plot_is_against_the_residual():
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it)
+
     xlabel, curves = docs.plot_curves(symloss.get("sse"))
     assert "residual" in xlabel
     ((_, r, value, grad),) = curves
@@ -250,7 +259,8 @@ def test_regression_plot_is_against_the_residual():
 
 
 def test_without_matplotlib_the_build_works_and_says_how_to_get_plots(tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
+    import matplotlib  # noqa: F401  (the test extra installs it)
+
     out = tmp_path / "site"
     docs.build_site(out, names=["bce"], progress=False)
     assert (out / "binary_cross_entropy.svg").is_file()
@@ -477,17 +487,6 @@ def test_cli_docs_reports_missing_matplotlib(tmp_path, capsys, monkeypatch):
     )
 
 
-def wired() -> bool:
-    from symloss.cli import build_parser
-
-    try:
-        build_parser().parse_args(["docs", "--out", "x"])
-    except Exception:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not wired(), reason="docs/export not yet wired into symloss.cli")
 def test_symloss_docs_command(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "symloss", "docs", "--out", str(tmp_path / "s"), "--losses", "bce"],
@@ -525,3 +524,22 @@ def test_site_report_paths(tmp_path):
     report = docs.build_site(tmp_path / "s", names=["bce"], progress=False)
     assert report.out_dir == Path(tmp_path / "s")
     assert all(p.is_file() for p in report.written)
+
+
+def sections(text: str) -> dict[str, str]:
+    """A page's text under each ``<h2>`` heading, by heading."""
+    parts = re.split(r"<h2>(.*?)</h2>", text)
+    return dict(zip(parts[1::2], parts[2::2]))
+
+
+@registry_params()
+def test_each_section_holds_its_own_formula(loss, html_site):
+    out, _ = html_site
+    under = {
+        k: formulas_in_html(v) for k, v in sections((out / f"{loss.name}.html").read_text()).items()
+    }
+    for heading, part in (("Definition", "loss"), ("Gradient", "gradient"), ("Hessian", "hessian")):
+        shown = equation_formula("", *loss.equation(part)).shown
+        assert shown in under[heading], (heading, part)
+        others = [h for h in ("Definition", "Gradient", "Hessian") if h != heading]
+        assert not any(shown in under[h] for h in others)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require
 
-da = pytest.importorskip("dask.array")
+da = require("dask.array")
 
 import symloss  # noqa: E402
 

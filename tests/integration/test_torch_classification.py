@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require
 
 import symloss
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 F = torch.nn.functional
 from torch.func import grad as tgrad  # noqa: E402
 from torch.func import jacrev  # noqa: E402

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import require
 
 import symloss
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 F = torch.nn.functional
 
 #: PyTorch's cosine_embedding_loss adds EPSILON = 1e-12, a C++ float, to each squared norm.

@@ -357,7 +357,7 @@ ERRORS = [
     (r"E = \frac{1}{n}\sum_{i=1}^{n} \foo(y_i)", 30, r"unknown function \foo"),
     (r"E = F = x", 6, "more than one '='"),
     (r"a +", 2, "malformed"),
-    (r"\sum_{i=1} y_i", 0, "limits"),
+    (r"\sum^{n} y_i", 0, "index"),  # \sum_{i=1} alone runs over all samples (issue 15)
     (r"\max(x)", 4, "two or more"),
     (r"(a, b)", 2, "','"),
     (r"y_{i+1}", 4, "subscript"),

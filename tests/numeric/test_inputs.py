@@ -54,3 +54,29 @@ def test_a_mask_without_masked_elements_is_just_its_data():
 def test_booleans_and_integers_are_numbers():
     L = symloss.get("mse")
     assert L(np.array([1, 3]), np.array([True, False])) == pytest.approx((0 + 9) / 2)
+
+
+def test_every_error_a_caller_can_meet_is_a_symloss_error():
+    """Issue 14: user-facing errors live in one module and subclass SymlossError, and
+    still the built-in class a caller would have caught before."""
+    cases = [
+        (lambda: symloss.get("no_such_loss"), symloss.UnknownLossError, KeyError),
+        (lambda: symloss.get("huber", nope=1), symloss.ArgumentError, TypeError),
+        (lambda: symloss.get("huber", delta=-1.0), symloss.OptionError, ValueError),
+        (lambda: symloss.get("huber", reduction="max"), symloss.OptionError, ValueError),
+        (lambda: symloss.get("mse")([1.0], [1.0, 2.0]), symloss.InputError, ValueError),
+        (lambda: symloss.get("mse").latex(part="nope"), symloss.OptionError, ValueError),
+        (lambda: symloss.register(symloss.get("mse")), symloss.DefinitionError, ValueError),
+        (lambda: symloss.set_backend("gpu"), symloss.BackendError, RuntimeError),
+        (lambda: symloss.configure(threads=0), symloss.SettingError, ValueError),
+    ]
+    for call, ours, builtin in cases:
+        with pytest.raises(ours) as info:
+            call()
+        assert isinstance(info.value, symloss.SymlossError) and isinstance(info.value, builtin)
+    assert str(symloss.UnknownLossError("unknown loss 'x'")) == "unknown loss 'x'"  # no quotes
+    exported = {name for name in symloss.__all__ if name.endswith(("Error", "Exceeded", "Failed"))}
+    from symloss import errors
+
+    defined = {n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Exception)}
+    assert defined - {"CompilerUnavailable"} <= exported | {"UntrustedCache"}
