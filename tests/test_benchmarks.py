@@ -100,3 +100,21 @@ def test_small_benchmark_prints_ratios_side_by_side_and_the_first_use_cost():
     assert all(r.count("x") >= 3 for r in rows)  # the ratios
     assert "first large call, empty cache (gcc)" in stdout
     assert "first large call, cache filled" in stdout
+
+
+def test_frameworks_benchmark_runs_and_prints_its_ratios():
+    """benchmarks/frameworks.py --quick: every row measured (each one first checked to
+    agree with the framework's own loss), and the ratio printed; no time is asserted."""
+    stdout = _run("frameworks.py", "--quick", timeout=900)
+    for case in ("bce_logits", "cce_logits, labels", "cce_logits, one-hot", "huber", "mse",
+                 "sigmoid_focal"):  # fmt: skip
+        for framework in ("torch cpu", "jax cpu"):
+            try:
+                __import__(framework.split()[0])
+            except ImportError:
+                assert f"{framework.split()[0]} is not installed" in stdout
+                continue
+            assert any(
+                line.startswith(framework) and case in line for line in stdout.splitlines()
+            ), (framework, case)
+    assert "x\n" in stdout or "x " in stdout

@@ -13,11 +13,11 @@ import sys
 
 from symloss.docs.files import write_output
 from symloss.errors import UsageError
-from symloss.frameworks import codegen
-from symloss.frameworks.spec import spec
 from symloss.registry import get, names
 
-FORMATS = codegen.FORMATS
+#: symloss.frameworks.codegen.FORMATS, written out: the code generator (and SymPy's
+#: printers) are imported only when a module is exported, not for every command.
+FORMATS = ("numpy", "torch", "jax")
 
 
 def export_code(selected, fmt: str, out=None, command: str | None = None) -> str:
@@ -29,6 +29,9 @@ def export_code(selected, fmt: str, out=None, command: str | None = None) -> str
         if loss.name not in seen:
             seen.add(loss.name)
             losses.append(loss)
+    from symloss.frameworks import codegen
+    from symloss.frameworks.spec import spec
+
     text = codegen.generate([spec(loss) for loss in losses], fmt, command=command)
     if out is not None:
         write_output(out, text.encode("utf-8"))

@@ -18,11 +18,15 @@ loss, a Python module that imports only its framework and NumPy:
 ``Loss.to_torch()`` and ``Loss.to_jax()`` run this same source (:func:`load`), with
 symloss's own error classes, so that what the tests check is what is exported.
 
+It is long because the three targets share one writer: splitting it per framework
+would repeat the docstring, conventions and kernel emission three times.
+
 Layer: :mod:`symloss.frameworks`.
 """
 
 from __future__ import annotations
 
+import ast
 import builtins
 import dataclasses
 import inspect
@@ -112,8 +116,8 @@ Reductions.  "mean" divides the weighted sum by the count (n, the kept labels, o
 n m where the loss says so; the weights do not change the count, as in PyTorch),
 "sum" adds, "none" gives one value per sample, "batchmean" divides by n.
 
-Checks, with symloss's messages.  Always: dtypes (real numbers), shapes, devices,
-options, missing or unexpected keyword inputs.  {values}"""
+Checks, with symloss's messages.  Always: dtypes (real numbers), shapes, {devices}options,
+missing or unexpected keyword inputs.  {values}"""
 
 _VALUE_CHECKS = {
     "numpy": "Always, too: every input in its domain (logits finite, probabilities in "
@@ -189,32 +193,105 @@ def one_line(text: str) -> str:
 
 
 def wrap(lhs: str, rhs: str, indent: str, width: int = 99) -> list[str]:
-    """``lhs = rhs`` as one line, or split at the top-level ``+`` and ``-`` of *rhs*."""
-    line = f"{indent}{lhs}{rhs}"
-    if len(line) <= width:
-        return [line]
-    parts, depth, start = [], 0, 0
+    """``lhs = rhs`` as one line, or laid out over several (:func:`_layout`).
+
+    The layout only adds parentheses and line breaks; as a guard, a layout whose syntax
+    tree differs from the one line's is not used.
+    """
+    lines = _layout(rhs, len(indent) + len(lhs), indent, width)
+    lines = [indent + lhs + lines[0], *lines[1:]]
+    if len(lines) > 1:
+        one = ast.dump(ast.parse(f"{lhs}{rhs}".strip()))
+        if ast.dump(ast.parse(textwrap.dedent("\n".join(lines)))) != one:  # pragma: no cover
+            return [f"{indent}{lhs}{rhs}"]
+    return lines
+
+
+def _pieces(text: str, kind: str) -> list[str]:
+    """*text* cut at its top-level ``+``/``-`` (*kind* ``"sum"``), ``*`` (``"product"``,
+    not ``**``) or the commas of its one call (``"call"``: the arguments)."""
+    depth, start, out = 0, 0, []
     k = 0
-    while k < len(rhs):
-        c = rhs[k]
+    base = 1 if kind == "call" else 0
+    while k < len(text):
+        c = text[k]
         if c in "([{":
             depth += 1
         elif c in ")]}":
             depth -= 1
-        elif depth == 0 and rhs[k : k + 3] in (" + ", " - ") and k > 0:
-            parts.append(rhs[start:k])
-            start = k + 1
-            k += 2
+        elif depth == base:
+            if kind == "sum" and k > 0 and text[k : k + 3] in (" + ", " - "):
+                out.append(text[start:k])
+                start = k + 1
+                k += 2
+            elif kind == "product" and k > 0 and c == "*" and text[k + 1 : k + 2] != "*" \
+                    and text[k - 1] != "*":  # fmt: skip
+                out.append(text[start:k])
+                start = k  # the piece keeps its "*"
+            elif kind == "call" and c == ",":
+                out.append(text[start:k])
+                start = k + 1
         k += 1
-    parts.append(rhs[start:])
-    if len(parts) == 1:
-        return [line]
+    out.append(text[start:])
+    return [p.strip() for p in out]
+
+
+def _layout(text: str, column: int, indent: str, width: int) -> list[str]:
+    """Lines holding the expression *text*, whose first line starts at *column*: as
+    is where it fits, else cut at its top-level sums, its call's arguments or its
+    products, in parentheses (only whitespace changes: the tokens and their meaning
+    stay as printed)."""
+    if column + len(text) <= width or len(indent) > width // 2:
+        return [text]
     inner = indent + "    "
-    out = [f"{indent}{lhs}("]
-    for part in parts:
-        out.append(f"{inner}{part.strip()}")
-    out.append(f"{indent})")
-    return out
+    terms = _pieces(text, "sum")
+    if len(terms) > 1:
+        lines = ["("]
+        for term in terms:
+            lines += _operand(term, inner, width)
+        return [*lines, f"{indent})"]
+    call = re.match(r"^([\w.]+)\(", text)
+    if call and _closing(text, call.end() - 1) == len(text) - 1:
+        args = _pieces(text, "call")
+        args[0] = args[0][call.end() :]
+        args[-1] = args[-1][:-1]
+        lines = [f"{call.group(1)}("]
+        for arg in args:
+            laid = _indented(arg, inner, width)
+            laid[-1] += ","
+            lines += laid
+        return [*lines, f"{indent})"]
+    factors = _pieces(text, "product")
+    if len(factors) > 1:
+        lines = ["("]
+        for factor in factors:
+            if factor.startswith("*"):
+                factor = "* " + factor[1:].lstrip()
+            lines += _operand(factor, inner, width)
+        return [*lines, f"{indent})"]
+    return [text]
+
+
+def _operand(piece: str, indent: str, width: int) -> list[str]:
+    """A term or factor with its operator (``+ a``, ``- b``, ``* c``) on its own lines:
+    the operator stays in front, whatever layout the operand gets."""
+    op = piece[:2] if piece[:2] in ("+ ", "- ", "* ") else ""
+    laid = _layout(piece[len(op) :], len(indent) + len(op), indent, width)
+    return [indent + op + laid[0], *laid[1:]]
+
+
+def _indented(text: str, indent: str, width: int) -> list[str]:
+    laid = _layout(text, len(indent), indent, width)
+    return [indent + laid[0], *laid[1:]]
+
+
+def _closing(text: str, start: int) -> int:
+    depth = 0
+    for k in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[k], 0)
+        if depth == 0:
+            return k
+    return -1
 
 
 # ------------------------------------------------------------------ kernels
@@ -359,7 +436,7 @@ def _conventions(s: Spec, kernels: dict[str, str]) -> str:
         f"hessian_blocks={s.hessian_index is not None}",
         f"hessian_error={literal(s.hessian_error)}",
     ]
-    lines = [f"{constant_name(s)} = _Loss(", f"    {literal(s.name)},"]
+    lines = [f"{constant_name(s)} = _Loss(", f"    {literal(s.loss_name)},"]
     for f in fields:
         lines.append(f"    {f},")
     lines.append(")")
@@ -397,27 +474,34 @@ def _function_doc(s: Spec, fmt: str, grad: bool = False) -> str:
     if s.conventions:
         lines += textwrap.wrap(one_line(s.conventions), 84) + [""]
     lines += ["Parameters", "----------"]
-    lines += [
-        f"{pred.key} : {array} of {shape}",
-        f"    The {pred.who}s, in {pred.text}"
-        + (f" ({one_line(pred.description)})" if pred.description else "")
-        + ".",
+
+    def described(head: str, text: str) -> list[str]:
+        return [head, *textwrap.wrap(text, 84, initial_indent="    ", subsequent_indent="    ")]
+
+    def said(domain) -> str:
+        return f" ({one_line(domain.description)})" if domain.description else ""
+
+    lines += described(
+        f"{pred.key} : {array} of {shape}", f"The {pred.who}s, in {pred.text}{said(pred)}."
+    )
+    lines += described(
         f"{target.key} : {array}, broadcastable to {pred.key}'s shape",
-        f"    The targets, in {target.text}"
-        + (f" ({one_line(target.description)})" if target.description else "")
+        f"The targets, in {target.text}{said(target)}"
         + (", or integer class labels of shape (n,)" if s.labels else "")
         + ".",
-        f"weight : {array}, optional",
-        "    Per-sample weights (they do not change the mean's count).",
-    ]
+    )
+    lines += described(
+        f"weight : {array}, optional", "Per-sample weights (they do not change the mean's count)."
+    )
     for a in s.extras:
-        lines += [f"{a.key} : {array}, broadcastable to {pred.key}'s shape",
-                  f"    In {a.text}" + (f" ({one_line(a.description)})" if a.description else "")
-                  + "."]  # fmt: skip
+        lines += described(
+            f"{a.key} : {array}, broadcastable to {pred.key}'s shape", f"In {a.text}{said(a)}."
+        )
     for p in s.params:
         kind = "sequence of float" if p.vector else "float"
-        desc = one_line(p.description) if p.description else ""
-        lines += [f"{p.name} : {kind} in {p.text}", f"    {desc}".rstrip()]
+        lines += described(
+            f"{p.name} : {kind} in {p.text}", one_line(p.description) if p.description else ""
+        )
     lines += [f"reduction : {{{', '.join(repr(r) for r in s.reductions)}}}"]
     lines += ["", f"Generated by symloss {__version__} from the loss {s.name!r}."]
     return "\n".join(lines)
@@ -445,7 +529,9 @@ def _section(s: Spec, fmt: str) -> str:
     kernels, names = _kernels(s, fmt)
     bar = "# " + "=" * 76
     head = f"{bar}\n# {s.name}: {one_line(s.title)}\n{bar}"
-    return "\n\n\n".join([head + "\n" + kernels.rstrip("\n"), _conventions(s, names), _public(s, fmt).rstrip("\n")])
+    return "\n\n\n".join(
+        [head + "\n" + kernels.rstrip("\n"), _conventions(s, names), _public(s, fmt).rstrip("\n")]
+    )
 
 
 # ------------------------------------------------------------------ helpers
@@ -492,7 +578,9 @@ def generate(specs: Sequence[Spec], fmt: str, *, standalone: bool = True,
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"two losses would have the same function name: {names}")
-    publics = [n for s in specs for n in ((s.name, f"{s.name}_grad") if fmt == "numpy" else (s.name,))]
+    publics = [
+        n for s in specs for n in ((s.name, f"{s.name}_grad") if fmt == "numpy" else (s.name,))
+    ]
     listing = "\n".join(f"- ``{s.name}``: {one_line(s.title)}" for s in specs)
     how = f"``{command}``" if command else "symloss"
     doc = "\n\n".join(
@@ -505,12 +593,16 @@ def generate(specs: Sequence[Spec], fmt: str, *, standalone: bool = True,
             f"{_FRAMEWORK[fmt] if fmt != 'numpy' else 'NumPy'}"
             f"{' and NumPy' if fmt != 'numpy' else ''}.  Regenerate it rather than edit it.",
             _CONVENTIONS[fmt],
-            _SHARED.format(values=_VALUE_CHECKS[fmt]),
+            _SHARED.format(
+                values=_VALUE_CHECKS[fmt], devices="devices, " if fmt == "torch" else ""
+            ),
         ]
     )
-    doc = "\n\n".join(textwrap.fill(p, 88) if not p.startswith("-") else p for p in doc.split("\n\n"))
+    doc = "\n\n".join(
+        textwrap.fill(p, 88) if not p.startswith("-") else p for p in doc.split("\n\n")
+    )
     parts = [docstring(doc, ""), "", _IMPORTS[fmt].rstrip("\n")]
-    parts.append(f"\n__all__ = {publics!r}")
+    parts.append("\n__all__ = [\n" + "".join(f"    {name!r},\n" for name in publics) + "]")
     if standalone:
         parts.append(_ERRORS.rstrip("\n"))
     parts.append("\n\n" + _template("common.py.tmpl").rstrip("\n"))
@@ -533,7 +625,9 @@ def load(specs: Sequence[Spec], fmt: str) -> dict:
     # functions' module up by name.
     module = types.ModuleType(f"_symloss_generated_{fmt}_{next(_SERIAL)}")
     module.__file__ = filename
-    module.__dict__.update(InputError=InputError, ArgumentError=ArgumentError, OptionError=OptionError)
+    module.__dict__.update(
+        InputError=InputError, ArgumentError=ArgumentError, OptionError=OptionError
+    )
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     # The source holds only names this package made (identifiers checked by
     # lowering.safe_identifier), float literals and escaped docstrings: no user text
@@ -542,8 +636,6 @@ def load(specs: Sequence[Spec], fmt: str) -> dict:
     sys.modules[module.__name__] = module
     module.__source__ = source
     return module.__dict__
-
-
 
 
 _LOADED: dict = {}
@@ -593,7 +685,11 @@ def _structure(loss) -> tuple:
         tuple(loss.reductions),
         text(loss.mean_over),
         loss.composition is not None,
-        tuple(sorted((k, d.text(), d.description) for k, d in loss.domains.items())),
+        tuple(
+            sorted(
+                (k, str(d and d.text()), str(d and d.description)) for k, d in loss.domains.items()
+            )
+        ),
     )
 
 
@@ -606,4 +702,13 @@ def parameters(loss) -> dict:
     return out
 
 
-__all__ = ["FORMATS", "Unsupported", "generate", "kernel", "literal", "load", "parameters", "runtime"]
+__all__ = [
+    "FORMATS",
+    "Unsupported",
+    "generate",
+    "kernel",
+    "literal",
+    "load",
+    "parameters",
+    "runtime",
+]

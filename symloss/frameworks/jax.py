@@ -24,6 +24,10 @@ def function(loss: Loss):
 
     See :meth:`symloss.Loss.to_jax`.
     """
+    try:
+        import jax  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"Loss.to_jax() needs JAX ({exc}): pip install 'symloss[jax]'") from exc
     params = codegen.parameters(loss)
     reduction = loss.reduction
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,9 @@ def _twin(loss: Loss, reduction: str) -> Loss:
     key = f"_lazy_{reduction}"
     found = loss.__dict__.get(key)
     if found is None:
-        found = loss if loss.reduction == reduction else dataclasses.replace(loss, reduction=reduction)
+        found = (
+            loss if loss.reduction == reduction else dataclasses.replace(loss, reduction=reduction)
+        )
         found = loss.__dict__.setdefault(key, found)
     return found
 
@@ -152,11 +155,45 @@ class _Chunks:
     def block_shape(self, index):
         return tuple(self.pred.chunks[a][k] for a, k in enumerate(index))
 
+    def offset(self, index):
+        """Where the chunk *index* starts in the prediction, axis by axis."""
+        return tuple(int(sum(self.pred.chunks[a][:k])) for a, k in enumerate(index))
 
-def _chunk(loss: Loss, p, t, w, extra, grad: bool):
+
+def _chunk(loss: Loss, p, t, w, extra, grad: bool, offset=()):
     """One chunk: (the sum reduction's value, the chunk's count, its gradient or None);
-    per-sample values instead of the sum for ``reduction="none"``."""
-    labels = t if (np.ndim(t) == 1 and np.ndim(p) == 2 and np.asarray(t).dtype.kind in "iu") else None
+    per-sample values instead of the sum for ``reduction="none"``.  An error names the
+    element by its index in the whole array (the chunk starts at *offset*)."""
+    try:
+        return _evaluate_chunk(loss, p, t, w, extra, grad)
+    except InputError as exc:
+        raise InputError(_shifted(str(exc), offset)) from None
+
+
+def _shifted(message: str, offset) -> str:
+    """*message* with the element and row indices it names moved by *offset*: the
+    NumPy path's messages name ``key[i, j] = value``, ``label l at row r`` and
+    ``target row r sums to``."""
+    if not offset or not any(offset):
+        return message
+
+    def element(match):
+        where = [int(k) for k in match.group(2).split(",")]
+        moved = [k + (offset[a] if a < len(offset) else 0) for a, k in enumerate(where)]
+        return f"{match.group(1)}{moved} = "
+
+    message = re.sub(r"(\w+)\[([\d, ]+)\] = ", element, message, count=1)
+    return re.sub(
+        r"(at row|target row) (\d+)",
+        lambda m: f"{m.group(1)} {int(m.group(2)) + offset[0]}",
+        message,
+    )
+
+
+def _evaluate_chunk(loss: Loss, p, t, w, extra, grad: bool):
+    labels = (
+        t if (np.ndim(t) == 1 and np.ndim(p) == 2 and np.asarray(t).dtype.kind in "iu") else None
+    )
     count = _count(loss, np.shape(p), labels)
     if loss.reduction == "none":
         S = loss
@@ -180,7 +217,8 @@ def _lazy(loss: Loss, pred, target, weight, extra, want_value: bool, want_grad: 
     rank = chunks.rank
     sums, counts, grads, values = [], [], {}, {}
     for index, p, t, w, e in chunks.blocks():
-        task = dask.delayed(_chunk, pure=True)(loss, p, t, w, e, want_grad)
+        offset = chunks.offset(index)
+        task = dask.delayed(_chunk, pure=True)(loss, p, t, w, e, want_grad, offset)
         shape = chunks.block_shape(index)
         if want_grad:
             grads[index] = da.from_delayed(task[2], shape=shape, dtype=np.float64)
@@ -195,10 +233,15 @@ def _lazy(loss: Loss, pred, target, weight, extra, want_value: bool, want_grad: 
     value = None
     if want_value:
         if loss.reduction == "none":
-            value = _assemble(values, chunks.pred.numblocks[:1] if rank == 2 else chunks.pred.numblocks)
+            value = _assemble(
+                values, chunks.pred.numblocks[:1] if rank == 2 else chunks.pred.numblocks
+            )
         else:
+            divide = loss.reduction != "sum"
             value = da.from_delayed(
-                dask.delayed(_mean, pure=True)(loss.name, sums, counts), shape=(), dtype=np.float64
+                dask.delayed(_total, pure=True)(loss.name, sums, counts, divide),
+                shape=(),
+                dtype=np.float64,
             )
     grad = None
     if want_grad:
@@ -232,10 +275,12 @@ def _total_count(name: str, counts) -> float:
     return total
 
 
-def _mean(name: str, sums, counts) -> float:
+def _total(name: str, sums, counts, divide: bool) -> float:
+    """The chunks' sums added (exactly, as the NumPy path adds its blocks'), divided by
+    their counts' total for a mean."""
     sums = [float(s) for s in sums]
     total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
-    return total / _total_count(name, counts) + 0.0
+    return (total / _total_count(name, counts) if divide else total) + 0.0
 
 
 def value(loss: Loss, pred, target, weight=None, **extra):

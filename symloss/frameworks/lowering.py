@@ -136,7 +136,7 @@ MAX_NAME = 22
 def safe_identifier(text: str, fallback: str = "value") -> str:
     """*text* made a Python identifier that is no keyword, builtin-shadowing dunder,
     or private name: the characters outside ``[A-Za-z0-9_]`` become ``_``."""
-    name = re.sub(r"\W", "_", str(text), flags=re.ASCII).strip("_") or fallback
+    name = re.sub(r"_+", "_", re.sub(r"\W", "_", str(text), flags=re.ASCII)).strip("_") or fallback
     if name[0].isdigit():
         name = f"{fallback}_{name}"
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):

@@ -20,7 +20,6 @@ import sympy as sp
 from sympy import S
 from sympy.printing.numpy import JaxPrinter, NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
-from sympy.printing.pytorch import TorchPrinter
 from sympy.printing.str import StrPrinter
 
 from symloss.frameworks.lowering import Statement
@@ -325,68 +324,83 @@ class JaxCode(ArrayCodePrinter, JaxPrinter):
         return f"jax.nn.logsumexp({array}, axis=-1, keepdims=True)"
 
 
-class TorchCode(ArrayCodePrinter, TorchPrinter):
-    """The generated PyTorch module's printer.
+def _torch_code():
+    """:class:`TorchCode`, made on first use: importing ``sympy.printing.pytorch`` imports
+    torch itself (when installed), which ``symloss show`` should not wait for."""
+    from sympy.printing.pytorch import TorchPrinter
 
-    ``torch.where`` of two Python numbers makes a tensor of the *default* dtype
-    (float32), which would round a float64 loss's parameters: a choice between
-    numbers is written as a comparison cast to the input's dtype instead.
-    ``torch.maximum`` takes two tensors: a parameter bound is ``torch.clamp``.
-    """
+    class TorchCode(ArrayCodePrinter, TorchPrinter):
+        """The generated PyTorch module's printer.
 
-    prefix = "torch"
-    sympy_module = "torch"
+        ``torch.where`` of two Python numbers makes a tensor of the *default* dtype
+        (float32), which would round a float64 loss's parameters: a choice between
+        numbers is written as a comparison cast to the input's dtype instead.
+        ``torch.maximum`` takes two tensors: a parameter bound is ``torch.clamp``.
+        """
 
-    def where(self, cond, a, b, b_text: str) -> str:
-        if self.has_data(a) or self.has_data(b):
-            return super().where(cond, a, b, b_text)
-        dtype = f"{self.like}.dtype"
-        c = self._operand(cond)
-        if b == 0:
-            mask = f"{c}.to({dtype})"
-            return mask if a == 1 else f"{self.parenthesize(a, PRECEDENCE['Mul'])} * {mask}"
-        if a == 0:
-            mask = f"(~{c}).to({dtype})"
-            return mask if b == 1 else f"{self.parenthesize(b, PRECEDENCE['Mul'])} * {mask}"
-        # exact: one of the two products is 0 (a and b are finite numbers)
-        return (
-            f"({self._print(a)} * {c}.to({dtype}) + {self._print(b)} * (~{c}).to({dtype}))"
-        )
+        prefix = "torch"
+        sympy_module = "torch"
 
-    def _clamp(self, expr, bound: str):
-        a, b = expr.args
-        if self.has_data(a) and self.has_data(b):
-            name = "maximum" if bound == "min" else "minimum"
-            return self._call(f"torch.{name}", expr)
-        data, other = (a, b) if self.has_data(a) else (b, a)
-        return f"torch.clamp({self._print(data)}, {bound}={self._print(other)})"
+        def where(self, cond, a, b, b_text: str) -> str:
+            if self.has_data(a) or self.has_data(b):
+                return super().where(cond, a, b, b_text)
+            dtype = f"{self.like}.dtype"
+            c = self._operand(cond)
+            if b == 0:
+                mask = f"{c}.to({dtype})"
+                return mask if a == 1 else f"{self.parenthesize(a, PRECEDENCE['Mul'])} * {mask}"
+            if a == 0:
+                mask = f"(~{c}).to({dtype})"
+                return mask if b == 1 else f"{self.parenthesize(b, PRECEDENCE['Mul'])} * {mask}"
+            # exact: one of the two products is 0 (a and b are finite numbers)
+            return f"({self._print(a)} * {c}.to({dtype}) + {self._print(b)} * (~{c}).to({dtype}))"
 
-    def _print_maximum(self, expr):
-        return self._clamp(expr, "min")
+        def _clamp(self, expr, bound: str):
+            a, b = expr.args
+            if self.has_data(a) and self.has_data(b):
+                name = "maximum" if bound == "min" else "minimum"
+                return self._call(f"torch.{name}", expr)
+            data, other = (a, b) if self.has_data(a) else (b, a)
+            return f"torch.clamp({self._print(data)}, {bound}={self._print(other)})"
 
-    def _print_minimum(self, expr):
-        return self._clamp(expr, "max")
+        def _print_maximum(self, expr):
+            return self._clamp(expr, "min")
 
-    def row(self, kind: str, body: str, keepdims: bool) -> str:
-        keep = ", keepdim=True" if keepdims else ""
-        if kind == "rowsum":
-            return f"{body}.sum(dim=-1{keep})"
-        return f"{body}.amax(dim=-1{keep}) + 0.0"
+        def _print_minimum(self, expr):
+            return self._clamp(expr, "max")
 
-    def size(self, array: str, axis) -> str:
-        return f"{array}.numel()" if axis is None else f"{array}.shape[{axis}]"
+        def row(self, kind: str, body: str, keepdims: bool) -> str:
+            keep = ", keepdim=True" if keepdims else ""
+            if kind == "rowsum":
+                return f"{body}.sum(dim=-1{keep})"
+            return f"{body}.amax(dim=-1{keep}) + 0.0"
 
-    def softmax(self, array: str) -> str:
-        return f"torch.softmax({array}, dim=-1)"
+        def size(self, array: str, axis) -> str:
+            return f"{array}.numel()" if axis is None else f"{array}.shape[{axis}]"
 
-    def logsumexp(self, array: str) -> str:
-        return f"torch.logsumexp({array}, dim=-1, keepdim=True)"
+        def softmax(self, array: str) -> str:
+            return f"torch.softmax({array}, dim=-1)"
 
-    def eye(self, size: str) -> str:
-        return f"torch.eye({size}, dtype={self.like}.dtype, device={self.like}.device)"
+        def logsumexp(self, array: str) -> str:
+            return f"torch.logsumexp({array}, dim=-1, keepdim=True)"
+
+        def eye(self, size: str) -> str:
+            return f"torch.eye({size}, dtype={self.like}.dtype, device={self.like}.device)"
+
+    return TorchCode
 
 
-PRINTERS = {"numpy": NumPyCode, "torch": TorchCode, "jax": JaxCode}
+class _Printers(dict):
+    """Printer classes by format; PyTorch's is made on first use (:func:`_torch_code`)."""
 
-__all__ = ["HELPERS", "PRINTERS", "ArrayCodePrinter", "JaxCode", "NumPyCode", "TorchCode",
+    def __missing__(self, fmt):
+        if fmt != "torch":
+            raise KeyError(fmt)
+        self[fmt] = _torch_code()
+        return self[fmt]
+
+
+PRINTERS = _Printers(numpy=NumPyCode, jax=JaxCode)
+
+__all__ = ["HELPERS", "PRINTERS", "ArrayCodePrinter", "JaxCode", "NumPyCode",
            "maximum", "minimum", "where_nonneg"]  # fmt: skip

@@ -60,6 +60,7 @@ class Spec:
     """One loss, as the code generator sees it."""
 
     name: str  # a Python identifier: the loss's canonical name
+    loss_name: str  # the loss's own name, as error messages give it
     title: str
     latex: tuple[str, str, str]  # loss, gradient, Hessian (or "")
     conventions: str
@@ -171,6 +172,7 @@ def spec(loss: Loss, name: str | None = None) -> Spec:
     )
     return Spec(
         name=safe_identifier(name or loss.name, "loss"),
+        loss_name=loss.name,
         title=loss.title,
         latex=latex,
         conventions=loss.conventions,
@@ -195,7 +197,6 @@ def spec(loss: Loss, name: str | None = None) -> Spec:
         hessian_index=hessian_index,
         hessian_error=error,
     )
-
 
 
 def size_axes(s: Spec) -> dict:

@@ -26,8 +26,12 @@ Layer: :mod:`symloss.frameworks`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import threading
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from symloss.frameworks import codegen
 
@@ -46,6 +50,12 @@ def module(loss: Loss, backend: str = "auto"):
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            f"Loss.to_torch() needs PyTorch ({exc}): pip install 'symloss[torch]'"
+        ) from exc
     return _module_class()(loss, backend)
 
 
@@ -74,6 +84,7 @@ def _module_class():
             self.backend = backend
             self._runtime = codegen.runtime(loss, "torch")
             self._params = codegen.parameters(loss)
+            self._staging = _Staging()
 
         def forward(self, pred, target, weight=None, **extra):
             if self.backend == "auto" and _eager_cpu(self.loss, pred, target, weight, extra):
@@ -89,8 +100,10 @@ def _module_class():
             options = [f"{k}={v!r}" for k, v in self._params.items()]
             return ", ".join([repr(self.loss.name), *options, f"reduction={self.reduction!r}"])
 
-        def __reduce__(self):  # pickled as the loss it was made from
-            return (module, (self.loss, self.backend))
+        def __reduce__(self):
+            # Pickled (torch.save, multiprocessing) as the loss it was made from, without
+            # the loss's caches of compiled kernels (rebuilt on first use).
+            return (module, (dataclasses.replace(self.loss), self.backend))
 
     return SymlossLoss
 
@@ -133,9 +146,28 @@ def _eager_cpu(loss, pred, target, weight, extra) -> bool:
     return pred.numel() > 0
 
 
-def _numpy(x):
-    """A NumPy view of a CPU tensor (no copy unless it is not contiguous)."""
-    return x.detach().contiguous().numpy()
+class _Staging(threading.local):
+    """float64 copies of float32 inputs, in arrays kept from one call to the next (one
+    set per thread and module): a training loop converts into memory it already has,
+    instead of allocating (and, on first touch, faulting in) new arrays every step."""
+
+    def __init__(self):
+        self.arrays: dict = {}
+
+    def numpy(self, x, slot: str):
+        """A float64 NumPy array with *x*'s values (a view of *x* when it is float64)."""
+        a = x.detach().contiguous().numpy()
+        if a.dtype != np.float32:
+            return a
+        return self.into(slot, a.shape, a)
+
+    def into(self, slot: str, shape, values=None):
+        buf = self.arrays.get(slot)
+        if buf is None or buf.shape != shape:
+            buf = self.arrays[slot] = np.empty(shape)
+        if values is not None:
+            np.copyto(buf, values)
+        return buf
 
 
 @functools.cache
@@ -148,16 +180,17 @@ def _kernel_function():
 
         @staticmethod
         def forward(ctx, pred, target, weight, crit, keys, *extras):
-            loss = crit.loss
-            p, t = _numpy(pred), _numpy(target)
-            w = None if weight is None else _numpy(weight).reshape(-1)
-            kw = {k: _numpy(e) for k, e in zip(keys, extras)}
+            loss, staging = crit.loss, crit._staging
+            p, t = staging.numpy(pred, "pred"), staging.numpy(target, "target")
+            w = None if weight is None else staging.numpy(weight, "weight").reshape(-1)
+            kw = {k: staging.numpy(e, k) for k, e in zip(keys, extras)}
             if ctx.needs_input_grad[0]:
                 if pred.dtype == torch.float64:  # the gradient written into the tensor
                     grad = torch.empty_like(pred, memory_format=torch.contiguous_format)
                     value, _ = loss.value_and_grad(p, t, weight=w, out=grad.numpy(), **kw)
                 else:
-                    value, g = loss.value_and_grad(p, t, weight=w, **kw)
+                    g = staging.into("grad", p.shape)
+                    value, _ = loss.value_and_grad(p, t, weight=w, out=g, **kw)
                     grad = torch.from_numpy(g).to(pred.dtype)
             else:
                 value, grad = loss(p, t, weight=w, **kw), None
@@ -179,6 +212,8 @@ def _kernel_function():
                     value = crit.generated(pred, target, weight, **dict(zip(ctx.keys, extras)))
                     (d_pred,) = torch.autograd.grad(value, pred, grad_out, create_graph=True)
                 return (d_pred, *none)
+            if grad_out.ndim == 0 and float(grad_out) == 1.0:  # loss.backward(): a CPU scalar
+                return (grad, *none)
             if grad_out.ndim and grad.ndim > grad_out.ndim:  # reduction="none" over rows
                 grad_out = grad_out[:, None]
             return (grad * grad_out, *none)

@@ -102,7 +102,9 @@ def test_float32_in_float32_out_within_float32_tolerance(loss, backend):
     case = random_case(loss, seed=3)
     crit = loss.to_torch(backend=backend)
     z = _t(case.pred, torch.float32).requires_grad_(True)
-    value = crit(z, _t(case.target, torch.float32), **{k: _t(v, torch.float32) for k, v in case.kw.items()})
+    value = crit(
+        z, _t(case.target, torch.float32), **{k: _t(v, torch.float32) for k, v in case.kw.items()}
+    )
     value.backward()
     assert value.dtype == torch.float32 and z.grad.dtype == torch.float32
     want_v, want_g = loss.value_and_grad(case.pred, case.target, **case.kw)
@@ -280,18 +282,29 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("name, pred, target, kw, opts", BAD, ids=[f"{b[0]}-{k}" for k, b in enumerate(BAD)])
+@pytest.mark.parametrize(
+    "name, pred, target, kw, opts", BAD, ids=[f"{b[0]}-{k}" for k, b in enumerate(BAD)]
+)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_bad_input_raises_the_numpy_paths_error(name, pred, target, kw, opts, backend):
     """The same class and message as ``L(pred, target)`` raises (on CPU tensors, where
     the values can be read without a device sync)."""
     L = symloss.get(name)
     with pytest.raises((symloss.InputError, symloss.ArgumentError)) as numpy_error:
-        L(np.asarray(pred), np.asarray(target), **{k: np.asarray(v) for k, v in {**kw, **opts}.items()})
+        L(
+            np.asarray(pred),
+            np.asarray(target),
+            **{k: np.asarray(v) for k, v in {**kw, **opts}.items()},
+        )
     crit = L.to_torch(backend=backend)
     weight = opts.get("weight")
     with pytest.raises(type(numpy_error.value)) as torch_error:
-        crit(_t(pred), _t(target), None if weight is None else _t(weight), **{k: _t(v) for k, v in kw.items()})
+        crit(
+            _t(pred),
+            _t(target),
+            None if weight is None else _t(weight),
+            **{k: _t(v) for k, v in kw.items()},
+        )
     assert str(torch_error.value) == str(numpy_error.value)
 
 
@@ -321,7 +334,9 @@ DYNAMO_WARNING = "ignore:.*should not be instantiated:DeprecationWarning"
 
 
 @pytest.mark.filterwarnings(DYNAMO_WARNING)
-@pytest.mark.parametrize("name", ["bce_logits", "cce_logits", "huber", "sigmoid_focal", "cosine", "gaussian_nll"])
+@pytest.mark.parametrize(
+    "name", ["bce_logits", "cce_logits", "huber", "sigmoid_focal", "cosine", "gaussian_nll"]
+)
 def test_torch_compile_traces_the_module(name):
     """aot_eager: dynamo traces the Python (no graph break: fullgraph=True) and AOT
     autograd the Functions; inductor (slow to build here) is in the next test."""
@@ -397,7 +412,9 @@ def test_one_hot_rows_mean_divides_by_n_and_labels_by_their_weights():
     assert one_hot(L)
 
 
-@pytest.mark.parametrize("loss", [L for L in LOSSES if L.name in ("cosine_distance", "dice")], ids=str)
+@pytest.mark.parametrize(
+    "loss", [L for L in LOSSES if L.name in ("cosine_distance", "dice")], ids=str
+)
 def test_row_losses_give_one_value_per_row(loss):
     L = symloss.get(loss.name, reduction="none")
     case = random_case(L)
@@ -405,3 +422,19 @@ def test_row_losses_give_one_value_per_row(loss):
         value = L.to_torch(backend=backend)(_t(case.pred), _t(case.target))
         assert value.shape == (case.pred.shape[0],)
         assert same(value.numpy(), L(case.pred, case.target))
+
+
+def test_a_module_pickles_as_the_loss_it_was_made_from(tmp_path):
+    """torch.save of a model that holds the loss, after it has run (its loss's kernels
+    compiled: they are not pickled, and are rebuilt on first use)."""
+    crit = symloss.get("sigmoid_focal", alpha=0.5).to_torch()
+    z, t = (
+        torch.tensor([0.3, -2.0], dtype=torch.float64),
+        torch.tensor([1.0, 0.0], dtype=torch.float64),
+    )
+    want = crit(z, t)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    model.crit = crit
+    torch.save(model, tmp_path / "model.pt")
+    loaded = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert repr(loaded.crit) == repr(crit) and loaded.crit(z, t).item() == want.item()
