@@ -662,8 +662,26 @@ def _child_main() -> None:
         proto.write(json.dumps(record) + "\n")
 
 
-def _limit_child() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+#: The children's first statement: their own address-space limit, then the script.  Not
+#: preexec_fn: that runs Python between fork and exec, which JAX (imported by the
+#: framework tests in this process) warns is unsafe, and the warning fails the test.
+_LIMITED = (
+    "import resource, runpy, sys; "
+    f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE}, {ADDRESS_SPACE})); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def limited(script: str, *args: str) -> list[str]:
+    """The command that runs the Python file *script* with *args* in a limited child."""
+    return [sys.executable, "-c", _LIMITED, script, *args]
+
+
+def _script(folder: str, source: str) -> str:
+    """*source* written to a file in *folder*: its path."""
+    path = Path(folder, "child.py")
+    path.write_text(source, encoding="utf-8")
+    return str(path)
 
 
 def child_env(tmp: str) -> dict:
@@ -686,13 +704,12 @@ def run_batch(cases: list[dict], budget: float = CASE_BUDGET, hard: float = HARD
             read_end, write_end = os.pipe()
             err = tempfile.TemporaryFile()
             proc = subprocess.Popen(
-                [sys.executable, __file__],
+                limited(__file__),
                 stdin=subprocess.PIPE,
                 stdout=err,
                 stderr=err,
                 pass_fds=(write_end,),
                 env=child_env(tmp),
-                preexec_fn=_limit_child,
                 start_new_session=True,
                 cwd=tmp,
             )
@@ -891,16 +908,24 @@ def test_every_class_has_a_generator_of_variants():
     assert len(refused) > 100 and len(accepted) > 25
 
 
+def test_children_run_with_the_address_space_limit(tmp_path):
+    """The guard the hostile children rely on: their RLIMIT_AS is ADDRESS_SPACE."""
+    script = _script(
+        str(tmp_path), "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"
+    )
+    out = subprocess.run(limited(script), capture_output=True, text=True, check=True).stdout
+    assert int(out) == ADDRESS_SPACE
+
+
 def test_hypothesis_magnitudes_in_a_child():
     """The Hypothesis strategy, in a child with 2 GiB of address space (a guard that
     let a huge power through would hang the test process itself)."""
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [sys.executable, __file__, "--hypothesis", str(HYPOTHESIS_EXAMPLES)],
+            limited(__file__, "--hypothesis", str(HYPOTHESIS_EXAMPLES)),
             capture_output=True,
             text=True,
             env=child_env(tmp),
-            preexec_fn=_limit_child,
             timeout=HYPOTHESIS_EXAMPLES * 2.0,
             cwd=tmp,
         )
@@ -1095,11 +1120,10 @@ def test_evaluation_symbolic_steps_run_under_the_budget():
     compile: a sum to 10^9 ran past 75 s.  In a child: without the budget it hangs."""
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run(
-            [sys.executable, "-c", EVALUATION_CHILD],
+            limited(_script(tmp, EVALUATION_CHILD)),
             capture_output=True,
             text=True,
             env=child_env(tmp),
-            preexec_fn=_limit_child,
             timeout=HARD_SECONDS,
             cwd=tmp,
         )
