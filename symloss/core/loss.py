@@ -44,6 +44,17 @@ _SHORT.maxtuple = 4
 PARTS = ("loss", "gradient", "hessian")
 REDUCTIONS = ("mean", "sum", "none", "batchmean")
 
+#: The groups a loss may belong to (its ``group``), in the docs' navigation order, each
+#: with the sentence that introduces it.
+GROUPS = {
+    "regression": "Real-valued targets: residuals and their penalties.",
+    "classification": "Class targets: cross-entropies, focal and margin losses, on "
+    "probabilities or logits.",
+    "segmentation": "Overlap of predicted and target masks, row by row.",
+    "distributions": "Likelihoods of a distribution and divergences between distributions.",
+    "similarity": "Agreement of whole vectors, such as embeddings.",
+}
+
 Index = tuple[Symbol, Symbol]
 
 
@@ -88,6 +99,10 @@ class Loss:
     constraints : tuple of Constraint
         Facts about the data that derivations may use (``\sum_j t_{ij} = 1``).
     aliases, references : tuple of str
+    group : str
+        Where the docs list the loss: one of :data:`GROUPS` (``""``: not grouped).
+        The catalog's families declare it once per module (``GROUP``), and the
+        registry stamps it on their losses.
     conventions : str
         Stated conventions: the 1/2 factor, mean vs sum, natural log, edge values.
     composition : Composition, optional
@@ -163,6 +178,7 @@ class Loss:
     ignore_index: int | None = None
     label_reduction: bool = False
     nonnegative: bool = True
+    group: str = ""
     budget_seconds: float | None = field(default=None, compare=False, repr=False)
     stable_term: sp.Expr | None = field(default=None, compare=False, repr=False)
     builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
@@ -173,6 +189,10 @@ class Loss:
         if self.reduction not in self.reductions:
             raise DefinitionError(
                 f"loss {self.name!r}: reduction {self.reduction!r} is not one of {self.reductions}"
+            )
+        if self.group and self.group not in GROUPS:
+            raise DefinitionError(
+                f"loss {self.name!r}: group {self.group!r} is not one of {', '.join(GROUPS)}"
             )
         allowed: set = {self.pred.label, self.target.label}
         allowed |= {b.label for b in self.extra_inputs}

@@ -6,6 +6,8 @@ import html
 from collections.abc import Iterable, Sequence
 
 from symloss.docs.files import PLOT_HINT
+from symloss.docs.prose import segments
+from symloss.docs.reference import cells, number, shown_reference
 from symloss.docs.sheet import Formula, Sheet, plot_caption
 from symloss.version import __version__
 
@@ -44,6 +46,11 @@ def _html_doc(title: str, body: str) -> str:
 """
 
 
+def _prose(text: str) -> str:
+    """Text whose plain-text formulas (``e^2``, ``sum_k``) are typeset."""
+    return "".join(_math(piece, False) if math else _h(piece) for piece, math in segments(text))
+
+
 def _html_formulas(formulas: Iterable[Formula]) -> str:
     return "\n".join(
         f'<div class="formula"><div class="label">{_h(f.label)}</div>\n{_math(f.shown)}</div>'
@@ -57,6 +64,61 @@ def _html_notes(notes) -> str:
         formula = "\n" + _math(note.tex) if note.tex else ""
         out.append(f'<div class="formula"><div class="label">{_h(note.text)}</div>{formula}</div>')
     return "\n".join(out)
+
+
+def _html_use(s: Sheet) -> str:
+    """The snippet, and the worked example's numbers, one column per sample."""
+    ex = s.example
+    if ex is None:
+        return ""
+    out = [
+        '<div class="source"><button class="copy" type="button" data-target="snippet">'
+        f'Copy</button><pre><code id="snippet" class="snippet">{_h(ex.snippet())}</code></pre>'
+        "</div>"
+    ]
+    n = len(ex.pred)
+    head = "".join(f"<th>sample {k + 1}</th>" for k in range(n))
+    pred = str(s.loss.pred.label)
+    rows = [f'<table class="example"><tr><th>array</th><th>shape</th>{head}</tr>']
+    for var, role, arr in ex.arrays:
+        row = "".join(f"<td><code>{_h(c)}</code></td>" for c in cells(arr))
+        rows.append(
+            f"<tr><td><code>{_h(var)}</code> ({_h(role)})</td>"
+            f"<td><code>{_h(str(arr.shape))}</code></td>{row}</tr>"
+        )
+    grad = "".join(f"<td><code>{_h(c)}</code></td>" for c in cells(ex.grad))
+    sub = "{ij}" if ex.grad.ndim == 2 else "i"
+    label = _math(rf"\partial E / \partial {pred}_{sub}", False)
+    rows.append(
+        f"<tr><td>gradient {label}</td>"
+        f"<td><code>{_h(str(ex.grad.shape))}</code></td>{grad}</tr></table>"
+    )
+    out.append("\n".join(rows))
+    if ex.value_is_scalar:
+        value = _math(f"E = {number(ex.value)}", False)
+        out.append(f'<p class="worked">Value ({_h(s.loss.reduction)}): {value}</p>')
+    else:
+        values = _h(", ".join(cells(ex.value)))
+        out.append(f'<p class="worked">Per-sample values: <code>{values}</code></p>')
+    return "\n".join(out)
+
+
+def _html_equivalents(s: Sheet) -> str:
+    rows = ['<table class="equivalents"><tr><th>library</th><th>equivalent</th>']
+    rows.append("<th>how it compares (from the conventions)</th></tr>")
+    for eq in s.equivalents:
+        if eq.call:
+            call = f"<code>{_h(eq.call)}</code>"
+            if eq.url:
+                call = f'<a href="{_h(eq.url)}">{call}</a>'
+        else:
+            call = '<span class="note">none cited</span>'
+        differ = " ".join(_prose(d) for d in eq.differences) or (
+            "see the conventions above" if eq.call else ""
+        )
+        rows.append(f"<tr><td>{_h(eq.library)}</td><td>{call}</td><td>{differ}</td></tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
 
 
 def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
@@ -88,6 +150,10 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
             "changes the formula:</p>"
         )
         parts.append(_html_notes(s.option_effects))
+
+    if s.example is not None:
+        parts.append("<h2>Use</h2>")
+        parts.append(_html_use(s))
 
     parts.append("<h2>Gradient</h2>")
     parts.append(_html_formulas(s.gradients))
@@ -124,7 +190,7 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
 
     parts.append("<h2>Conventions, domains and constraints</h2>")
     if loss.conventions:
-        parts.append(f"<p>{_h(loss.conventions)}</p>")
+        parts.append(f'<p class="conventions">{_prose(loss.conventions)}</p>')
     parts.append(f"<p>{_h(s.reduction)}</p>")
     if s.params:
         parts.append("<table><tr><th>hyperparameter</th><th>value</th><th>domain</th>")
@@ -147,9 +213,15 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     for _name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
         parts.append(f"<p>Constraint {_math(tex, False)}: {_h(description)} ({how}).</p>")
-    if loss.references:
+    if s.equivalents:
+        parts.append("<h2>In other libraries</h2>")
+        parts.append(_html_equivalents(s))
+    if s.links:
         parts.append("<h2>References</h2><ul>")
-        parts.extend(f"<li>{_h(r)}</li>" for r in loss.references)
+        for text, link in s.links:
+            shown = _h(shown_reference(text, link))
+            shown = f'<a href="{_h(link)}">{shown}</a>' if link else shown
+            parts.append(f"<li>{shown}</li>")
         parts.append("</ul>")
 
     parts.append("<h2>LaTeX source</h2>")

@@ -159,5 +159,3 @@ def plot_svg(loss: Loss) -> bytes | None:
         buf = io.BytesIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "symloss"})
     return buf.getvalue()
-
-

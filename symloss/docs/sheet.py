@@ -8,6 +8,7 @@ import sympy as sp
 
 from symloss.core.loss import Loss
 from symloss.docs.options import Note, computed_notes, option_effects, where_tex
+from symloss.docs.reference import Equivalent, Example, equivalents, links, worked_example
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
@@ -58,6 +59,9 @@ class Sheet:
     where: str = ""  # the hyperparameters' values, \delta = 1.5 (LaTeX)
     computed: tuple[Note, ...] = ()  # what the computation adds to the definition
     option_effects: tuple[Note, ...] = ()  # each structural option and the loss it gives
+    example: Example | None = None  # the worked example and its snippet
+    equivalents: tuple[Equivalent, ...] = ()  # the same loss in other libraries
+    links: tuple[tuple[str, str], ...] = ()  # (reference, link or "")
 
     @property
     def reduction(self) -> str:
@@ -191,6 +195,9 @@ def sheet(loss: Loss) -> Sheet:
         where=where_tex(loss),
         computed=computed_notes(loss),
         option_effects=option_effects(loss),
+        example=worked_example(loss, input_role(loss)),
+        equivalents=tuple(equivalents(loss)),
+        links=tuple(links(loss)),
     )
 
 

@@ -12,6 +12,7 @@ import sympy as sp
 from symloss.core.loss import Loss
 from symloss.docs.files import write_output
 from symloss.docs.options import computed_notes, option_effects, where_tex
+from symloss.docs.prose import segments
 from symloss.docs.site import _select
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
@@ -108,6 +109,17 @@ def tex_text(text: str) -> str:
         else:
             out.append(_tex_unicode(ch))
     return "".join(out)
+
+
+def tex_prose(text: str) -> str:
+    r"""*text* as LaTeX, its plain-text formulas (``e^2``, ``sum_k``) as inline math.
+
+    >>> tex_prose("1/2 e^2 for |e| < delta")
+    '\\(1/2 e^{2}\\) for \\(|e| < \\delta\\)'
+    """
+    return "".join(
+        rf"\({piece}\)" if math else _breakable(tex_text(piece)) for piece, math in segments(text)
+    )
 
 
 def _tex_unicode(ch: str) -> str:
@@ -246,7 +258,7 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
             lines.append(tex_text(note.text))
             lines.append(display(note.tex) if note.tex else "")
     if loss.conventions:
-        lines += [tex_text(loss.conventions), ""]
+        lines += [tex_prose(loss.conventions), ""]
     lines.append(r"\textbf{Gradient.}")
     if comp is not None:
         lines += ["By the prediction:", equation(*get(comp.base).equation("gradient"))]

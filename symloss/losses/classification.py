@@ -341,6 +341,9 @@ def multilabel_soft_margin(*, class_weight=None) -> Loss:
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "classification"
+
 CATALOG = (
     sigmoid_focal,
     softmax_focal(),

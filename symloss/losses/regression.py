@@ -211,6 +211,9 @@ mean_absolute_percentage_error = elementwise(
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "regression"
+
 CATALOG = (
     mean_squared_error,
     mean_absolute_error,
