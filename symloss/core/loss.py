@@ -32,6 +32,7 @@ from symloss.errors import ArgumentError, DefinitionError, OptionError
 from symloss.frameworks import lazy
 from symloss.numeric import evaluate
 from symloss.printing import STYLES, latex_expr, pretty_equation
+from symloss.printing.mathml import mathml_block
 from symloss.symbolic import derivation as derivation_steps
 from symloss.symbolic import derivatives
 from symloss.symbolic.calculus import Constraint
@@ -383,10 +384,32 @@ class Loss:
         return f"$\\displaystyle {self.latex()}$"
 
     def _repr_html_(self) -> str:
-        """Jupyter: the title, the loss and its gradient as display math, and conventions."""
-        rows = [f"<strong>{html.escape(self.title)}</strong> (<code>{self.name}</code>)"]
+        """Jupyter and VS Code: the title, the loss and its gradient, the hyperparameters'
+        values and the conventions.  The formulas are presentation MathML (from SymPy's
+        printer), which notebooks typeset natively: no JavaScript and no ``$$``, which
+        VS Code's notebooks show as raw LaTeX inside HTML."""
+        rows = [
+            f"<div><strong>{html.escape(self.title)}</strong> "
+            f"(<code>{html.escape(self.name)}</code>, reduction "
+            f"<code>{html.escape(self.reduction)}</code>)</div>"
+        ]
         for part in ("loss", "gradient"):
-            rows.append(f"<div>$$ {html.escape(self.latex(part=part))} $$</div>")
+            rows.append(mathml_block(sp.Eq(*self.equation(part), evaluate=False)))
+        values = self.param_values
+        bound = []
+        for prm in self.params:
+            symbol = prm.symbol.label if isinstance(prm.symbol, IndexedBase) else prm.symbol
+            value = values[prm.name]
+            shown = (
+                sp.Tuple(*value)
+                if isinstance(value, tuple)
+                else sp.Float(value, 6)
+                if isinstance(value, float) and not float(value).is_integer()
+                else sp.sympify(value)
+            )
+            bound.append(mathml_block(sp.Eq(symbol, shown, evaluate=False), display=False))
+        if bound:
+            rows.append("<div>where " + ", ".join(bound) + "</div>")
         if self.conventions:
             rows.append(f"<p>{html.escape(self.conventions)}</p>")
         return "\n".join(rows)

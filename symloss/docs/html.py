@@ -6,6 +6,7 @@ import html
 from collections.abc import Iterable, Sequence
 
 from symloss.docs.files import PLOT_HINT
+from symloss.docs.navigation import OTHER, group_title, grouped
 from symloss.docs.prose import segments
 from symloss.docs.reference import cells, number, shown_reference
 from symloss.docs.sheet import Formula, Sheet, plot_caption
@@ -25,6 +26,22 @@ def _math(tex: str, display: bool = True) -> str:
     return f'<{tag} class="math {kind}">{_h(tex)}</{tag}>'
 
 
+def _html_nav(here: str = "", group: str = "", pages: dict[str, str] | None = None) -> str:
+    """The bar at the top of a page: the index, the page's group, and the search box."""
+    items = ['<a href="index.html">All losses</a>']
+    if group:
+        items.append(
+            f'<span class="group-nav">Group: <a href="index.html#{_h(group)}">'
+            f"{_h(group_title(group))}</a></span>"
+        )
+    items.append(
+        '<span class="search"><input type="search" id="search" placeholder="Search losses" '
+        'aria-label="Search losses" autocomplete="off">'
+        '<ul id="search-results" hidden></ul></span>'
+    )
+    return '<nav class="site">' + " ".join(items) + "</nav>"
+
+
 def _html_doc(title: str, body: str) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -37,6 +54,8 @@ def _html_doc(title: str, body: str) -> str:
 <link rel="stylesheet" href="_static/symloss.css">
 <script defer src="_static/katex/katex.min.js"></script>
 <script defer src="_static/render.js"></script>
+<script defer src="search-index.js"></script>
+<script defer src="_static/search.js"></script>
 </head>
 <body>
 {body}
@@ -123,7 +142,7 @@ def _html_equivalents(s: Sheet) -> str:
 
 def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     loss = s.loss
-    parts = ['<nav><a href="index.html">All losses</a></nav>', "<main>"]
+    parts = [_html_nav(loss.name, loss.group or OTHER), "<main>"]
     parts.append(f"<h1>{_h(loss.title)}</h1>")
     aka = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
     aka = f" (alias {aka})" if aka else ""
@@ -235,27 +254,38 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
 
 def _html_index(sheets: Sequence[Sheet], pages: dict[str, str]) -> str:
     # The gradient goes under the definition, in one column of formulas: side by side,
-    # the two made a table three times as wide as the page.
-    rows = []
-    for s in sheets:
-        loss = s.loss
-        aliases = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
-        definition = next(f for f in s.definitions if f.label.endswith("standard notation"))
-        gradient = s.gradients[-2] if loss.constraints_used() else s.gradients[-1]
-        rows.append(
-            f'<tr><td><a href="{_h(pages[loss.name])}">{_h(loss.title)}</a><br>'
-            f"<code>{_h(loss.name)}</code>{' alias ' + aliases if aliases else ''}</td>"
-            f'<td><div class="label">definition</div>{_math(definition.shown)}'
-            f'<div class="label">{_h(gradient.label.lower())}</div>'
-            f"{_math(gradient.shown)}</td></tr>"
+    # the two made a table three times as wide as the page.  One table per group.
+    sections = []
+    for group, sentence, members in grouped(sheets):
+        rows = []
+        for s in members:
+            loss = s.loss
+            aliases = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
+            definition = next(f for f in s.definitions if f.label.endswith("standard notation"))
+            gradient = s.gradients[-2] if loss.constraints_used() else s.gradients[-1]
+            rows.append(
+                f'<tr><td><a href="{_h(pages[loss.name])}">{_h(loss.title)}</a><br>'
+                f"<code>{_h(loss.name)}</code>{' alias ' + aliases if aliases else ''}</td>"
+                f'<td><div class="label">definition</div>{_math(definition.shown)}'
+                f'<div class="label">{_h(gradient.label.lower())}</div>'
+                f"{_math(gradient.shown)}</td></tr>"
+            )
+        sections.append(
+            f'<h2 id="{_h(group)}">{_h(group_title(group))}</h2>'
+            f'<p class="note">{_h(sentence)} {len(members)} losses.</p>'
+            '<table class="index">'
+            "<tr><th>loss</th><th>definition and gradient</th></tr>\n"
+            + "\n".join(rows)
+            + "\n</table>"
         )
+    contents = " · ".join(
+        f'<a href="#{_h(group)}">{_h(group_title(group))}</a> ({len(members)})'
+        for group, _sentence, members in grouped(sheets)
+    )
     body = (
-        "<main><h1>Loss functions</h1>"
+        _html_nav() + "<main><h1>Loss functions</h1>"
         f'<p class="names">{len(sheets)} losses, each written once as a SymPy expression; '
         "every formula below is derived from it.</p>"
-        '<table class="index">'
-        "<tr><th>loss</th><th>definition and gradient</th></tr>\n"
-        + "\n".join(rows)
-        + "\n</table></main>"
+        f'<p class="groups">{contents}</p>\n' + "\n".join(sections) + "</main>"
     )
     return _html_doc("symloss — loss functions", body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from symloss.docs.files import PLOT_HINT
+from symloss.docs.navigation import group_title, grouped
 from symloss.docs.prose import segments
 from symloss.docs.reference import cells, number, shown_reference
 from symloss.docs.sheet import Formula, Sheet, plot_caption
@@ -181,12 +182,15 @@ def _md_index(sheets: Sequence[Sheet], pages: dict[str, str]) -> str:
         "derived from it.",
         "",
     ]
-    for s in sheets:
-        loss = s.loss
-        aka = f" ({', '.join(f'`{a}`' for a in loss.aliases)})" if loss.aliases else ""
-        tex = loss.latex("standard")
-        lines.append(
-            f"- [{escape(loss.title)}]({pages[loss.name]}): `{loss.name}`{aka}, {_md_inline(tex)}"
-        )
-    lines.append("")
+    for group, sentence, members in grouped(sheets):
+        lines += [f"## {escape(group_title(group))}", "", escape(sentence), ""]
+        for s in members:
+            loss = s.loss
+            aka = f" ({', '.join(f'`{a}`' for a in loss.aliases)})" if loss.aliases else ""
+            tex = loss.latex("standard")
+            lines.append(
+                f"- [{escape(loss.title)}]({pages[loss.name]}): `{loss.name}`{aka}, "
+                f"{_md_inline(tex)}"
+            )
+        lines.append("")
     return "\n".join(lines)
