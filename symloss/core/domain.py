@@ -121,6 +121,9 @@ class Param:
     default: object
     domain: sp.Set | None = None
     description: str = ""
+    #: Values worth comparing in a plot (the docs draw the loss for each): focal's
+    #: gamma = 0 ... 5 as in Lin et al.'s Fig. 1, Huber's delta.  Empty: no sweep.
+    sweep: tuple[float, ...] = ()
 
     def validate(self, value, loss_name: str):
         if isinstance(self.symbol, IndexedBase):

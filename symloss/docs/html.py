@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 
 from symloss.docs.files import PLOT_HINT
 from symloss.docs.navigation import OTHER, group_title, grouped
+from symloss.docs.plots import sweep_file
 from symloss.docs.prose import segments
 from symloss.docs.reference import cells, number, shown_reference
-from symloss.docs.sheet import Formula, Sheet, plot_caption
+from symloss.docs.sheet import Formula, Sheet, plot_caption, sweep_caption
 from symloss.version import __version__
 
 # ---------------------------------------------------------------------------- HTML
@@ -140,6 +141,33 @@ def _html_equivalents(s: Sheet) -> str:
     return "\n".join(rows)
 
 
+def _html_article_table(s: Sheet) -> str:
+    headers, rows = s.table
+    head = "".join(f"<th>{_math(h, False)}</th>" for h in ["", *headers])
+    body = []
+    for k, row in enumerate(rows, 1):
+        cells_ = "".join(f"<td><code>{_h(number(v))}</code></td>" for v in row)
+        body.append(f"<tr><td>{k}</td>{cells_}</tr>")
+    return (
+        "<h3>The article's table</h3>"
+        '<p class="note">The source article\'s example, one sample per row, computed here '
+        "(the article rounds to 2 decimals); each row is marked on the plot by its "
+        "number.</p>"
+        f'<table class="article-table"><tr>{head}</tr>' + "".join(body) + "</table>"
+    )
+
+
+def _html_sweep(s: Sheet, name: str) -> str:
+    prm = next(p for p in s.loss.params if p.name == name)
+    values = ", ".join(f"{float(v):g}" for v in prm.sweep)
+    return (
+        f"<h3>Sweep of <code>{_h(name)}</code></h3>"
+        f'<figure><img src="{_h(sweep_file(s.loss.name, name))}" '
+        f'alt="{_h(s.loss.title)} for {_h(name)} = {_h(values)}" width="691" height="269">'
+        f"<figcaption>{_h(sweep_caption(s, name))}</figcaption></figure>"
+    )
+
+
 def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     loss = s.loss
     parts = [_html_nav(loss.name, loss.group or OTHER), "<main>"]
@@ -206,6 +234,10 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         )
     else:
         parts.append(f'<p class="note">Plots need matplotlib: <code>{_h(PLOT_HINT)}</code></p>')
+    if s.table is not None:
+        parts.append(_html_article_table(s))
+    for name in s.sweeps if plot is not None else ():
+        parts.append(_html_sweep(s, name))
 
     parts.append("<h2>Conventions, domains and constraints</h2>")
     if loss.conventions:

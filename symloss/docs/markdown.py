@@ -6,9 +6,10 @@ from collections.abc import Iterable, Sequence
 
 from symloss.docs.files import PLOT_HINT
 from symloss.docs.navigation import group_title, grouped
+from symloss.docs.plots import sweep_file
 from symloss.docs.prose import segments
 from symloss.docs.reference import cells, number, shown_reference
-from symloss.docs.sheet import Formula, Sheet, plot_caption
+from symloss.docs.sheet import Formula, Sheet, plot_caption, sweep_caption
 
 # ---------------------------------------------------------------------------- Markdown
 # Backslash escapes for Markdown's inline syntax.  Parentheses and brackets are not
@@ -145,6 +146,23 @@ def _md_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         lines += [figure, "", escape(plot_caption(s)), ""]
     else:
         lines += [f"Plots need matplotlib: `{PLOT_HINT}`", ""]
+    if s.table is not None:
+        headers, rows = s.table
+        lines += ["### The article's table", ""]
+        lines += [
+            "The source article's example, one sample per row, computed here (the article "
+            "rounds to 2 decimals); each row is marked on the plot by its number.",
+            "",
+        ]
+        lines.append("| # | " + " | ".join(_md_inline(h) for h in headers) + " |")
+        lines.append("|---" * (len(headers) + 1) + "|")
+        for k, row in enumerate(rows, 1):
+            lines.append(f"| {k} | " + " | ".join(f"`{number(v)}`" for v in row) + " |")
+        lines.append("")
+    for name in s.sweeps if plot is not None else ():
+        lines += [f"### Sweep of `{name}`", ""]
+        lines += [f"![{escape(s.loss.title)}: sweep of {name}]({sweep_file(s.loss.name, name)})"]
+        lines += ["", escape(sweep_caption(s, name)), ""]
     lines += ["## Conventions, domains and constraints", ""]
     if loss.conventions:
         lines += [prose(loss.conventions), ""]

@@ -83,7 +83,7 @@ def _kind(kind: str, text: str) -> str:
     return "text"
 
 
-def _latex_word(word: str) -> str:
+def _latex_word(word: str, bare: bool = False) -> str:
     sub = _subscripted(word)
     if sub:
         base, index = sub
@@ -96,7 +96,7 @@ def _latex_word(word: str) -> str:
     if word == "inf":
         return r"\infty"
     if word in _COMMANDS:
-        return "\\" + word
+        return word if bare and word == "log" else "\\" + word
     if word in FUNCTIONS:
         return rf"\operatorname{{{word}}}"
     return word
@@ -110,7 +110,7 @@ def _latex_number(text: str) -> str:
     return power if mant == "1" else rf"{mant} \times {power}"
 
 
-def _to_latex(tokens: list[tuple[str, str]]) -> str:
+def _to_latex(tokens: list[tuple[str, str]], bare: bool = False) -> str:
     out: list[str] = []
     pos = 0
     while pos < len(tokens):
@@ -122,10 +122,10 @@ def _to_latex(tokens: list[tuple[str, str]]) -> str:
                 nxt += 1
             if nxt < len(tokens) and tokens[nxt][0] == "open":
                 end = _closing(tokens, nxt)
-                out.append("^{" + _to_latex(tokens[nxt + 1 : end]) + "}")
+                out.append("^{" + _to_latex(tokens[nxt + 1 : end], bare) + "}")
                 pos = end + 1
             elif nxt < len(tokens):
-                out.append("^{" + _to_latex([tokens[nxt]]) + "}")
+                out.append("^{" + _to_latex([tokens[nxt]], bare) + "}")
                 pos = nxt + 1
             else:
                 out.append("^")
@@ -134,11 +134,11 @@ def _to_latex(tokens: list[tuple[str, str]]) -> str:
         if kind == "word" and text == "sqrt" and pos + 1 < len(tokens):
             if tokens[pos + 1][0] == "open":
                 end = _closing(tokens, pos + 1)
-                out.append(r"\sqrt{" + _to_latex(tokens[pos + 2 : end]) + "}")
+                out.append(r"\sqrt{" + _to_latex(tokens[pos + 2 : end], bare) + "}")
                 pos = end + 1
                 continue
         if kind == "word":
-            out.append(_latex_word(text))
+            out.append(_latex_word(text, bare))
             if pos + 1 < len(tokens) and tokens[pos + 1][0] in ("word", "number"):
                 out.append(" ")
         elif kind == "number":
@@ -209,8 +209,12 @@ def _is_formula(run: list[tuple[str, str]]) -> bool:
     return any(k in ("word", "number") for k, _ in run)
 
 
-def segments(text: str) -> list[tuple[str, bool]]:
-    """*text* cut into ``(piece, is_math)``: plain text, and formulas in LaTeX."""
+def segments(text: str, style: str = "standard") -> list[tuple[str, bool]]:
+    """*text* cut into ``(piece, is_math)``: plain text, and formulas in LaTeX.
+
+    ``style="article"`` writes the source article's bare ``log``, as its printer does.
+    """
+    bare = style == "article"
     tokens = [(m.lastgroup, m.group()) for m in _TOKEN.finditer(text)]
     out: list[tuple[str, bool]] = []
     pos = 0
@@ -235,7 +239,7 @@ def segments(text: str) -> list[tuple[str, bool]]:
                 # Keep what the trim dropped, as text, around the formula.
                 lead = _find(run, trimmed)
                 add("".join(t for _, t in run[:lead]), False)
-                out.append((_to_latex(trimmed), True))
+                out.append((_to_latex(trimmed, bare), True))
                 add("".join(t for _, t in run[lead + len(trimmed) :]), False)
             else:
                 add("".join(t for _, t in run), False)

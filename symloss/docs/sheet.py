@@ -9,6 +9,7 @@ import sympy as sp
 from symloss.core.loss import Loss
 from symloss.docs.options import Note, computed_notes, option_effects, where_tex
 from symloss.docs.reference import Equivalent, Example, equivalents, links, worked_example
+from symloss.docs.table import article_table
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
@@ -62,6 +63,8 @@ class Sheet:
     example: Example | None = None  # the worked example and its snippet
     equivalents: tuple[Equivalent, ...] = ()  # the same loss in other libraries
     links: tuple[tuple[str, str], ...] = ()  # (reference, link or "")
+    table: tuple | None = None  # the article's example table: (headers, rows)
+    sweeps: tuple[str, ...] = ()  # parameters whose sweep is plotted
 
     @property
     def reduction(self) -> str:
@@ -198,6 +201,8 @@ def sheet(loss: Loss) -> Sheet:
         example=worked_example(loss, input_role(loss)),
         equivalents=tuple(equivalents(loss)),
         links=tuple(links(loss)),
+        table=article_table(loss),
+        sweeps=tuple(p.name for p in loss.params if p.sweep),
     )
 
 
@@ -227,3 +232,15 @@ def plot_caption(sheet: Sheet) -> str:
     if sheet.classification:
         return "One sample, for each class of the target."
     return "One sample, against the residual between prediction and target."
+
+
+def sweep_caption(sheet: Sheet, name: str) -> str:
+    """The caption of the plot over the sweep of parameter *name*."""
+    loss = sheet.loss
+    prm = next(p for p in loss.params if p.name == name)
+    values = ", ".join(f"{float(v):g}" for v in prm.sweep)
+    who = "the positive class, t = 1" if sheet.classification else "against the residual"
+    return (
+        f"One sample ({who}), for {name} = {values}; the other hyperparameters at their "
+        f"values on this page. {prm.description[:1].upper()}{prm.description[1:]}."
+    )

@@ -12,8 +12,9 @@ from symloss.docs.files import PLOT_HINT, ProgressSpec, SiteReport, _Output, _Pr
 from symloss.docs.html import _html_index, _html_page
 from symloss.docs.markdown import _md_index, _md_page
 from symloss.docs.navigation import mkdocs_yml, search_index_js
-from symloss.docs.plots import plot_svg
+from symloss.docs.plots import plot_svg, sweep_file
 from symloss.docs.sheet import sheet
+from symloss.docs.table import table_points
 from symloss.registry import get
 from symloss.registry import names as registered_names
 
@@ -99,6 +100,12 @@ def build_site(
     plan = {f"{folder}index.{ext}", *(folder + p for p in pages.values())}
     plan |= {rel for rel, _ in static} | extra
     plan |= {f"{folder}{loss.name}.svg" for loss in losses}
+    plan |= {
+        f"{folder}{sweep_file(loss.name, p.name)}"
+        for loss in losses
+        for p in loss.params
+        if p.sweep
+    }
     out.mark(set(out.previous) | plan, fmt)  # a build cut short can be re-run in place
 
     report = SiteReport(out_dir=out.root)
@@ -111,7 +118,7 @@ def build_site(
         tick(done, loss.name)
         s = sheet(loss)
         sheets.append(s)
-        svg = plot_svg(loss)
+        svg = plot_svg(loss, points=table_points(loss))
         plot = None
         if svg is None:
             plots_missing = True
@@ -119,6 +126,13 @@ def build_site(
         else:
             plot = f"{loss.name}.svg"
             out.write(folder + plot, svg)
+        for name in s.sweeps:
+            rel = folder + sweep_file(loss.name, name)
+            drawn = plot_svg(loss, sweep=name)
+            if drawn is None:
+                plan.discard(rel)
+            else:
+                out.write(rel, drawn)
         render = _html_page if fmt == "html" else _md_page
         report.pages.append(out.write(folder + pages[loss.name], render(s, plot, pages)))
     index = (_html_index if fmt == "html" else _md_index)(sheets, pages)

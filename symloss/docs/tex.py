@@ -111,14 +111,15 @@ def tex_text(text: str) -> str:
     return "".join(out)
 
 
-def tex_prose(text: str) -> str:
+def tex_prose(text: str, style: str = "standard") -> str:
     r"""*text* as LaTeX, its plain-text formulas (``e^2``, ``sum_k``) as inline math.
 
     >>> tex_prose("1/2 e^2 for |e| < delta")
     '\\(1/2 e^{2}\\) for \\(|e| < \\delta\\)'
     """
     return "".join(
-        rf"\({piece}\)" if math else _breakable(tex_text(piece)) for piece, math in segments(text)
+        rf"\({piece}\)" if math else _breakable(tex_text(piece))
+        for piece, math in segments(text, style)
     )
 
 
@@ -258,7 +259,7 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
             lines.append(tex_text(note.text))
             lines.append(display(note.tex) if note.tex else "")
     if loss.conventions:
-        lines += [tex_prose(loss.conventions), ""]
+        lines += [tex_prose(loss.conventions, style), ""]
     lines.append(r"\textbf{Gradient.}")
     if comp is not None:
         lines += ["By the prediction:", equation(*get(comp.base).equation("gradient"))]

@@ -40,6 +40,12 @@ from symloss.symbols import i, j, k, m, sigmoid, softmax
 
 ARTICLE = '9cubed, "Python - Deep learning - Loss functions", 2019-09-15.'
 
+#: The article's example table (section 2 of the article): ``(y_i, t_i)`` of each row,
+#: by the loss it illustrates.  The docs and ``symloss table`` compute its columns.
+ARTICLE_TABLES = {
+    "binary_cross_entropy": ((0.2, 0.0), (0.8, 0.0), (0.2, 1.0), (0.8, 1.0)),
+}
+
 #: The standard sources for the article's losses, cited beside the article.
 BISHOP = (
     "Bishop, 'Pattern Recognition and Machine Learning', Springer 2006: the sum-of-squares "

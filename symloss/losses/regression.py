@@ -78,7 +78,7 @@ huber = elementwise(
         (Rational(1, 2) * residual**2, Abs(residual) < delta),
         (delta * (Abs(residual) - delta / 2), True),
     ),
-    params=(param("delta", delta, 1.0, "where the square turns linear"),),
+    params=(param("delta", delta, 1.0, "where the square turns linear", sweep=(0.5, 1, 2)),),
     aliases=("huber_loss",),
     references=(
         "PyTorch: torch.nn.functional.huber_loss "
