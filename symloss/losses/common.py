@@ -76,9 +76,7 @@ epsilon = Symbol("epsilon", positive=True)
 epsilon_or_zero = Symbol("epsilon", nonnegative=True)
 
 
-def param(
-    name: str, symbol: Symbol, default, description: str, *, upper=sp.oo, sweep=()
-) -> Param:
+def param(name: str, symbol: Symbol, default, description: str, *, upper=sp.oo, sweep=()) -> Param:
     """A scalar hyperparameter whose domain follows its symbol's sign.
 
     ``(0, upper]`` for a positive symbol (``(0, oo)`` by default), ``[0, upper]`` for a
