@@ -62,10 +62,10 @@ def _header(addend: sp.Expr, use_unicode: bool) -> str:
     return linear(addend)
 
 
-def article_table(loss: Loss):
+def article_table(loss: Loss, style: str = "standard"):
     """The article's example table of *loss*, or None for a loss it has none of.
 
-    Returns ``(headers, rows)``: LaTeX headers (the prediction, the target, each addend
+    Returns ``(headers, rows)``: LaTeX headers (in *style*) (the prediction, the target, each addend
     of the summand, and the sample's loss) and, per row, their values computed by the
     loss's kernels, as :func:`per_sample_terms` does for ``symloss table``.  Also used
     to mark the rows on the plot (:func:`table_points`).
@@ -78,8 +78,8 @@ def article_table(loss: Loss):
     _, columns = per_sample_terms(loss, y, t)
     sample = get(loss.name, reduction="none")(y, t)
     pred, target = loss.element, loss.target[loss.indices[0][0]]
-    headers = [latex_expr(pred), latex_expr(target)]
-    headers += [latex_expr(a) for a in sp.Add.make_args(loss.term)]
+    headers = [latex_expr(pred, style), latex_expr(target, style)]
+    headers += [latex_expr(a, style) for a in sp.Add.make_args(loss.term)]
     headers.append(r"E_i")
     rows = [(y[k], t[k], *(c[k] for c in columns), sample[k]) for k in range(len(y))]
     return headers, rows

@@ -13,7 +13,9 @@ from symloss.core.loss import Loss
 from symloss.docs.files import write_output
 from symloss.docs.options import computed_notes, option_effects, where_tex
 from symloss.docs.prose import segments
+from symloss.docs.reference import number
 from symloss.docs.site import _select
+from symloss.docs.table import article_table
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
@@ -271,6 +273,9 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
             f"{tex_text(c.description)}.",
             "",
         ]
+    lines.append(r"\textbf{Hessian.}")
+    lines.append(equation(*loss.equation("hessian")))
+    lines += _tex_table(loss, style), ""
     if with_derivation:
         lines.append(r"\subsection*{Derivation}")
         lines.append(r"\begin{enumerate}")
@@ -288,6 +293,25 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
                 )
         lines.append(r"\end{enumerate}")
     return "\n".join(lines) + "\n"
+
+
+def _tex_table(loss: Loss, style: str) -> str:
+    """The article's example table of *loss* as a ``tabular`` (empty for a loss without)."""
+    found = article_table(loss, style)
+    if found is None:
+        return ""
+    headers, rows = found
+    lines = [
+        r"\textbf{The article's table.} One sample per row, computed by symloss (the "
+        r"article rounds to 2 decimals).",
+        "",
+        r"\begin{tabular}{r" + "r" * len(headers) + "}",
+        " & ".join(["", *(rf"\({h}\)" for h in headers)]) + r" \\ \hline",
+    ]
+    for k, row in enumerate(rows, 1):
+        lines.append(" & ".join([str(k), *(number(v) for v in row)]) + r" \\")
+    lines.append(r"\end{tabular}")
+    return "\n".join(lines)
 
 
 def _breakable(tex: str) -> str:

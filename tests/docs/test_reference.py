@@ -20,6 +20,7 @@ import sympy as sp
 from conftest import registry_params
 
 import symloss
+import symloss.docs
 import symloss.docs.site as site_module
 from symloss.core.loss import GROUPS
 from symloss.docs.prose import segments
@@ -34,7 +35,7 @@ DIGITS = 40
 def html_site(tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "html"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(site_module, "plot_svg", lambda loss: None)  # plots: test_docs.py
+        mp.setattr(site_module, "plot_svg", lambda loss, **_: None)  # plots: test_docs.py
         site_module.build_site(out, progress=False)
     return out
 
@@ -43,7 +44,7 @@ def html_site(tmp_path_factory):
 def md_site(tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "md"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(site_module, "plot_svg", lambda loss: None)
+        mp.setattr(site_module, "plot_svg", lambda loss, **_: None)
         site_module.build_site(out, fmt="md", progress=False)
     return out
 
@@ -360,3 +361,44 @@ def test_every_notebook_repr_is_mathml_and_short_as_text(loss):
     assert "<math " in out and "$$" not in out
     _xml(out)
     assert "\n" not in repr(loss) and len(repr(loss)) < 200
+
+
+# ---------------------------------------------------------------------- the article's table
+#: The source article's example table (shared/ARTICLE.md, section 2), as it prints it:
+#: y_i, t_i, t_i log(y_i), (1 - t_i) log(1 - y_i), rounded to 2 decimals.
+ARTICLE_ROWS = [
+    (0.2, 0, 0, -0.22),
+    (0.8, 0, 0, -1.61),
+    (0.2, 1, -1.61, 0),
+    (0.8, 1, -0.22, 0),
+]
+
+
+def test_the_bce_page_and_handout_hold_the_articles_table(html_site):
+    text = (html_site / "binary_cross_entropy.html").read_text()
+    table = text.split('<table class="article-table">')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>\d</td>(.*?)</tr>", table)
+    got = [[float(v) for v in re.findall(r"<code>(.*?)</code>", r)] for r in rows]
+    assert len(got) == 4
+    for row, want in zip(got, ARTICLE_ROWS, strict=True):
+        assert [round(v, 2) for v in row[:4]] == pytest.approx(list(want), abs=1e-9)
+        assert row[4] == pytest.approx(-(row[2] + row[3]), rel=1e-12)  # the sample's loss
+    # No other page claims the article's table.
+    assert "article-table" not in (html_site / "sigmoid_binary_cross_entropy.html").read_text()
+    tex = symloss.docs.export_tex(["bce"], None)
+    for y, t, a, b in ARTICLE_ROWS:
+        row = re.search(rf"\n\d & {y:g} & {t:g} & (\S+) & (\S+) & (\S+) \\\\", tex)
+        assert row, (y, t)
+        assert [round(float(row[1]), 2), round(float(row[2]), 2)] == pytest.approx([a, b])
+
+
+def test_the_article_rows_are_marked_on_the_bce_plot():
+    from symloss.docs.table import table_points
+
+    points = table_points(symloss.get("bce"))
+    # One sample: E = -log(y) for t = 1 and -log(1 - y) for t = 0 (hand derivation);
+    # dE/dy = (y - t) / (y (1 - y)).
+    for (x, value, grad, _label), (y, t, _a, _b) in zip(points, ARTICLE_ROWS, strict=True):
+        assert x == y
+        assert value == pytest.approx(-np.log(y if t else 1 - y), rel=1e-14)
+        assert grad == pytest.approx((y - t) / (y * (1 - y)), rel=1e-14)
