@@ -15,13 +15,17 @@ build), :mod:`~symloss.docs.table` (the article's numeric table),
 Two products, both written from each registered :class:`~symloss.Loss` and nothing else:
 
 * :func:`build_site` writes one page per loss plus an index by group, as HTML (with
-  an offline search) or as an MkDocs project (``mkdocs.yml`` and ``docs/``).  A page has the definition (in the source article's notation for the
-  article's own losses, and in standard notation for all), the gradient by the
-  prediction and, for a loss on logits, by the logits, the Hessian, the step-by-step
-  derivation, the conventions, domains, constraints and references, the LaTeX source
-  in a copy-able block, and a plot of the loss and its gradient.
-* :func:`export_tex` writes a standalone LaTeX handout (definitions, gradients and,
-  optionally, the derivations) that ``pdflatex`` compiles with only the packages of
+  an offline search) or as an MkDocs project (``mkdocs.yml`` and ``docs/``).  A page
+  has the definition (in the source article's notation for the article's own losses,
+  and in standard notation for all), a runnable snippet with a worked example, the
+  gradient by the prediction and, for a loss on logits, by the logits, the Hessian,
+  the step-by-step derivation, plots of the loss and its gradient (and of the sweeps
+  a parameter declares), the conventions, domains and constraints, the equivalent
+  calls in other libraries, linked references, and the LaTeX source in a copy-able
+  block.
+* :func:`export_tex` writes a standalone LaTeX handout (definitions, gradients,
+  Hessians, the article's table and, optionally, the derivations) that ``pdflatex``
+  compiles with only the packages of
   Debian's ``texlive-latex-base`` (amsmath, amssymb, geometry).
 
 How the HTML shows math
