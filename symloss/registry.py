@@ -38,18 +38,22 @@ _LOADED: set[str] = set()
 _LOADING = threading.Lock()
 
 
-def register(loss: Loss | Callable[..., Loss]) -> Loss:
+def register(loss: Loss | Callable[..., Loss], *, group: str = "") -> Loss:
     """Add a loss to the registry; duplicate names or aliases are refused.
 
     *loss* is a :class:`Loss`, or a builder: a function of keyword-only options
     (such as ``log_input`` or ``label_smoothing``) returning a Loss, called with
-    no arguments for the registered default.
+    no arguments for the registered default.  *group* (one of
+    :data:`symloss.core.loss.GROUPS`) is where the docs list a loss that declares
+    none itself; the catalog passes its family's ``GROUP``.
     """
     if not isinstance(loss, Loss):
         builder = loss
         loss = builder()
         if loss.builder is None:
             loss = replace(loss, builder=builder)
+    if group and not loss.group:
+        loss = replace(loss, group=group)
     for key in (loss.name, *loss.aliases):
         if key in _REGISTRY or key in _ALIASES:
             raise DefinitionError(f"a loss is already registered as {key!r}")
@@ -130,7 +134,11 @@ def _bind(key: str, frozen: tuple) -> Loss:
             f"{key}: reduction must be one of {', '.join(loss.reductions)}, got {reduction!r}"
         )
     return replace(
-        loss, bound=tuple(sorted(bound.items())), reduction=reduction, builder=base.builder
+        loss,
+        bound=tuple(sorted(bound.items())),
+        reduction=reduction,
+        builder=base.builder,
+        group=loss.group or base.group,  # a builder's loss takes its family's group
     )
 
 
@@ -147,6 +155,7 @@ def _load(name: str | None = None) -> None:
             if name is not None and (name in _REGISTRY or name in _ALIASES):
                 return
             if family not in _LOADED:
-                for entry in importlib.import_module(f"symloss.losses.{family}").CATALOG:
-                    register(entry)
+                module = importlib.import_module(f"symloss.losses.{family}")
+                for entry in module.CATALOG:
+                    register(entry, group=getattr(module, "GROUP", ""))
                 _LOADED.add(family)

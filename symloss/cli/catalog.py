@@ -11,13 +11,13 @@ import numpy as np
 from symloss.cli.common import floats, whole
 from symloss.docs.table import per_sample_terms, tabulable
 from symloss.errors import UsageError
-from symloss.losses.article import ARTICLE
+from symloss.losses.article import ARTICLE, ARTICLE_TABLES
 from symloss.printing.printers import pretty_equation
 from symloss.registry import catalog, get
 
 #: The source article's example table (shared/ARTICLE.md, section 2).
-ARTICLE_TABLE_Y = (0.2, 0.8, 0.2, 0.8)
-ARTICLE_TABLE_T = (0.0, 0.0, 1.0, 1.0)
+ARTICLE_TABLE_Y = tuple(y for y, _ in ARTICLE_TABLES["binary_cross_entropy"])
+ARTICLE_TABLE_T = tuple(t for _, t in ARTICLE_TABLES["binary_cross_entropy"])
 
 #: Default rows of a loss over classes (two samples of three classes, one-hot targets):
 #: probabilities for a loss on predictions, logits for a loss on logits.

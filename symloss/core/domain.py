@@ -105,8 +105,6 @@ def set_text(s: sp.Set) -> str:
     return sp.sstr(s)
 
 
-
-
 @dataclass(frozen=True)
 class Param:
     """A hyperparameter: a symbol in the expression, with a default and a domain.
@@ -121,6 +119,9 @@ class Param:
     default: object
     domain: sp.Set | None = None
     description: str = ""
+    #: Values worth comparing in a plot (the docs draw the loss for each): focal's
+    #: gamma = 0 ... 5 as in Lin et al.'s Fig. 1, Huber's delta.  Empty: no sweep.
+    sweep: tuple[float, ...] = ()
 
     def validate(self, value, loss_name: str):
         if isinstance(self.symbol, IndexedBase):

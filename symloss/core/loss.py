@@ -32,6 +32,7 @@ from symloss.errors import ArgumentError, DefinitionError, OptionError
 from symloss.frameworks import lazy
 from symloss.numeric import evaluate
 from symloss.printing import STYLES, latex_expr, pretty_equation
+from symloss.printing.mathml import mathml_block
 from symloss.symbolic import derivation as derivation_steps
 from symloss.symbolic import derivatives
 from symloss.symbolic.calculus import Constraint
@@ -43,6 +44,17 @@ _SHORT.maxtuple = 4
 
 PARTS = ("loss", "gradient", "hessian")
 REDUCTIONS = ("mean", "sum", "none", "batchmean")
+
+#: The groups a loss may belong to (its ``group``), in the docs' navigation order, each
+#: with the sentence that introduces it.
+GROUPS = {
+    "regression": "Real-valued targets: residuals and their penalties.",
+    "classification": "Class targets: cross-entropies, focal and margin losses, on "
+    "probabilities or logits.",
+    "segmentation": "Overlap of predicted and target masks, row by row.",
+    "distributions": "Likelihoods of a distribution and divergences between distributions.",
+    "similarity": "Agreement of whole vectors, such as embeddings.",
+}
 
 Index = tuple[Symbol, Symbol]
 
@@ -88,6 +100,10 @@ class Loss:
     constraints : tuple of Constraint
         Facts about the data that derivations may use (``\sum_j t_{ij} = 1``).
     aliases, references : tuple of str
+    group : str
+        Where the docs list the loss: one of :data:`GROUPS` (``""``: not grouped).
+        The catalog's families declare it once per module (``GROUP``), and the
+        registry stamps it on their losses.
     conventions : str
         Stated conventions: the 1/2 factor, mean vs sum, natural log, edge values.
     composition : Composition, optional
@@ -163,6 +179,7 @@ class Loss:
     ignore_index: int | None = None
     label_reduction: bool = False
     nonnegative: bool = True
+    group: str = ""
     budget_seconds: float | None = field(default=None, compare=False, repr=False)
     stable_term: sp.Expr | None = field(default=None, compare=False, repr=False)
     builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
@@ -173,6 +190,10 @@ class Loss:
         if self.reduction not in self.reductions:
             raise DefinitionError(
                 f"loss {self.name!r}: reduction {self.reduction!r} is not one of {self.reductions}"
+            )
+        if self.group and self.group not in GROUPS:
+            raise DefinitionError(
+                f"loss {self.name!r}: group {self.group!r} is not one of {', '.join(GROUPS)}"
             )
         allowed: set = {self.pred.label, self.target.label}
         allowed |= {b.label for b in self.extra_inputs}
@@ -363,10 +384,32 @@ class Loss:
         return f"$\\displaystyle {self.latex()}$"
 
     def _repr_html_(self) -> str:
-        """Jupyter: the title, the loss and its gradient as display math, and conventions."""
-        rows = [f"<strong>{html.escape(self.title)}</strong> (<code>{self.name}</code>)"]
+        """Jupyter and VS Code: the title, the loss and its gradient, the hyperparameters'
+        values and the conventions.  The formulas are presentation MathML (from SymPy's
+        printer), which notebooks typeset natively: no JavaScript and no ``$$``, which
+        VS Code's notebooks show as raw LaTeX inside HTML."""
+        rows = [
+            f"<div><strong>{html.escape(self.title)}</strong> "
+            f"(<code>{html.escape(self.name)}</code>, reduction "
+            f"<code>{html.escape(self.reduction)}</code>)</div>"
+        ]
         for part in ("loss", "gradient"):
-            rows.append(f"<div>$$ {html.escape(self.latex(part=part))} $$</div>")
+            rows.append(mathml_block(sp.Eq(*self.equation(part), evaluate=False)))
+        values = self.param_values
+        bound = []
+        for prm in self.params:
+            symbol = prm.symbol.label if isinstance(prm.symbol, IndexedBase) else prm.symbol
+            value = values[prm.name]
+            shown = (
+                sp.Tuple(*value)
+                if isinstance(value, tuple)
+                else sp.Float(value, 6)
+                if isinstance(value, float) and not float(value).is_integer()
+                else sp.sympify(value)
+            )
+            bound.append(mathml_block(sp.Eq(symbol, shown, evaluate=False), display=False))
+        if bound:
+            rows.append("<div>where " + ", ".join(bound) + "</div>")
         if self.conventions:
             rows.append(f"<p>{html.escape(self.conventions)}</p>")
         return "\n".join(rows)

@@ -6,19 +6,26 @@ Modules: :mod:`~symloss.docs.sheet` (what a page shows, from a Loss),
 :mod:`~symloss.docs.plots` (matplotlib, optional), :mod:`~symloss.docs.html` and
 :mod:`~symloss.docs.markdown` (one page each), :mod:`~symloss.docs.tex` (the
 handout), :mod:`~symloss.docs.files` (safe writing), :mod:`~symloss.docs.site` (the
-build), :mod:`~symloss.docs.table` (the article's numeric table), ``static/``
-(stylesheet, script and the bundled KaTeX).
+build), :mod:`~symloss.docs.table` (the article's numeric table),
+:mod:`~symloss.docs.reference` (snippet, worked example, equivalent calls, links),
+:mod:`~symloss.docs.prose` (plain-text formulas of the conventions as LaTeX),
+:mod:`~symloss.docs.navigation` (groups, search index, ``mkdocs.yml``), ``static/``
+(stylesheet, scripts and the bundled KaTeX).
 
 Two products, both written from each registered :class:`~symloss.Loss` and nothing else:
 
-* :func:`build_site` writes one page per loss plus an index, as HTML or as Markdown
-  for MkDocs.  A page has the definition (in the source article's notation for the
-  article's own losses, and in standard notation for all), the gradient by the
-  prediction and, for a loss on logits, by the logits, the Hessian, the step-by-step
-  derivation, the conventions, domains, constraints and references, the LaTeX source
-  in a copy-able block, and a plot of the loss and its gradient.
-* :func:`export_tex` writes a standalone LaTeX handout (definitions, gradients and,
-  optionally, the derivations) that ``pdflatex`` compiles with only the packages of
+* :func:`build_site` writes one page per loss plus an index by group, as HTML (with
+  an offline search) or as an MkDocs project (``mkdocs.yml`` and ``docs/``).  A page
+  has the definition (in the source article's notation for the article's own losses,
+  and in standard notation for all), a runnable snippet with a worked example, the
+  gradient by the prediction and, for a loss on logits, by the logits, the Hessian,
+  the step-by-step derivation, plots of the loss and its gradient (and of the sweeps
+  a parameter declares), the conventions, domains and constraints, the equivalent
+  calls in other libraries, linked references, and the LaTeX source in a copy-able
+  block.
+* :func:`export_tex` writes a standalone LaTeX handout (definitions, gradients,
+  Hessians, the article's table and, optionally, the derivations) that ``pdflatex``
+  compiles with only the packages of
   Debian's ``texlive-latex-base`` (amsmath, amssymb, geometry).
 
 How the HTML shows math
@@ -36,13 +43,13 @@ counts.  The cost is 558 kB of package data (KaTeX 0.19.1: the minified script,
 JavaScript: without it a page shows the LaTeX source of each formula instead.
 
 Markdown pages use the delimiters of ``pymdownx.arithmatex`` (``\(...\)`` inline,
-``\[...\]`` in blocks).  An ``mkdocs.yml`` enables them with::
+``\[...\]`` in blocks).  The generated ``mkdocs.yml`` enables them with::
 
     markdown_extensions:
       - pymdownx.arithmatex:
           generic: true
 
-plus a math renderer of the site's choice in ``extra_javascript``.
+and leaves the math renderer to the site's choice (``extra_javascript``).
 
 Plots need matplotlib (``pip install "symloss[plot]"``).  Without it the pages are
 built all the same, each saying how to get its plot, and :class:`SiteReport` carries

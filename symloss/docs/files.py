@@ -49,7 +49,6 @@ class SiteReport:
     notes: list[str] = field(default_factory=list)
 
 
-
 # ============================================================================ writing
 class _Output:
     """Atomic, in-place writes into a directory that symloss owns (see :data:`MARKER`)."""

@@ -6,7 +6,11 @@ import html
 from collections.abc import Iterable, Sequence
 
 from symloss.docs.files import PLOT_HINT
-from symloss.docs.sheet import Formula, Sheet, plot_caption
+from symloss.docs.navigation import OTHER, group_title, grouped
+from symloss.docs.plots import sweep_file
+from symloss.docs.prose import segments
+from symloss.docs.reference import cells, number, shown_reference
+from symloss.docs.sheet import Formula, Sheet, plot_caption, sweep_caption
 from symloss.version import __version__
 
 # ---------------------------------------------------------------------------- HTML
@@ -23,6 +27,22 @@ def _math(tex: str, display: bool = True) -> str:
     return f'<{tag} class="math {kind}">{_h(tex)}</{tag}>'
 
 
+def _html_nav(here: str = "", group: str = "", pages: dict[str, str] | None = None) -> str:
+    """The bar at the top of a page: the index, the page's group, and the search box."""
+    items = ['<a href="index.html">All losses</a>']
+    if group:
+        items.append(
+            f'<span class="group-nav">Group: <a href="index.html#{_h(group)}">'
+            f"{_h(group_title(group))}</a></span>"
+        )
+    items.append(
+        '<span class="search"><input type="search" id="search" placeholder="Search losses" '
+        'aria-label="Search losses" autocomplete="off">'
+        '<ul id="search-results" hidden></ul></span>'
+    )
+    return '<nav class="site">' + " ".join(items) + "</nav>"
+
+
 def _html_doc(title: str, body: str) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -35,6 +55,8 @@ def _html_doc(title: str, body: str) -> str:
 <link rel="stylesheet" href="_static/symloss.css">
 <script defer src="_static/katex/katex.min.js"></script>
 <script defer src="_static/render.js"></script>
+<script defer src="search-index.js"></script>
+<script defer src="_static/search.js"></script>
 </head>
 <body>
 {body}
@@ -42,6 +64,11 @@ def _html_doc(title: str, body: str) -> str:
 </body>
 </html>
 """
+
+
+def _prose(text: str) -> str:
+    """Text whose plain-text formulas (``e^2``, ``sum_k``) are typeset."""
+    return "".join(_math(piece, False) if math else _h(piece) for piece, math in segments(text))
 
 
 def _html_formulas(formulas: Iterable[Formula]) -> str:
@@ -59,9 +86,91 @@ def _html_notes(notes) -> str:
     return "\n".join(out)
 
 
+def _html_use(s: Sheet) -> str:
+    """The snippet, and the worked example's numbers, one column per sample."""
+    ex = s.example
+    if ex is None:
+        return ""
+    out = [
+        '<div class="source"><button class="copy" type="button" data-target="snippet">'
+        f'Copy</button><pre><code id="snippet" class="snippet">{_h(ex.snippet())}</code></pre>'
+        "</div>"
+    ]
+    n = len(ex.pred)
+    head = "".join(f"<th>sample {k + 1}</th>" for k in range(n))
+    pred = str(s.loss.pred.label)
+    rows = [f'<table class="example"><tr><th>array</th><th>shape</th>{head}</tr>']
+    for var, role, arr in ex.arrays:
+        row = "".join(f"<td><code>{_h(c)}</code></td>" for c in cells(arr))
+        rows.append(
+            f"<tr><td><code>{_h(var)}</code> ({_h(role)})</td>"
+            f"<td><code>{_h(str(arr.shape))}</code></td>{row}</tr>"
+        )
+    grad = "".join(f"<td><code>{_h(c)}</code></td>" for c in cells(ex.grad))
+    sub = "{ij}" if ex.grad.ndim == 2 else "i"
+    label = _math(rf"\partial E / \partial {pred}_{sub}", False)
+    rows.append(
+        f"<tr><td>gradient {label}</td>"
+        f"<td><code>{_h(str(ex.grad.shape))}</code></td>{grad}</tr></table>"
+    )
+    out.append("\n".join(rows))
+    if ex.value_is_scalar:
+        value = _math(f"E = {number(ex.value)}", False)
+        out.append(f'<p class="worked">Value ({_h(s.loss.reduction)}): {value}</p>')
+    else:
+        values = _h(", ".join(cells(ex.value)))
+        out.append(f'<p class="worked">Per-sample values: <code>{values}</code></p>')
+    return "\n".join(out)
+
+
+def _html_equivalents(s: Sheet) -> str:
+    rows = ['<table class="equivalents"><tr><th>library</th><th>equivalent</th>']
+    rows.append("<th>how it compares (from the conventions)</th></tr>")
+    for eq in s.equivalents:
+        if eq.call:
+            call = f"<code>{_h(eq.call)}</code>"
+            if eq.url:
+                call = f'<a href="{_h(eq.url)}">{call}</a>'
+        else:
+            call = '<span class="note">none cited</span>'
+        differ = " ".join(_prose(d) for d in eq.differences) or (
+            "see the conventions above" if eq.call else ""
+        )
+        rows.append(f"<tr><td>{_h(eq.library)}</td><td>{call}</td><td>{differ}</td></tr>")
+    rows.append("</table>")
+    return "\n".join(rows)
+
+
+def _html_article_table(s: Sheet) -> str:
+    headers, rows = s.table
+    head = "".join(f"<th>{_math(h, False)}</th>" for h in ["", *headers])
+    body = []
+    for k, row in enumerate(rows, 1):
+        cells_ = "".join(f"<td><code>{_h(number(v))}</code></td>" for v in row)
+        body.append(f"<tr><td>{k}</td>{cells_}</tr>")
+    return (
+        "<h3>The article's table</h3>"
+        '<p class="note">The source article\'s example, one sample per row, computed here '
+        "(the article rounds to 2 decimals); each row is marked on the plot by its "
+        "number.</p>"
+        f'<table class="article-table"><tr>{head}</tr>' + "".join(body) + "</table>"
+    )
+
+
+def _html_sweep(s: Sheet, name: str) -> str:
+    prm = next(p for p in s.loss.params if p.name == name)
+    values = ", ".join(f"{float(v):g}" for v in prm.sweep)
+    return (
+        f"<h3>Sweep of <code>{_h(name)}</code></h3>"
+        f'<figure><img src="{_h(sweep_file(s.loss.name, name))}" '
+        f'alt="{_h(s.loss.title)} for {_h(name)} = {_h(values)}" width="691" height="269">'
+        f"<figcaption>{_h(sweep_caption(s, name))}</figcaption></figure>"
+    )
+
+
 def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     loss = s.loss
-    parts = ['<nav><a href="index.html">All losses</a></nav>', "<main>"]
+    parts = [_html_nav(loss.name, loss.group or OTHER), "<main>"]
     parts.append(f"<h1>{_h(loss.title)}</h1>")
     aka = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
     aka = f" (alias {aka})" if aka else ""
@@ -88,6 +197,10 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
             "changes the formula:</p>"
         )
         parts.append(_html_notes(s.option_effects))
+
+    if s.example is not None:
+        parts.append("<h2>Use</h2>")
+        parts.append(_html_use(s))
 
     parts.append("<h2>Gradient</h2>")
     parts.append(_html_formulas(s.gradients))
@@ -121,10 +234,14 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
         )
     else:
         parts.append(f'<p class="note">Plots need matplotlib: <code>{_h(PLOT_HINT)}</code></p>')
+    if s.table is not None:
+        parts.append(_html_article_table(s))
+    for name in s.sweeps if plot is not None else ():
+        parts.append(_html_sweep(s, name))
 
     parts.append("<h2>Conventions, domains and constraints</h2>")
     if loss.conventions:
-        parts.append(f"<p>{_h(loss.conventions)}</p>")
+        parts.append(f'<p class="conventions">{_prose(loss.conventions)}</p>')
     parts.append(f"<p>{_h(s.reduction)}</p>")
     if s.params:
         parts.append("<table><tr><th>hyperparameter</th><th>value</th><th>domain</th>")
@@ -147,9 +264,15 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
     for _name, tex, description, used in s.constraints:
         how = "used by the gradient" if used else "not needed by the gradient"
         parts.append(f"<p>Constraint {_math(tex, False)}: {_h(description)} ({how}).</p>")
-    if loss.references:
+    if s.equivalents:
+        parts.append("<h2>In other libraries</h2>")
+        parts.append(_html_equivalents(s))
+    if s.links:
         parts.append("<h2>References</h2><ul>")
-        parts.extend(f"<li>{_h(r)}</li>" for r in loss.references)
+        for text, link in s.links:
+            shown = _h(shown_reference(text, link))
+            shown = f'<a href="{_h(link)}">{shown}</a>' if link else shown
+            parts.append(f"<li>{shown}</li>")
         parts.append("</ul>")
 
     parts.append("<h2>LaTeX source</h2>")
@@ -163,27 +286,38 @@ def _html_page(s: Sheet, plot: str | None, pages: dict[str, str]) -> str:
 
 def _html_index(sheets: Sequence[Sheet], pages: dict[str, str]) -> str:
     # The gradient goes under the definition, in one column of formulas: side by side,
-    # the two made a table three times as wide as the page.
-    rows = []
-    for s in sheets:
-        loss = s.loss
-        aliases = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
-        definition = next(f for f in s.definitions if f.label.endswith("standard notation"))
-        gradient = s.gradients[-2] if loss.constraints_used() else s.gradients[-1]
-        rows.append(
-            f'<tr><td><a href="{_h(pages[loss.name])}">{_h(loss.title)}</a><br>'
-            f"<code>{_h(loss.name)}</code>{' alias ' + aliases if aliases else ''}</td>"
-            f'<td><div class="label">definition</div>{_math(definition.shown)}'
-            f'<div class="label">{_h(gradient.label.lower())}</div>'
-            f"{_math(gradient.shown)}</td></tr>"
+    # the two made a table three times as wide as the page.  One table per group.
+    sections = []
+    for group, sentence, members in grouped(sheets):
+        rows = []
+        for s in members:
+            loss = s.loss
+            aliases = ", ".join(f"<code>{_h(a)}</code>" for a in loss.aliases)
+            definition = next(f for f in s.definitions if f.label.endswith("standard notation"))
+            gradient = s.gradients[-2] if loss.constraints_used() else s.gradients[-1]
+            rows.append(
+                f'<tr><td><a href="{_h(pages[loss.name])}">{_h(loss.title)}</a><br>'
+                f"<code>{_h(loss.name)}</code>{' alias ' + aliases if aliases else ''}</td>"
+                f'<td><div class="label">definition</div>{_math(definition.shown)}'
+                f'<div class="label">{_h(gradient.label.lower())}</div>'
+                f"{_math(gradient.shown)}</td></tr>"
+            )
+        sections.append(
+            f'<h2 id="{_h(group)}">{_h(group_title(group))}</h2>'
+            f'<p class="note">{_h(sentence)} {len(members)} losses.</p>'
+            '<table class="index">'
+            "<tr><th>loss</th><th>definition and gradient</th></tr>\n"
+            + "\n".join(rows)
+            + "\n</table>"
         )
+    contents = " · ".join(
+        f'<a href="#{_h(group)}">{_h(group_title(group))}</a> ({len(members)})'
+        for group, _sentence, members in grouped(sheets)
+    )
     body = (
-        "<main><h1>Loss functions</h1>"
+        _html_nav() + "<main><h1>Loss functions</h1>"
         f'<p class="names">{len(sheets)} losses, each written once as a SymPy expression; '
         "every formula below is derived from it.</p>"
-        '<table class="index">'
-        "<tr><th>loss</th><th>definition and gradient</th></tr>\n"
-        + "\n".join(rows)
-        + "\n</table></main>"
+        f'<p class="groups">{contents}</p>\n' + "\n".join(sections) + "</main>"
     )
     return _html_doc("symloss — loss functions", body)

@@ -123,14 +123,38 @@ def _evaluate(loss, x, make, where):
     return value, grad
 
 
-def plot_svg(loss: Loss) -> bytes | None:
-    """The plot of *loss* and its gradient as SVG, or None when matplotlib is missing."""
+def sweep_curves(loss: Loss, name: str):
+    """The curves of :func:`plot_curves` for each value in the sweep of parameter *name*:
+    ``(x-axis label, [(label, x, value, gradient)])``, one curve per value (for a
+    classification loss, the curve of the positive class, t = 1)."""
+    prm = next(p for p in loss.params if p.name == name)
+    symbol = sp.latex(prm.symbol)
+    xlabel, curves = "", []
+    for v in prm.sweep:
+        xlabel, each = plot_curves(loss.bind(**{name: float(v)}))
+        label, x, value, grad = next((c for c in each if c[0] == "t = 1"), each[0])
+        curves.append((f"${symbol} = {float(v):g}$", x, value, grad))
+    return xlabel, curves
+
+
+def sweep_file(loss_name: str, param: str) -> str:
+    """The file of the plot of a loss over the sweep of one parameter."""
+    return f"{loss_name}-{param}.svg"
+
+
+def plot_svg(loss: Loss, sweep: str | None = None, points=()) -> bytes | None:
+    """The plot of *loss* and its gradient as SVG, or None when matplotlib is missing.
+
+    With *sweep* (a parameter's name), one curve per value of its sweep; *points*,
+    ``(x, value, gradient, label)`` tuples, are marked on the curves (the article's
+    table on the BCE plot).
+    """
     try:
         import matplotlib
         from matplotlib.figure import Figure
     except ImportError:
         return None
-    xlabel, curves = plot_curves(loss)
+    xlabel, curves = plot_curves(loss) if sweep is None else sweep_curves(loss, sweep)
     pred = str(loss.pred.label)
     sub = "{ij}" if len(loss.input_indices) == 2 else "i"
     style = {
@@ -148,6 +172,10 @@ def plot_svg(loss: Loss) -> bytes | None:
         for label, x, value, grad in curves:
             ax_value.plot(x, value, label=label, linewidth=1.6)
             ax_grad.plot(x, grad, label=label, linewidth=1.6)
+        for x, value, grad, label in points:
+            ax_value.plot([x], [value], "o", color="black", markersize=3.5)
+            ax_grad.plot([x], [grad], "o", color="black", markersize=3.5)
+            ax_value.annotate(label, (x, value), textcoords="offset points", xytext=(4, 4))
         ax_value.set_title("loss $E$ (one sample)")
         ax_grad.set_title(rf"gradient $\partial E / \partial {pred}_{{{sub}}}$")
         for ax in (ax_value, ax_grad):
@@ -159,5 +187,3 @@ def plot_svg(loss: Loss) -> bytes | None:
         buf = io.BytesIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "symloss"})
     return buf.getvalue()
-
-

@@ -8,6 +8,8 @@ import sympy as sp
 
 from symloss.core.loss import Loss
 from symloss.docs.options import Note, computed_notes, option_effects, where_tex
+from symloss.docs.reference import Equivalent, Example, equivalents, links, worked_example
+from symloss.docs.table import article_table
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
@@ -58,6 +60,11 @@ class Sheet:
     where: str = ""  # the hyperparameters' values, \delta = 1.5 (LaTeX)
     computed: tuple[Note, ...] = ()  # what the computation adds to the definition
     option_effects: tuple[Note, ...] = ()  # each structural option and the loss it gives
+    example: Example | None = None  # the worked example and its snippet
+    equivalents: tuple[Equivalent, ...] = ()  # the same loss in other libraries
+    links: tuple[tuple[str, str], ...] = ()  # (reference, link or "")
+    table: tuple | None = None  # the article's example table: (headers, rows)
+    sweeps: tuple[str, ...] = ()  # parameters whose sweep is plotted
 
     @property
     def reduction(self) -> str:
@@ -191,6 +198,11 @@ def sheet(loss: Loss) -> Sheet:
         where=where_tex(loss),
         computed=computed_notes(loss),
         option_effects=option_effects(loss),
+        example=worked_example(loss, input_role(loss)),
+        equivalents=tuple(equivalents(loss)),
+        links=tuple(links(loss)),
+        table=article_table(loss),
+        sweeps=tuple(p.name for p in loss.params if p.sweep),
     )
 
 
@@ -220,3 +232,15 @@ def plot_caption(sheet: Sheet) -> str:
     if sheet.classification:
         return "One sample, for each class of the target."
     return "One sample, against the residual between prediction and target."
+
+
+def sweep_caption(sheet: Sheet, name: str) -> str:
+    """The caption of the plot over the sweep of parameter *name*."""
+    loss = sheet.loss
+    prm = next(p for p in loss.params if p.name == name)
+    values = ", ".join(f"{float(v):g}" for v in prm.sweep)
+    who = "the positive class, t = 1" if sheet.classification else "against the residual"
+    return (
+        f"One sample ({who}), for {name} = {values}; the other hyperparameters at their "
+        f"values on this page. {prm.description[:1].upper()}{prm.description[1:]}."
+    )

@@ -11,8 +11,10 @@ from symloss.core.loss import Loss
 from symloss.docs.files import PLOT_HINT, ProgressSpec, SiteReport, _Output, _Progress
 from symloss.docs.html import _html_index, _html_page
 from symloss.docs.markdown import _md_index, _md_page
-from symloss.docs.plots import plot_svg
+from symloss.docs.navigation import mkdocs_yml, search_index_js
+from symloss.docs.plots import plot_svg, sweep_file
 from symloss.docs.sheet import sheet
+from symloss.docs.table import table_points
 from symloss.registry import get
 from symloss.registry import names as registered_names
 
@@ -89,10 +91,21 @@ def build_site(
     losses = _select(names)
     out = _Output(Path(out_dir), force)
     ext = fmt
+    # Links between pages are relative to the pages' folder: the site's root for HTML,
+    # docs/ for an MkDocs project (mkdocs.yml beside docs/, as MkDocs requires).
+    folder = "docs/" if fmt == "md" else ""
     pages = {loss.name: f"{loss.name}.{ext}" for loss in losses}
     static = _static_files(fmt)
-    plan = {f"index.{ext}", *pages.values(), *(rel for rel, _ in static)}
-    plan |= {f"{loss.name}.svg" for loss in losses}
+    extra = {"mkdocs.yml"} if fmt == "md" else {"search-index.js"}
+    plan = {f"{folder}index.{ext}", *(folder + p for p in pages.values())}
+    plan |= {rel for rel, _ in static} | extra
+    plan |= {f"{folder}{loss.name}.svg" for loss in losses}
+    plan |= {
+        f"{folder}{sweep_file(loss.name, p.name)}"
+        for loss in losses
+        for p in loss.params
+        if p.sweep
+    }
     out.mark(set(out.previous) | plan, fmt)  # a build cut short can be re-run in place
 
     report = SiteReport(out_dir=out.root)
@@ -105,18 +118,29 @@ def build_site(
         tick(done, loss.name)
         s = sheet(loss)
         sheets.append(s)
-        svg = plot_svg(loss)
+        svg = plot_svg(loss, points=table_points(loss))
         plot = None
         if svg is None:
             plots_missing = True
-            plan.discard(f"{loss.name}.svg")
+            plan.discard(f"{folder}{loss.name}.svg")
         else:
             plot = f"{loss.name}.svg"
-            out.write(plot, svg)
+            out.write(folder + plot, svg)
+        for name in s.sweeps:
+            rel = folder + sweep_file(loss.name, name)
+            drawn = plot_svg(loss, sweep=name)
+            if drawn is None:
+                plan.discard(rel)
+            else:
+                out.write(rel, drawn)
         render = _html_page if fmt == "html" else _md_page
-        report.pages.append(out.write(pages[loss.name], render(s, plot, pages)))
+        report.pages.append(out.write(folder + pages[loss.name], render(s, plot, pages)))
     index = (_html_index if fmt == "html" else _md_index)(sheets, pages)
-    report.pages.insert(0, out.write(f"index.{ext}", index))
+    report.pages.insert(0, out.write(f"{folder}index.{ext}", index))
+    if fmt == "md":
+        out.write("mkdocs.yml", mkdocs_yml(sheets, pages, "symloss: loss functions"))
+    else:
+        out.write("search-index.js", search_index_js(sheets, pages))
     report.removed = out.remove_stale(plan)
     out.mark(plan, fmt)
     report.written = out.written

@@ -7,10 +7,12 @@ import numpy as np
 import sympy as sp
 
 from symloss.core.loss import Loss
+from symloss.losses.article import ARTICLE_TABLES
 from symloss.numeric import evaluate
 from symloss.numeric.kernel import Kernel
 from symloss.numeric.stabilize import stabilize
-from symloss.printing.printers import linear, pretty
+from symloss.printing.printers import latex_expr, linear, pretty
+from symloss.registry import get
 
 
 def tabulable(loss: Loss) -> bool:
@@ -58,3 +60,40 @@ def _header(addend: sp.Expr, use_unicode: bool) -> str:
         if "\n" not in text:
             return text
     return linear(addend)
+
+
+def article_table(loss: Loss, style: str = "standard"):
+    """The article's example table of *loss*, or None for a loss it has none of.
+
+    Returns ``(headers, rows)``: LaTeX headers (in *style*) (the prediction, the target, each addend
+    of the summand, and the sample's loss) and, per row, their values computed by the
+    loss's kernels, as :func:`per_sample_terms` does for ``symloss table``.  Also used
+    to mark the rows on the plot (:func:`table_points`).
+    """
+    pairs = ARTICLE_TABLES.get(loss.name)
+    if pairs is None or loss.composition is not None:
+        return None
+    y = np.array([p for p, _ in pairs])
+    t = np.array([q for _, q in pairs])
+    _, columns = per_sample_terms(loss, y, t)
+    sample = get(loss.name, reduction="none")(y, t)
+    pred, target = loss.element, loss.target[loss.indices[0][0]]
+    headers = [latex_expr(pred, style), latex_expr(target, style)]
+    headers += [latex_expr(a, style) for a in sp.Add.make_args(loss.term)]
+    headers.append(r"E_i")
+    rows = [(y[k], t[k], *(c[k] for c in columns), sample[k]) for k in range(len(y))]
+    return headers, rows
+
+
+def table_points(loss: Loss):
+    """``(x, value, gradient, label)`` of each row of the article's table: one sample's
+    loss and gradient (n = 1), to mark on the plot; empty without a table."""
+    found = article_table(loss)
+    if found is None:
+        return []
+    points = []
+    for k, (y, t, *_rest) in enumerate(found[1], 1):
+        value = float(loss(np.array([y]), np.array([t])))
+        grad = float(loss.grad(np.array([y]), np.array([t]))[0])
+        points.append((y, value, grad, str(k)))
+    return points

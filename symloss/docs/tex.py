@@ -12,7 +12,10 @@ import sympy as sp
 from symloss.core.loss import Loss
 from symloss.docs.files import write_output
 from symloss.docs.options import computed_notes, option_effects, where_tex
+from symloss.docs.prose import segments
+from symloss.docs.reference import number
 from symloss.docs.site import _select
+from symloss.docs.table import article_table
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
@@ -108,6 +111,18 @@ def tex_text(text: str) -> str:
         else:
             out.append(_tex_unicode(ch))
     return "".join(out)
+
+
+def tex_prose(text: str, style: str = "standard") -> str:
+    r"""*text* as LaTeX, its plain-text formulas (``e^2``, ``sum_k``) as inline math.
+
+    >>> tex_prose("1/2 e^2 for |e| < delta")
+    '\\(1/2 e^{2}\\) for \\(|e| < \\delta\\)'
+    """
+    return "".join(
+        rf"\({piece}\)" if math else _breakable(tex_text(piece))
+        for piece, math in segments(text, style)
+    )
 
 
 def _tex_unicode(ch: str) -> str:
@@ -246,7 +261,7 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
             lines.append(tex_text(note.text))
             lines.append(display(note.tex) if note.tex else "")
     if loss.conventions:
-        lines += [tex_text(loss.conventions), ""]
+        lines += [tex_prose(loss.conventions, style), ""]
     lines.append(r"\textbf{Gradient.}")
     if comp is not None:
         lines += ["By the prediction:", equation(*get(comp.base).equation("gradient"))]
@@ -258,6 +273,9 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
             f"{tex_text(c.description)}.",
             "",
         ]
+    lines.append(r"\textbf{Hessian.}")
+    lines.append(equation(*loss.equation("hessian")))
+    lines += _tex_table(loss, style), ""
     if with_derivation:
         lines.append(r"\subsection*{Derivation}")
         lines.append(r"\begin{enumerate}")
@@ -275,6 +293,25 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
                 )
         lines.append(r"\end{enumerate}")
     return "\n".join(lines) + "\n"
+
+
+def _tex_table(loss: Loss, style: str) -> str:
+    """The article's example table of *loss* as a ``tabular`` (empty for a loss without)."""
+    found = article_table(loss, style)
+    if found is None:
+        return ""
+    headers, rows = found
+    lines = [
+        r"\textbf{The article's table.} One sample per row, computed by symloss (the "
+        r"article rounds to 2 decimals).",
+        "",
+        r"\begin{tabular}{r" + "r" * len(headers) + "}",
+        " & ".join(["", *(rf"\({h}\)" for h in headers)]) + r" \\ \hline",
+    ]
+    for k, row in enumerate(rows, 1):
+        lines.append(" & ".join([str(k), *(number(v) for v in row)]) + r" \\")
+    lines.append(r"\end{tabular}")
+    return "\n".join(lines)
 
 
 def _breakable(tex: str) -> str:

@@ -40,6 +40,24 @@ from symloss.symbols import i, j, k, m, sigmoid, softmax
 
 ARTICLE = '9cubed, "Python - Deep learning - Loss functions", 2019-09-15.'
 
+#: The article's example table (section 2 of the article): ``(y_i, t_i)`` of each row,
+#: by the loss it illustrates.  The docs and ``symloss table`` compute its columns.
+ARTICLE_TABLES = {
+    "binary_cross_entropy": ((0.2, 0.0), (0.8, 0.0), (0.2, 1.0), (0.8, 1.0)),
+}
+
+#: The standard sources for the article's losses, cited beside the article.
+BISHOP = (
+    "Bishop, 'Pattern Recognition and Machine Learning', Springer 2006: the sum-of-squares "
+    "error with its 1/2 (eq. 1.2), the cross-entropy error (eqs. 4.90, 4.108) "
+    "(https://www.microsoft.com/en-us/research/publication/"
+    "pattern-recognition-machine-learning/)."
+)
+GOODFELLOW = (
+    "Goodfellow, Bengio, Courville, 'Deep Learning', MIT Press 2016, section 6.2.2 "
+    "(https://www.deeplearningbook.org/contents/mlp.html)."
+)
+
 sse = elementwise(
     "sum_squared_error",
     "Sum of squared errors",
@@ -48,7 +66,15 @@ sse = elementwise(
     reduction="sum",
     index=k,
     aliases=("sse",),
-    references=(ARTICLE,),
+    group="regression",
+    references=(
+        ARTICLE,
+        BISHOP,
+        "optax: optax.losses.l2_loss (0.5 (y - t)^2 element-wise; reduction='none') "
+        "(https://optax.readthedocs.io/en/latest/api/losses.html).",
+        "PyTorch: torch.nn.functional.mse_loss with reduction='sum', halved "
+        "(https://pytorch.org/docs/stable/generated/torch.nn.MSELoss.html).",
+    ),
     conventions=(
         "Half the sum (not the mean) of squared residuals; the 1/2 cancels the 2 of "
         "the derivative, so the gradient is the residual y_k - t_k."
@@ -63,7 +89,17 @@ bce = elementwise(
     pred=PROBABILITY,
     target=BINARY_TARGET,
     aliases=("bce",),
-    references=(ARTICLE,),
+    references=(
+        ARTICLE,
+        BISHOP,
+        GOODFELLOW,
+        "PyTorch: torch.nn.functional.binary_cross_entropy "
+        "(https://pytorch.org/docs/stable/generated/torch.nn.BCELoss.html).",
+        "Keras: keras.losses.BinaryCrossentropy "
+        "(https://keras.io/api/losses/probabilistic_losses/#binarycrossentropy-class).",
+        "scikit-learn: sklearn.metrics.log_loss "
+        "(https://scikit-learn.org/stable/modules/generated/sklearn.metrics.log_loss.html).",
+    ),
     conventions=(
         mean_statement(SAMPLES) + "; natural log; t is the class (0 or 1), not one-hot. "
         "At y = 0 or 1 the convention 0 log 0 = 0 gives the finite limit; with the "
@@ -80,7 +116,15 @@ cce = rowwise(
     target=ONE_HOT_TARGET,
     constraints=(ONE_HOT,),
     aliases=("cce",),
-    references=(ARTICLE,),
+    references=(
+        ARTICLE,
+        BISHOP,
+        GOODFELLOW,
+        "Keras: keras.losses.CategoricalCrossentropy "
+        "(https://keras.io/api/losses/probabilistic_losses/#categoricalcrossentropy-class).",
+        "scikit-learn: sklearn.metrics.log_loss with one-hot rows "
+        "(https://scikit-learn.org/stable/modules/generated/sklearn.metrics.log_loss.html).",
+    ),
     conventions=(
         mean_statement(ROWS) + "; natural log; t one-hot (probability rows, e.g. "
         "label-smoothed, are accepted: each row must sum to 1)."
@@ -112,7 +156,9 @@ def _compose(base: Loss, name: str, title: str, element, value, act: str, aliase
         reduction=base.reduction,
         constraints=base.constraints,
         aliases=aliases,
-        references=base.references + extra,
+        # The base's sources, not its library calls: those take probabilities.
+        references=tuple(r for r in base.references if not r.split(" ", 1)[0].endswith(":"))
+        + extra,
         conventions=f"{mean_statement(base.indices)}; the prediction is {act} of the logits, "
         "evaluated stably (softplus / log-sum-exp).",
         composition=Composition(base.name, element, value, act, base),
@@ -159,6 +205,10 @@ def sigmoid_binary_cross_entropy(*, pos_weight=None, label_smoothing=None) -> Lo
             "PyTorch: torch.nn.functional.binary_cross_entropy_with_logits "
             "(https://pytorch.org/docs/stable/generated/"
             "torch.nn.functional.binary_cross_entropy_with_logits.html).",
+            "Keras: keras.losses.BinaryCrossentropy(from_logits=True) "
+            "(https://keras.io/api/losses/probabilistic_losses/#binarycrossentropy-class).",
+            "optax: optax.losses.sigmoid_binary_cross_entropy (element-wise; "
+            "reduction='none') (https://optax.readthedocs.io/en/latest/api/losses.html).",
         ),
     )
     if pos_weight is None and label_smoothing is None:
@@ -240,6 +290,10 @@ def softmax_cross_entropy(*, label_smoothing=None, class_weight=None, ignore_ind
             "PyTorch: torch.nn.functional.cross_entropy "
             "(https://pytorch.org/docs/stable/generated/"
             "torch.nn.functional.cross_entropy.html).",
+            "Keras: keras.losses.CategoricalCrossentropy(from_logits=True) "
+            "(https://keras.io/api/losses/probabilistic_losses/#categoricalcrossentropy-class).",
+            "optax: optax.losses.softmax_cross_entropy (per sample; reduction='none') "
+            "(https://optax.readthedocs.io/en/latest/api/losses.html).",
         ),
     )
     notes = [
@@ -291,6 +345,9 @@ def softmax_cross_entropy(*, label_smoothing=None, class_weight=None, ignore_ind
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "classification"
+
 CATALOG = (
     sse,
     bce,

@@ -52,7 +52,13 @@ poly_epsilon = Symbol("epsilon", real=True)
 
 MULTILABEL_TARGET = Domain(Interval(0, 1), None, "label 0 or 1 per class (soft labels allowed)")
 
-GAMMA = param("gamma", gamma, 2.0, "focusing exponent of the modulating factor (1 - p_t)^gamma")
+GAMMA = param(
+    "gamma",
+    gamma,
+    2.0,
+    "focusing exponent of the modulating factor (1 - p_t)^gamma",
+    sweep=(0, 0.5, 1, 2, 5),  # the values of Lin et al.'s Fig. 1
+)
 
 _CLASS_ROWS = (
     mean_statement(ROWS) + "; natural log; t is a one-hot row (probability rows allowed) "
@@ -341,6 +347,9 @@ def multilabel_soft_margin(*, class_weight=None) -> Loss:
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "classification"
+
 CATALOG = (
     sigmoid_focal,
     softmax_focal(),

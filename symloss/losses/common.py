@@ -76,12 +76,12 @@ epsilon = Symbol("epsilon", positive=True)
 epsilon_or_zero = Symbol("epsilon", nonnegative=True)
 
 
-def param(name: str, symbol: Symbol, default, description: str, *, upper=sp.oo) -> Param:
+def param(name: str, symbol: Symbol, default, description: str, *, upper=sp.oo, sweep=()) -> Param:
     """A scalar hyperparameter whose domain follows its symbol's sign.
 
     ``(0, upper]`` for a positive symbol (``(0, oo)`` by default), ``[0, upper]`` for a
     non-negative one: the sign SymPy simplifies with and the values :func:`symloss.get`
-    accepts are one fact.
+    accepts are one fact.  *sweep*: values the docs compare in a plot.
     """
     if symbol.is_positive:
         domain = Interval.Lopen(0, upper)
@@ -89,7 +89,7 @@ def param(name: str, symbol: Symbol, default, description: str, *, upper=sp.oo) 
         domain = Interval(0, upper)
     else:
         raise ValueError(f"{name}: give a Param its own domain; {symbol} has no sign")
-    return Param(name, symbol, default, domain, description)
+    return Param(name, symbol, default, domain, description, tuple(sweep))
 
 
 def eps_param(default: float, description: str) -> Param:

@@ -155,6 +155,9 @@ generalized_kl = elementwise(
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "distributions"
+
 CATALOG = (
     kl_divergence,
     generalized_kl,

@@ -232,6 +232,9 @@ def multi_margin(*, p: int = 1, class_weight=None) -> Loss:
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "classification"
+
 CATALOG = (
     hinge(),
     squared_hinge(),

@@ -293,6 +293,9 @@ exponential = elementwise(
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "distributions"
+
 CATALOG = (
     poisson_nll,
     gaussian_nll,

@@ -78,7 +78,7 @@ huber = elementwise(
         (Rational(1, 2) * residual**2, Abs(residual) < delta),
         (delta * (Abs(residual) - delta / 2), True),
     ),
-    params=(param("delta", delta, 1.0, "where the square turns linear"),),
+    params=(param("delta", delta, 1.0, "where the square turns linear", sweep=(0.5, 1, 2)),),
     aliases=("huber_loss",),
     references=(
         "PyTorch: torch.nn.functional.huber_loss "
@@ -211,6 +211,9 @@ mean_absolute_percentage_error = elementwise(
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "regression"
+
 CATALOG = (
     mean_squared_error,
     mean_absolute_error,

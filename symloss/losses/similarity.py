@@ -69,6 +69,7 @@ cosine_distance = per_row(
     target=REAL,
     params=(param("eps", eps, 1e-12, "added to each squared norm (PyTorch's fixed EPSILON)"),),
     aliases=("cosine",),
+    group="similarity",
     references=(
         "PyTorch: torch.nn.CosineEmbeddingLoss / F.cosine_embedding_loss with every "
         "target +1 (https://pytorch.org/docs/stable/generated/"
@@ -176,6 +177,9 @@ tversky = per_row(
 
 #: This family's losses, and builders of losses with options, for the registry (see
 #: symloss.losses).
+#: Where the docs list this family's losses (a loss may declare its own ``group``).
+GROUP = "segmentation"
+
 CATALOG = (
     cosine_distance,
     dice,

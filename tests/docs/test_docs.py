@@ -20,6 +20,8 @@ import symloss
 import symloss.docs as docs
 from symloss.cli import docs as docs_cli
 from symloss.docs.markdown import escape
+from symloss.docs.prose import segments
+from symloss.docs.reference import link_of, shown_reference
 from symloss.docs.sheet import equation_formula
 
 
@@ -53,8 +55,8 @@ def test_one_page_per_registered_loss_plus_an_index(html_site):
     names = symloss.names()
     assert [p.name for p in report.pages] == ["index.html"] + [f"{n}.html" for n in names]
     index = (out / "index.html").read_text()
-    links = re.findall(r'<a href="([^"]+)">', index)
-    assert links == [f"{n}.html" for n in names]
+    links = [a for a in re.findall(r'<a href="([^"#]+)">', index) if a != "index.html"]
+    assert sorted(links) == [f"{n}.html" for n in names]  # each once, listed by group
     for n in names:
         assert (out / f"{n}.html").is_file()
 
@@ -70,9 +72,16 @@ def test_page_has_every_part_of_the_loss(loss, html_site):
     # Each part as printed, or (when wider than the column) laid out over lines.
     for part in ("loss", "gradient", "hessian"):
         assert equation_formula("", *loss.equation(part)).shown in formulas
-    assert html.escape(loss.conventions) in text
-    for ref in loss.references:
-        assert html.escape(ref) in text
+    # The conventions, their plain-text formulas typeset (symloss.docs.prose).
+    for piece, math in segments(loss.conventions):
+        if math:
+            assert piece in formulas
+        else:
+            assert html.escape(piece.strip()) in text
+    for ref in loss.references:  # its URL, if any, as the link
+        link = link_of(ref)
+        assert html.escape(shown_reference(ref, link)) in text
+        assert not link or f'<a href="{html.escape(link)}">' in text
     for dom in loss.domains.values():
         assert dom.latex() in "".join(formulas)
         assert html.escape(dom.description) in text
@@ -134,7 +143,9 @@ def test_pages_never_reference_the_network(html_site):
     out, _ = html_site
     for page in out.glob("*.html"):
         text = page.read_text()
-        assert not re.search(r"(src|href)=\"(https?:)?//", text), page.name
+        # Nothing is loaded from the network; links to the references are for the reader.
+        assert not re.search(r"src=\"(https?:)?//", text), page.name
+        assert not re.search(r"<link[^>]*href=\"(https?:)?//", text), page.name
         assert '<script defer src="_static/katex/katex.min.js"></script>' in text
 
 
@@ -155,12 +166,12 @@ def test_bundled_katex_ships_with_its_licence(html_site):
 def test_markdown_site_uses_arithmatex_delimiters(md_site):
     out, report = md_site
     assert [p.name for p in report.pages] == ["index.md"] + [f"{n}.md" for n in symloss.names()]
-    index = (out / "index.md").read_text()
+    index = (out / "docs" / "index.md").read_text()
     for n in symloss.names():
         assert f"]({n}.md)" in index
     assert not (out / "_static").exists()
     for L in LOSSES:
-        text = (out / f"{L.name}.md").read_text()
+        text = (out / "docs" / f"{L.name}.md").read_text()
         for part in ("loss", "gradient"):
             assert f"\\[\n{equation_formula('', *L.equation(part)).shown}\n\\]" in text
         assert "$" not in text.replace(r"\$", "")
@@ -175,7 +186,7 @@ def test_markdown_renders_through_pymdownx_arithmatex(md_site):
     out, _ = md_site
     for L in LOSSES:
         rendered = markdown.markdown(
-            (out / f"{L.name}.md").read_text(),
+            (out / "docs" / f"{L.name}.md").read_text(),
             extensions=["pymdownx.arithmatex", "fenced_code"],
             extension_configs={"pymdownx.arithmatex": {"generic": True}},
         )
@@ -186,7 +197,7 @@ def test_markdown_renders_through_pymdownx_arithmatex(md_site):
         assert equation_formula("", *L.equation()).shown in [b.strip() for b in blocks]
         assert "<em>" not in rendered  # no underscore of a formula became emphasis
         # Every formula, derivation steps in list items included, became a formula.
-        prose = (out / f"{L.name}.md").read_text().split("```latex")[0]
+        prose = (out / "docs" / f"{L.name}.md").read_text().split("```latex")[0]
         expected = prose.count("\\[\n") + prose.count("\\(")
         assert rendered.count('class="arithmatex"') == expected > 0
 
@@ -195,9 +206,9 @@ def test_markdown_pages_show_their_plot(tmp_path):
     import matplotlib  # noqa: F401  (the test extra installs it)
 
     docs.build_site(tmp_path / "md", fmt="md", names=["bce"], progress=False)
-    text = (tmp_path / "md" / "binary_cross_entropy.md").read_text()
+    text = (tmp_path / "md" / "docs" / "binary_cross_entropy.md").read_text()
     assert "![Binary cross-entropy: loss and gradient](binary_cross_entropy.svg)" in text
-    assert (tmp_path / "md" / "binary_cross_entropy.svg").is_file()
+    assert (tmp_path / "md" / "docs" / "binary_cross_entropy.svg").is_file()
 
 
 def test_markdown_text_is_escaped():
@@ -335,7 +346,7 @@ def test_pages_no_longer_built_are_removed(tmp_path):
     assert "binary_cross_entropy.html" not in marker["files"] and "index.html" in marker["files"]
     docs.build_site(out, fmt="md", names=["sse"], progress=False)
     assert not (out / "_static").exists() and not (out / "index.html").exists()
-    assert (out / "index.md").is_file()
+    assert (out / "docs" / "index.md").is_file() and (out / "mkdocs.yml").is_file()
 
 
 def test_only_files_inside_the_site_are_ever_removed(tmp_path):
@@ -460,7 +471,7 @@ def test_cli_docs(tmp_path, capsys):
     assert run("docs", "--out", str(tmp_path / "s"), "--losses", "bce", "cce") == 0
     assert (tmp_path / "s" / "categorical_cross_entropy.html").is_file()
     assert run("docs", "--out", str(tmp_path / "m"), "--format", "md", "--losses", "sse") == 0
-    assert (tmp_path / "m" / "index.md").is_file()
+    assert (tmp_path / "m" / "docs" / "index.md").is_file()
     assert capsys.readouterr().err == ""
 
 

@@ -22,7 +22,8 @@ if CHROMIUM is None and os.environ.get("SYMLOSS_REQUIRE_BROWSER") != "1":
 OVERFLOW = """(() => {
   const main = document.querySelector('main').getBoundingClientRect();
   const bad = [];
-  for (const el of document.querySelectorAll('main .math, main table, main figure')) {
+  const boxes = 'main .math, main table, main figure, main pre:has(> #snippet), nav.site';
+  for (const el of document.querySelectorAll(boxes)) {
     const r = el.getBoundingClientRect();
     const clipped = getComputedStyle(el).display !== 'inline' && el.scrollWidth > el.clientWidth + 1;
     if (r.right > main.right + 1 || clipped) {
@@ -85,3 +86,50 @@ def test_the_check_catches_a_formula_too_wide(browser, site):
         assert measure(browser, wide)["bad"]
     finally:
         wide.unlink()
+
+
+SEARCH = """((query) => {
+  const box = document.getElementById('search');
+  box.value = query;
+  box.dispatchEvent(new Event('input'));
+  const list = document.getElementById('search-results');
+  return {hidden: list.hidden,
+          links: Array.from(list.querySelectorAll('a')).map(a => a.getAttribute('href'))};
+})"""
+
+
+@pytest.mark.parametrize("page", ["index", "huber"])
+def test_search_finds_losses_by_name_alias_and_library_call(browser, site, page):
+    browser.open((site / f"{page}.html").as_uri())
+    found = browser.evaluate(SEARCH + "('focal')")
+    assert sorted(found["links"]) == ["sigmoid_focal.html", "softmax_focal.html"]
+    assert not found["hidden"]
+    # An alias, a library's call, two words that must both occur.
+    assert browser.evaluate(SEARCH + "('bce')")["links"][0] == "binary_cross_entropy.html"
+    assert "huber.html" in browser.evaluate(SEARCH + "('torch huber_loss')")["links"]
+    assert browser.evaluate(SEARCH + "('segmentation tversky')")["links"] == ["tversky.html"]
+    nothing = browser.evaluate(SEARCH + "('no such loss')")
+    assert nothing == {"hidden": True, "links": []}
+
+
+#: Each <math> element's box: MathML that Chromium typesets has a size, and an
+#: <merror> marks one it could not.
+MATHML = """(() => Array.from(document.querySelectorAll('math')).map(m => {
+  const r = m.getBoundingClientRect();
+  return [Math.round(r.width), Math.round(r.height), m.querySelectorAll('merror').length];
+}))()"""
+
+
+@pytest.mark.parametrize("name", ["huber", "softmax_focal", "tversky"])
+def test_the_notebook_mathml_is_typeset_without_javascript(browser, tmp_path, name):
+    page = tmp_path / f"{name}.html"
+    page.write_text(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
+        + symloss.get(name)._repr_html_()
+        + "</body></html>"
+    )
+    browser.open(page.as_uri())
+    boxes = browser.evaluate(MATHML)
+    assert len(boxes) >= 2
+    for width, height, errors in boxes:
+        assert width > 20 and height > 10 and errors == 0, boxes
