@@ -54,7 +54,14 @@ def test_frameworks_extra_pins_the_cpu_builds():
     assert "jax[cpu]" in frameworks
     assert "dask[array]" in frameworks
     test = " ".join(extra("test"))
-    for needed in ("pytest", "hypothesis", "mpmath", "matplotlib", "pymdown-extensions"):
+    for needed in (
+        "pytest",
+        "pytest-xdist",
+        "hypothesis",
+        "mpmath",
+        "matplotlib",
+        "pymdown-extensions",
+    ):
         assert needed in test
 
 

@@ -100,10 +100,19 @@ def test_index_links_to_every_registered_loss(browser, site, tmp_path):
     hrefs = browser.evaluate(
         "Array.from(document.querySelectorAll('main a')).map(a => a.getAttribute('href'))"
     )
-    assert sorted(hrefs) == sorted(f"{n}.html" for n in symloss.names())
+    pages = [h for h in hrefs if not h.startswith("#")]
+    assert sorted(pages) == sorted(f"{n}.html" for n in symloss.names())
+    # The other links are the groups' anchors, each to a heading on the index.
+    anchors = {h[1:] for h in hrefs if h.startswith("#")}
+    ids = set(browser.evaluate("Array.from(document.querySelectorAll('[id]')).map(e => e.id)"))
+    assert anchors and anchors <= ids
     # Each link leads to a page that exists (the browser resolves them, too).
-    resolved = browser.evaluate("Array.from(document.querySelectorAll('main a')).map(a => a.href)")
-    assert all(u.startswith("file://") and os.path.isfile(u[len("file://") :]) for u in resolved)
+    resolved = browser.evaluate(
+        "Array.from(document.querySelectorAll('main a:not([href^=\"#\"])')).map(a => a.href)"
+    )
+    assert len(resolved) == len(pages) and all(
+        u.startswith("file://") and os.path.isfile(u[len("file://") :]) for u in resolved
+    )
     counts = browser.evaluate(COUNT)
     assert counts["formulas"] == 2 * len(symloss.names())
     assert counts["rendered"] == counts["formulas"] and counts["errors"] == 0
@@ -126,8 +135,10 @@ def test_every_formula_renders_offline(browser, site, name):
     assert "KaTeX_Main" in counts["fonts"] and "KaTeX_Math" in counts["fonts"]
     import matplotlib  # noqa: F401  (the test extra installs it)
 
-    ((src, width),) = counts["images"]
-    assert src == f"{name}.svg" and width > 0  # the plot loaded
+    # The loss's plot first, then any hyperparameter sweeps; every one loaded.
+    images = counts["images"]
+    assert images[0][0] == f"{name}.svg"
+    assert all(width > 0 and (site / src).is_file() for src, width in images)
 
 
 def test_a_loss_page_looks_right(browser, site, tmp_path):

@@ -41,6 +41,10 @@ import pytest
 from symloss import BudgetExceeded
 from symloss.symbolic import budget as _budget
 
+# One worker under pytest-xdist (pyproject: --dist loadgroup): the hostile table is
+# built once per process (a minute of children).
+pytestmark = pytest.mark.xdist_group("test_hostile")
+
 ROOT = Path(__file__).resolve().parents[2]
 HARD_SECONDS = 30.0  #: a hostile input must finish its whole path within this, or it hangs
 ADDRESS_SPACE = 2 * 2**30  #: RLIMIT_AS of the children: 2 GiB

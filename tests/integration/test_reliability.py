@@ -39,6 +39,10 @@ from symloss.cli import main as cli_main
 from symloss.symbolic import budget as _budget
 from symloss.symbolic import derivatives
 
+# One worker under pytest-xdist (pyproject: --dist loadgroup): the memory check runs
+# after the fuzz, in file order, in the same process.
+pytestmark = pytest.mark.xdist_group("test_reliability")
+
 DATA = ROOT / "tests" / "data" / "hostile_latex.json"
 
 # ============================================================================ strategies
