@@ -24,12 +24,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-import symloss
-from symloss.numeric.config import settings
+# This checkout's symloss, not an installed copy (the script's own folder is first on
+# sys.path, the repository root is not).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import symloss  # noqa: E402
+from symloss.numeric.config import settings  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
@@ -217,6 +223,7 @@ def main(argv=None):
     if args.threads is not None:
         symloss.configure(threads=args.threads)
     n, rows, repeat = (10**6, (10**5, 10), args.repeat) if not args.quick else (1000, (100, 10), 1)
+    print(f"symloss {symloss.__version__} from {Path(symloss.__file__).parent}")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs, python "
         f"{platform.python_version()}, numpy {np.__version__}, {args.dtype}, best of {repeat}"

@@ -460,7 +460,7 @@ class Lowering:
         """The statements computing every expression of *exprs* over *layout*."""
         lowered = [self.lower(e, layout) for e in exprs]
         bodies = [st.expr for st in self.rows]
-        everything = [_expand(e) for e in (*bodies, *lowered)]
+        everything = [_common_factors(_expand(e)) for e in (*bodies, *lowered)]
         counter = iter(sp.numbered_symbols("cse", cls=sp.Dummy))
         replacements, reduced = sp.cse(everything, symbols=counter, order="none")
         for st, body in zip(self.rows, reduced[: len(bodies)]):
@@ -537,6 +537,15 @@ def _expand(expr: sp.Expr) -> sp.Expr:
             (S.Zero, True),
         ),
     )
+
+
+def _common_factors(expr: sp.Expr) -> sp.Expr:
+    """*expr* with the factors common to the terms of each sum taken out
+    (:func:`sympy.factor_terms`): ``2*y - 2*t`` becomes ``2*(y - t)``, which shares
+    ``y - t`` with the value ``(y - t)**2`` and costs one array operation where the
+    sum of products cost three.  Only whole factors move (no expansion, no common
+    denominators, no signs pulled out), so no term is added that could cancel."""
+    return sp.factor_terms(expr, radical=False, clear=False, fraction=False, sign=False)
 
 
 def helper_expansion(function) -> sp.Expr:

@@ -111,3 +111,35 @@ def close32(a, b, rtol: float = 2e-4) -> bool:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     scale = max(1.0, float(np.max(np.abs(b), initial=0.0)))
     return bool(np.allclose(a, b, rtol=rtol, atol=rtol * scale))
+
+
+def option_cases() -> list[tuple[str, str, dict, dict]]:
+    """The options of the issue, each on inputs that exercise it: ``(id, loss name,
+    options, inputs)``, the inputs ``pred``, ``target``, ``weight`` and extra keywords.
+
+    Integer labels hold PyTorch's ignore_index (-100) twice, so that the weighted mean
+    divides by the summed class weights of the kept labels only."""
+    rng = np.random.default_rng(21)
+    z = rng.normal(scale=3.0, size=(9, 4))
+    labels = rng.integers(0, 4, 9)
+    labels[[2, 6]] = -100
+    soft = rng.uniform(0.1, 1.0, (9, 4))
+    soft /= soft.sum(axis=1, keepdims=True)
+    x, y = rng.normal(scale=3.0, size=12), rng.normal(size=12)
+    b = (rng.random(12) < 0.5).astype(float)
+    w12, w9 = rng.uniform(0.0, 2.0, 12), rng.uniform(0.0, 2.0, 9)
+    cw = [0.5, 2.0, 1.0, 3.0]
+    return [
+        ("pos_weight", "bce_logits", {"pos_weight": 2.5}, dict(pred=x, target=b, weight=w12)),
+        ("focal_alpha_gamma", "sigmoid_focal", {"alpha": 0.6, "gamma": 3.0},
+         dict(pred=x, target=b, weight=w12)),
+        ("huber_delta", "huber", {"delta": 0.3}, dict(pred=x, target=y, weight=None)),
+        ("var", "gaussian_nll", {}, dict(pred=x, target=y, weight=w12, var=np.exp(y))),
+        ("labels_ignore_index", "cce_logits", {}, dict(pred=z, target=labels, weight=None)),
+        ("labels_class_weight_smoothing", "cce_logits",
+         {"class_weight": cw, "label_smoothing": 0.1}, dict(pred=z, target=labels, weight=w9)),
+        ("one_hot_rows_class_weight", "cce_logits", {"class_weight": cw},
+         dict(pred=z, target=soft, weight=w9)),
+        ("poly1_labels", "poly1", {"epsilon": 2.0},  # no ignore_index: every label kept
+         dict(pred=z, target=np.abs(labels) % 4, weight=None)),
+    ]  # fmt: skip

@@ -1,7 +1,8 @@
 """``Loss.to_jax()``: every catalog loss against symloss's NumPy path, under jax.jit.
 
 The NumPy path is the reference (tests/integration/test_edges_mpmath.py holds it to
-mpmath at the same edges).  float64 needs JAX's x64 mode, switched on here.  Without jax
+mpmath at the same edges).  float64 needs JAX's x64 mode, switched on for this module's
+tests by a fixture and restored after them (JAX's default is float32).  Without jax
 these tests skip, except where ``SYMLOSS_REQUIRE_JAX=1`` (as in CI), where they fail.
 """
 
@@ -9,15 +10,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import registry_params, require
-from fw_cases import close32, edge_cases, random_case, same
+from conftest import Case, registry_params, require
+from fw_cases import close32, edge_cases, option_cases, random_case, same
 
 import symloss
 
 jax = require("jax")
-jax.config.update("jax_enable_x64", True)
 jnp = jax.numpy
 from jax.test_util import check_grads  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def x64():
+    """float64 in JAX for these tests; the setting as it was after them."""
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)
 
 
 def _a(x, dtype=jnp.float64):
@@ -231,3 +240,52 @@ def test_losses_optax_has_match_optax(name, reference, pred, target):
     theirs = jax.jit(jax.value_and_grad(reference))(_a(pred), _a(target))
     assert float(ours[0]) == pytest.approx(float(theirs[0]), rel=1e-12)
     np.testing.assert_allclose(np.asarray(ours[1]), np.asarray(theirs[1]), rtol=1e-10, atol=1e-16)
+
+
+OPTIONS = option_cases()
+
+
+@pytest.mark.parametrize(
+    "name, options, inputs", [c[1:] for c in OPTIONS], ids=[c[0] for c in OPTIONS]
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_options_match_the_numpy_path(name, options, inputs, reduction):
+    """pos_weight, alpha and gamma, delta, var=, integer labels with ignore_index (PyTorch's
+    weighted mean), class weights, label smoothing and per-sample weights, under jit."""
+    L = symloss.get(name, reduction=reduction, **options)
+    kw = dict(inputs)
+    pred, target, weight = kw.pop("pred"), kw.pop("target"), kw.pop("weight")
+    value, grad, _ = run(L.to_jax(), Case(pred, target, kw), weight=weight)
+    assert same(value, L(pred, target, weight=weight, **kw))
+    assert same(grad, L.grad(pred, target, weight=weight, **kw))
+
+
+@pytest.mark.parametrize("name", ["bce_logits", "cce_logits", "huber", "sigmoid_focal"])
+def test_float32_in_float32_out_in_jaxs_default_mode(name, x64):
+    """Without x64 (JAX's default, as most users run it): float32 in, float32 out, for
+    the value and the gradient, under jit and without."""
+    loss = symloss.get(name)
+    case = random_case(loss, seed=8)
+    jax.config.update("jax_enable_x64", False)
+    try:
+        z, t = jnp.asarray(case.pred, jnp.float32), jnp.asarray(case.target)
+        f = loss.to_jax()
+        value, grad = jax.jit(jax.value_and_grad(f))(z, t)
+        eager = f(z, t)
+    finally:
+        jax.config.update("jax_enable_x64", True)
+    assert value.dtype == grad.dtype == eager.dtype == jnp.float32
+    want_v, want_g = loss.value_and_grad(case.pred, case.target)
+    assert close32(value, want_v) and close32(eager, want_v) and close32(grad, want_g)
+
+
+@pytest.mark.parametrize("name", ["bce_logits", "cce_logits"])
+def test_check_grads_is_reverse_mode_only(name):
+    """custom_vjp defines reverse mode only: check_grads' forward mode (jax.jvp) raises
+    JAX's own TypeError, the documented limitation."""
+    loss = symloss.get(name)
+    case = random_case(loss, seed=4, n=3, m=3)
+    f, t = loss.to_jax(), _a(case.target)
+    check_grads(lambda z: f(z, t), (_a(case.pred),), order=1, modes=["rev"], eps=1e-6)
+    with pytest.raises(TypeError, match="custom_vjp"):
+        check_grads(lambda z: f(z, t), (_a(case.pred),), order=1, modes=["fwd"])

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import LOSSES, registry_params, require
-from fw_cases import close32, edge_cases, one_hot, random_case, same
+from conftest import LOSSES, Case, registry_params, require
+from fw_cases import close32, edge_cases, one_hot, option_cases, random_case, same
 
 import symloss
 
@@ -438,3 +438,24 @@ def test_a_module_pickles_as_the_loss_it_was_made_from(tmp_path):
     torch.save(model, tmp_path / "model.pt")
     loaded = torch.load(tmp_path / "model.pt", weights_only=False)
     assert repr(loaded.crit) == repr(crit) and loaded.crit(z, t).item() == want.item()
+
+
+OPTIONS = option_cases()
+
+
+@pytest.mark.parametrize(
+    "name, options, inputs", [c[1:] for c in OPTIONS], ids=[c[0] for c in OPTIONS]
+)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_options_match_the_numpy_path(name, options, inputs, reduction, backend):
+    """pos_weight, alpha and gamma, delta, var=, integer labels with ignore_index (PyTorch's
+    weighted mean), class weights, label smoothing and per-sample weights: the module's
+    value and gradient are the NumPy path's, under every reduction."""
+    L = symloss.get(name, reduction=reduction, **options)
+    kw = dict(inputs)
+    pred, target, weight = kw.pop("pred"), kw.pop("target"), kw.pop("weight")
+    value, grad = run(L.to_torch(backend=backend), Case(pred, target, kw), weight=weight)
+    want_v = L(pred, target, weight=weight, **kw)
+    want_g = L.grad(pred, target, weight=weight, **kw)
+    assert same(value, want_v) and same(grad, want_g), (value, want_v)
