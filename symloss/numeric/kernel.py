@@ -259,7 +259,8 @@ class Kernel:
             if isinstance(node, (rowmax, argmax_share, rowgap)):
                 return leaf(node, self._row_reduction_leaf(node))
             if isinstance(node, Symbol) and node.is_integer and node.is_positive:
-                return leaf(node, lambda a, s, c: np.float64(s[node]))
+                # A Python float: it keeps float32 arrays float32 (NEP 50)
+                return leaf(node, lambda a, s, c: float(s[node]))
             if isinstance(node, Symbol):  # a hyperparameter, passed by name
                 name = str(node)
                 return leaf(node, lambda a, s, c: a[name])
@@ -309,7 +310,7 @@ class Kernel:
 
         def row(a, s, cache):
             # Reduced (max, partition, comparison) before anything else runs: scratch is fine.
-            vals = np.asarray(kernel.evaluate(a, s, cache), dtype=np.float64)
+            vals = _floating(kernel.evaluate(a, s, cache))
             vals = vals.reshape((1,) * (ndim - vals.ndim) + vals.shape)
             return np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
 
@@ -448,7 +449,7 @@ class Kernel:
         for k in summed:
             # Only the summed axis needs its true length: a value constant along it
             # counts m times.  Other axes broadcast later.
-            v = np.asarray(outs[k], dtype=np.float64)
+            v = _floating(outs[k])
             v = v.reshape((1,) * (ndim - v.ndim) + v.shape)
             outs[k] = reduce_rows(np.add, np.broadcast_to(v, v.shape[:-1] + (length,)))
         for k, (array, divisor) in into.items():
@@ -468,6 +469,12 @@ class Kernel:
             return loop(*values, expand=expand, **how)
         except compiled.Unavailable as exc:
             return fallback(exc)
+
+
+def _floating(values) -> np.ndarray:
+    """*values* as an array of float32 or float64 (a float32 array as it is)."""
+    v = np.asarray(values)
+    return v if v.dtype == np.float32 or v.dtype == np.float64 else v.astype(np.float64)
 
 
 def _canonical(node: sp.Basic) -> sp.Basic:

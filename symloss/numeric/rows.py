@@ -32,9 +32,14 @@ def reduce_rows(ufunc: np.ufunc, vals: np.ndarray, keepdims: bool = False) -> np
     m = vals.shape[-1]
     if vals.ndim < 2 or m < 2:
         return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
-    done = via_compiled("row_reduce", ufunc, vals)
+    done = via_compiled("row_reduce", ufunc, vals)  # (a float32 row is summed in double)
     if done is not None:
         return done[..., None] if keepdims else done
+    if vals.dtype == np.float32 and ufunc is np.add:
+        # float32 rows are added in float64 (a float32 sum of m terms may be off by m
+        # ulp), then rounded once to float32.
+        total = np.add.reduce(vals, axis=-1, keepdims=keepdims, dtype=np.float64)
+        return total.astype(np.float32)
     if ufunc is np.add and m >= 8:
         total = np.einsum("...j->...", vals)
         return total[..., None] if keepdims else total
