@@ -112,8 +112,6 @@ def set_text(s: sp.Set) -> str:
     return sp.sstr(s)
 
 
-
-
 @dataclass(frozen=True)
 class Param:
     """A hyperparameter: a symbol in the expression, with a default and a domain.

@@ -241,7 +241,7 @@ def source(
     if any(op == "xlogy" for *_, op in statements) and "log" not in used:
         used.append("log")
     # Declared, not #included: math.h declares the vector forms under -ffast-math only.
-    vector = _vector_math(single)
+    vector = _vector_math(True) if single else _vector_math()
     suffix = "f" if single else ""
     head = [
         ("#pragma omp declare simd notinbranch\n" if f in vector else "")
@@ -266,8 +266,11 @@ def source(
         if f"L{k}" in known:
             setup.append(f"    const {real} L{k} = {_c_float(known[f'L{k}'], single)};")
         elif kind == "s":
-            setup.append(f"    const {real} L{k} = ({real})in[{k}][0];" if single else
-                         f"    const double L{k} = in[{k}][0];")
+            setup.append(
+                f"    const {real} L{k} = ({real})in[{k}][0];"
+                if single
+                else f"    const double L{k} = in[{k}][0];"
+            )
         else:
             pointer = f"(const float *)in[{k}]" if single else f"in[{k}]"
             setup.append(f"    const {real} *restrict P{k} = {pointer};")
@@ -318,8 +321,11 @@ def source(
         # + 0.0: a maximum of zero is +0.0, whatever order the lanes met +0 and -0 in
         # (as symloss.numeric.kernel's row maxima).
         stat = f"{acc}{' + 0.0' if op == 'max' else ''}"
-        outer.append(f"const {real} L{len(kinds) + k} = ({real})({stat});" if single else
-                      f"const double L{len(kinds) + k} = {stat};")
+        outer.append(
+            f"const {real} L{len(kinds) + k} = ({real})({stat});"
+            if single
+            else f"const double L{len(kinds) + k} = {stat};"
+        )
         outer += lines(everything, False, k + 1)
     inner = lines(needed(outputs), True)
     after, sums = [], []
@@ -331,8 +337,11 @@ def source(
             setup.append(f"    double *restrict O{j} = out[{j}];")
         value, full = _literal(o, single), level.get(o) == "f"
         if mode == "d":  # the gradient's 1/n, as NumPy's divide would (not times 1/n)
-            setup.append(f"    const {real} D{j} = ({real})in[{divisors}][0];" if single else
-                         f"    const double D{j} = in[{divisors}][0];")
+            setup.append(
+                f"    const {real} D{j} = ({real})in[{divisors}][0];"
+                if single
+                else f"    const double D{j} = in[{divisors}][0];"
+            )
             inner.append(f"O{j}[i] = {value} / D{j};")
             divisors += 1
         elif mode == "p":
@@ -1284,5 +1293,6 @@ def _with_row_values(symbol: str, v: np.ndarray, per_row: np.ndarray) -> np.ndar
     ):
         return None
     out = np.empty(v.shape, v.dtype)
-    build(_ROW_CODE[v.dtype], symbol, 5)(*shape, v.ctypes.data, per_row.ctypes.data, out.ctypes.data)
+    fn = build(_ROW_CODE[v.dtype], symbol, 5)
+    fn(*shape, v.ctypes.data, per_row.ctypes.data, out.ctypes.data)
     return out

@@ -27,6 +27,7 @@ from sympy import IndexedBase, Symbol
 
 from symloss.errors import ArgumentError, InputError
 from symloss.numeric.blocks import map_blocks
+from symloss.numeric.checks import CONSTRAINT_CHECKS, Validator
 from symloss.numeric.config import settings
 from symloss.numeric.fused import SCRATCH
 from symloss.numeric.kernel import SMALL_ELEMENTS, Kernel
@@ -36,7 +37,6 @@ from symloss.symbolic import budget, derivatives
 from symloss.symbolic.calculus import Constraint
 
 if TYPE_CHECKING:
-    from symloss.core.domain import Domain
     from symloss.core.loss import Loss
 
 
@@ -90,9 +90,9 @@ def names_of(loss: Loss) -> Names:
             domains,
             tuple(d for d in domains if d[0] != target),
             tuple(
-                (c, _CONSTRAINT_CHECKS[c.name])
+                (c, CONSTRAINT_CHECKS[c.name])
                 for c in loss.constraints
-                if c.name in _CONSTRAINT_CHECKS
+                if c.name in CONSTRAINT_CHECKS
             ),
             frozenset({pred, target, *extra}),
         )
@@ -321,6 +321,7 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         result = batch.scalar(total / batch.count + 0.0)
     return result, g, h
 
+
 def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str):
     """:func:`compute`'s value and gradient of a small input without weights (the
     common call, and the one whose fixed costs show): the same steps as one block of
@@ -434,8 +435,14 @@ def as_real(values, name: str, what: str, cast: bool = True) -> np.ndarray:
         values = values.data
     arr = np.asarray(values)
     if arr.dtype.kind not in "biuf":
-        kind = {"c": "complex", "U": "string", "S": "bytes", "M": "datetime", "m": "timedelta",
-                "O": "object"}.get(arr.dtype.kind, str(arr.dtype))
+        kind = {
+            "c": "complex",
+            "U": "string",
+            "S": "bytes",
+            "M": "datetime",
+            "m": "timedelta",
+            "O": "object",
+        }.get(arr.dtype.kind, str(arr.dtype))
         raise InputError(f"{name}: {what} must hold real numbers, got {kind} dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float64) if cast else arr
 
@@ -467,9 +474,7 @@ def prepare(
     p = as_real(pred, name, role, cast=False)
     t_raw = as_real(target, name, "target", cast=False)
     if keep_float32:
-        given_extra = [
-            as_real(extra[k], name, k, cast=False) for k in keys.extra if k in extra
-        ]
+        given_extra = [as_real(extra[k], name, k, cast=False) for k in keys.extra if k in extra]
         dtype = float_type(p, t_raw, *given_extra)
     else:
         dtype = np.float64
@@ -528,7 +533,7 @@ def prepare(
         raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
     checks = keys.domains if labels is None else keys.domains_for_labels
     constraints = keys.constraints if labels is None else ()
-    validate = Validator(loss, role, original, checks, constraints)
+    validate = Validator(loss, role, original, checks, constraints, keys.target)
     if not defer:
         validate(arrays, 0)
     for pname, key, per_class in keys.params:
@@ -617,82 +622,7 @@ def one_hot(labels: np.ndarray, m: int, ignore_index: int | None, dtype=np.float
     return t
 
 
-@dataclass(frozen=True)
-class Validator:
-    """The element-wise input checks, runnable on the whole input or a block of rows.
-
-    ``validate(arrays, start)`` checks arrays whose first axis starts at sample
-    *start*, and names the first offending element by its index in the caller's
-    input.
-    """
-
-    loss: Loss
-    role: str
-    original: tuple[int, ...]
-    domains: tuple[tuple[str, Domain], ...]
-    constraints: tuple[tuple[Constraint, Callable], ...]
-
-    def __call__(self, arrays: Mapping[str, np.ndarray], start: int) -> None:
-        loss = self.loss
-        settings()  # an invalid setting in the environment raises here, as it always has
-        for key, dom in self.domains:
-            arr = arrays[key]
-            if not _violated(dom, arr):
-                continue
-            where = tuple(int(q) for q in np.argwhere(dom.violations(arr))[0])
-            value = float(arr[where])
-            where = (where[0] + start, *where[1:])
-            if len(loss.input_indices) == 1 and len(self.original) != 1:
-                where = tuple(int(q) for q in np.unravel_index(where[0], self.original))
-            who = (
-                "target"
-                if key == str(loss.target.label)
-                else self.role
-                if key == str(loss.pred.label)
-                else key
-            )
-            raise InputError(
-                f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
-                f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
-            )
-        t = arrays.get(names_of(loss).target) if self.constraints else None
-        for c, check in self.constraints:
-            check(loss, c, t, start)
-
-
-def _violated(dom: Domain, arr: np.ndarray) -> bool:
-    """``dom.any_violation(arr)``, without its dispatch on small float64 arrays."""
-    bounds = dom._interval
-    if bounds is None or arr.size > SMALL_ELEMENTS or arr.dtype.kind != "f" or not arr.size:
-        return dom.any_violation(arr)
-    lo, lo_open, hi, hi_open = bounds
-    mn, mx = np.minimum.reduce(arr, axis=None), np.maximum.reduce(arr, axis=None)
-    # NaN propagates and fails every comparison
-    ok_lo = mn > lo if lo_open else mn >= lo
-    ok_hi = mx < hi if hi_open else mx <= hi
-    return not (ok_lo and ok_hi)
-
-
 def role_of(loss: Loss, base: IndexedBase) -> str:
     if base == loss.target:
         return "target"
     return "logit" if loss.composition is not None else "prediction"
-
-
-def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
-    sums = reduce_rows(np.add, t)
-    # float32 rows hold values rounded to float32 (half an ulp, 6e-8, each)
-    tolerance = (1e-9 if t.dtype == np.float64 else 1e-6) * t.shape[-1]
-    bad = ~(np.abs(sums - 1.0) <= tolerance)  # a NaN sum is bad too
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(
-            # (12 digits: the last ones depend on the order the backend added in)
-            f"{loss.name}: target row {row + start} sums to {float(f'{sums[row]:.12g}')!r}, "
-            f"but {c.description}"
-        )
-
-
-_CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {
-    "one_hot": _check_rows_sum_to_one,
-}

@@ -95,9 +95,10 @@ class _Emitter:
         """The value of the first true condition, else *default* (as ``numpy.select``).
 
         Each choice is a bit-wise blend of the two bit patterns (float64 or
-        float32, as the result) under a mask of all ones or all zeros: ``b ^ ((a ^ b) & mask)``.  It picks bits, so it is
-        exact for every value (inf and NaN included), and it runs about 4x faster
-        than ``numpy.where`` on an unpredictable condition (benchmarks/kernels.py).
+        float32, as the result) under a mask of all ones or all zeros:
+        ``b ^ ((a ^ b) & mask)``.  It picks bits, so it is exact for every value (inf
+        and NaN included), and it runs about 4x faster than ``numpy.where`` on an
+        unpredictable condition (benchmarks/kernels.py).
         """
         acc = default
         for value, cond in reversed(pairs):
@@ -315,9 +316,7 @@ def _assemble(statements, outputs: list[str], nleaves: int) -> str:
         # unless its result's dtype would differ from the statement's (a float made
         # of booleans only, say), when it is given a fresh array of the right dtype.
         kinds = {kind_of.get(o, "f") for o in operands if not _is_literal(o)}
-        if kind == "ufunc" and template.endswith(", out={out})") and (
-            dtype != "f" or "f" in kinds
-        ):
+        if kind == "ufunc" and template.endswith(", out={out})") and (dtype != "f" or "f" in kinds):
             call = template[: -len(", out={out})")] + ")"  # NumPy allocates the result
             fresh.append(f"    {target} = " + call.format(*operands))
             if op == "mask":

@@ -172,6 +172,7 @@ def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray
 #: afresh instead of taking them from the scratch pool (benchmarks/small.py).
 SMALL_ELEMENTS = 8192
 
+
 def _small(values) -> bool:
     """Whether no array among *values* has more than SMALL_ELEMENTS elements."""
     ndarray = np.ndarray
