@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,8 @@ class Names:
     domains_for_labels: tuple  # the same when the target holds integer labels
     constraints: tuple[tuple[Constraint, Callable], ...]
     sample_keys: frozenset
+    #: The Validator of each (input shape, target is not labels), made on first use.
+    validators: dict = field(default_factory=dict, compare=False)
 
 
 def names_of(loss: Loss) -> Names:
@@ -234,7 +236,7 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     h = np.empty(hshape, dtype) if hess else None
     fused, blocked = built.plan(value, grad, hess)
     sizes, weight = batch.sizes, batch.weight
-    row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
+    row_size = math.prod(batch.shape[1:])  # (numpy.prod costs 3 us on a tuple)
     if (
         fused is not None
         and not hess
@@ -331,10 +333,11 @@ def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray
     if batch.validate is not None:
         batch.validate(arrays, 0)
     arrays = batch.block(arrays, target)
-    summed = (0,) if len(batch.value_shape) == len(batch.shape) == 2 else ()
     into = {1: (g, batch.count)}
-    v = np.asarray(fused.evaluate(arrays, batch.sizes, summed=summed, into=into)[0])
-    value_shape = (batch.shape[0], *batch.value_shape[1 : len(batch.value_shape) - len(summed)])
+    # Only the total is wanted: the values per element are added up at once, not
+    # row by row first (a value constant along a row is broadcast: it counts m times).
+    v = np.asarray(fused.evaluate(arrays, batch.sizes, into=into)[0])
+    value_shape = batch.value_shape
     extra = v.ndim - len(value_shape)
     if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
         v = v[(..., *(0,) * extra)]
@@ -531,9 +534,16 @@ def prepare(
     given = {prm.name: extra.pop(prm.name) for prm in loss.params if prm.name in extra}
     if extra:
         raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
-    checks = keys.domains if labels is None else keys.domains_for_labels
-    constraints = keys.constraints if labels is None else ()
-    validate = Validator(loss, role, original, checks, constraints, keys.target)
+    # One Validator per input shape and kind of target, made once (a frozen dataclass
+    # costs microseconds to build, and a small call is a few tens of them).
+    validate = keys.validators.get((original, labels is None))
+    if validate is None:
+        checks = keys.domains if labels is None else keys.domains_for_labels
+        constraints = keys.constraints if labels is None else ()
+        validate = Validator(loss, role, original, checks, constraints, keys.target)
+        if len(keys.validators) >= 64:  # inputs of ever-changing shapes
+            keys.validators.clear()
+        keys.validators[original, labels is None] = validate
     if not defer:
         validate(arrays, 0)
     for pname, key, per_class in keys.params:
