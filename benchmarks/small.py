@@ -1,7 +1,8 @@
 """value_and_grad from 10 elements to 10^7, float64 and float32, and the first-use cost.
 
-Every figure comes from one run, measured side by side (the least thread CPU time of ``--repeat``, on one
-thread); ratios are symloss / other.  Machines are noisy: compare ratios, not seconds.
+Every figure comes from one run, measured side by side (the least thread CPU time of
+``--repeat``, on one thread); ratios are symloss / other.  Machines are noisy: compare
+ratios, not seconds.
 
     python benchmarks/small.py             # n = 10 ... 10^7, 16 x 10 ... 10^6 x 10
     python benchmarks/small.py --quick     # small sizes only, to check the script runs
@@ -183,8 +184,12 @@ def first_use(names, quick: bool) -> list[tuple[str, float]]:
             text=True,
         )
         if done.returncode == 0:
-            rows.append(("symloss build " + " ".join(names) + " (whole process)",
-                         time.perf_counter() - start))
+            rows.append(
+                (
+                    "symloss build " + " ".join(names) + " (whole process)",
+                    time.perf_counter() - start,
+                )
+            )
     return rows
 
 
