@@ -16,7 +16,7 @@ import sympy as sp
 from conftest import registry_params
 
 import symloss
-from symloss.numeric import compiled, evaluate
+from symloss.numeric import compiled, evaluate, rows
 from symloss.numeric.warm import inputs
 
 F32 = np.float32
@@ -177,7 +177,7 @@ def test_large_float32_inputs_over_blocks_and_threads(name, shape, configure):
 
 def test_float32_row_helpers_accumulate_in_double(backend_c):
     """The C row helpers on float32 rows: NumPy's float32 max and exp, sums as
-    float64 sums rounded once (a float32 sum of 4096 terms of 1 + 2^-12 would drift)."""
+    float64 sums rounded once."""
     rng = np.random.default_rng(1)
     z = rng.normal(scale=5, size=(9, 4096)).astype(F32)
     top, e, total = compiled.row_stats(z)
@@ -186,7 +186,18 @@ def test_float32_row_helpers_accumulate_in_double(backend_c):
     np.testing.assert_allclose(e, np.exp(z - top), rtol=4 * EPS)
     want = np.add.reduce(e, axis=1, dtype=np.float64)
     np.testing.assert_allclose(total[:, 0], want, rtol=EPS)
-    ones = np.full((2, 4096), 1 + 2.0**-12, dtype=F32)
-    assert compiled.row_reduce(np.add, ones)[0] == F32(4096 * (1 + 2.0**-12))
+    row = np.full((2, 4096), 2.0**-25, dtype=F32)
+    row[:, 0] = 1.0  # 1 + 4095 * 2^-25, by hand (float32 sums lose 2^-25 steps)
+    assert compiled.row_reduce(np.add, row)[0] == F32(1 + 4095 * 2.0**-25)
     lo, hi = compiled.min_max(z)
     assert (lo, hi) == (z.min(), z.max())
+
+
+def test_float32_row_sums_of_the_numpy_code_accumulate_in_double(configure):
+    """1 + 4095 * 2^-25 = 1.00012207 (hand sum; float32's own sums, pairwise or by
+    einsum, give 1.0001216 and 1.000122)."""
+    configure(backend="fused")
+    row = np.full((2, 4096), 2.0**-25, dtype=F32)
+    row[:, 0] = 1.0
+    total = rows.reduce_rows(np.add, row)
+    assert total.dtype == F32 and total[0] == F32(1 + 4095 * 2.0**-25)
