@@ -16,7 +16,7 @@ import sympy as sp
 from conftest import registry_params
 
 import symloss
-from symloss.numeric import compiled, evaluate, rows
+from symloss.numeric import compiled, evaluate, kernel, rows
 from symloss.numeric.warm import inputs
 
 F32 = np.float32
@@ -24,11 +24,17 @@ EPS = float(np.finfo(F32).eps)
 K = 16  # the contract's factor (docs/numerics.md)
 
 
-@pytest.fixture(params=["fused", "c"])
-def backend(request, configure):
+@pytest.fixture(params=["fused", "fused, scratch pool", "c"])
+def backend(request, configure, monkeypatch):
+    """The three code paths: the NumPy code with new arrays (small inputs), the NumPy
+    code on scratch arrays with bit blends (forced for every size here, as
+    tests/numeric/test_small.py does), and the C loop."""
     if request.param == "c":
         request.getfixturevalue("backend_c")
-    configure(backend=request.param)
+    if request.param == "fused, scratch pool":
+        monkeypatch.setattr(evaluate, "SMALL_ELEMENTS", -1)
+        monkeypatch.setattr(kernel, "SMALL_ELEMENTS", -1)
+    configure(backend=request.param.split(",")[0])
     return request.param
 
 
