@@ -207,3 +207,15 @@ def test_float32_row_sums_of_the_numpy_code_accumulate_in_double(configure):
     row[:, 0] = 1.0
     total = rows.reduce_rows(np.add, row)
     assert total.dtype == F32 and total[0] == F32(1 + 4095 * 2.0**-25)
+
+
+def test_float32_target_rows_are_checked_at_float32s_tolerance():
+    """A float32 row of probabilities sums to 1 only up to float32 rounding (0.1 ten
+    times is 1.0000001 in float32): accepted; a row off by 1e-4 is refused."""
+    L = symloss.get("cce")
+    pred = np.full((2, 10), 0.1, F32)
+    target = np.full((2, 10), 0.1, F32)
+    assert np.isfinite(L(pred, target))
+    target[1, 0] += F32(1e-4)
+    with pytest.raises(symloss.InputError, match="target row 1 sums to"):
+        L(pred, target)
