@@ -140,8 +140,14 @@ def test_a_single_kernels_compile_error_is_not_remembered_as_the_toolchains(tmp_
 
 @pytest.mark.parametrize(
     "machine, prefix",
-    [("x86_64", "_ZGVbN2"), ("AMD64", "_ZGVbN2"), ("aarch64", "_ZGVnN2"), ("arm64", "_ZGVnN2"),
-     ("ppc64le", None), ("riscv64", None)],
+    [
+        ("x86_64", "_ZGVbN2"),
+        ("AMD64", "_ZGVbN2"),
+        ("aarch64", "_ZGVnN2"),
+        ("arm64", "_ZGVnN2"),
+        ("ppc64le", None),
+        ("riscv64", None),
+    ],
 )
 def test_libmvec_names_are_those_of_the_machines_vector_abi(machine, prefix):
     assert compiled._vector_prefix(machine) == prefix
