@@ -94,7 +94,9 @@ def test_small_benchmark_prints_ratios_side_by_side_and_the_first_use_cost():
         assert column in stdout
     rows = [line for line in stdout.splitlines() if line.startswith(("bce_logits", "cce_logits"))]
     assert [r.split()[:2] for r in rows] == [
-        ["bce_logits", "10"], ["bce_logits", "1000"], ["cce_logits", "16x10"],
+        ["bce_logits", "10"],
+        ["bce_logits", "1000"],
+        ["cce_logits", "16x10"],
         ["cce_logits", "256x10"],
     ]
     assert all(r.count("x") >= 3 for r in rows)  # the ratios
