@@ -94,7 +94,9 @@ def test_small_benchmark_prints_ratios_side_by_side_and_the_first_use_cost():
         assert column in stdout
     rows = [line for line in stdout.splitlines() if line.startswith(("bce_logits", "cce_logits"))]
     assert [r.split()[:2] for r in rows] == [
-        ["bce_logits", "10"], ["bce_logits", "1000"], ["cce_logits", "16x10"],
+        ["bce_logits", "10"],
+        ["bce_logits", "1000"],
+        ["cce_logits", "16x10"],
         ["cce_logits", "256x10"],
     ]
     assert all(r.count("x") >= 3 for r in rows)  # the ratios
@@ -118,3 +120,11 @@ def test_frameworks_benchmark_runs_and_prints_its_ratios():
                 line.startswith(framework) and case in line for line in stdout.splitlines()
             ), (framework, case)
     assert "x\n" in stdout or "x " in stdout
+
+
+def test_float32_benchmark_prints_float64_and_float32_side_by_side():
+    stdout = _run("float32.py", "--quick", "--threads", "1")
+    assert "f32/f64" in stdout and "mem32" in stdout
+    rows = [line.split() for line in stdout.splitlines()[2:] if line.strip()]
+    assert [r[0] for r in rows][:2] == ["bce_logits", "mse"] and len(rows) == 8
+    assert all(r[3].endswith("x") for r in rows)

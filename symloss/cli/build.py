@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+import numpy as np
+
 from symloss.errors import CompilerUnavailable, UsageError
 from symloss.numeric import compiled
 from symloss.numeric.warm import CLASSES, warm
@@ -33,6 +35,11 @@ def add_cli(sub) -> None:
         metavar="M,M,...",
         help="class counts to build row-wise kernels for (rows of 8 to 32 classes have "
         f"their own kernels; default {','.join(map(str, CLASSES))})",
+    )
+    p.add_argument(
+        "--float32",
+        action="store_true",
+        help="also the float32 kernels (float32 inputs run their own loops)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar, errors only")
 
@@ -75,7 +82,8 @@ def cmd_build(args) -> int:
         elif not args.quiet:
             print(f"[{k + 1}/{len(losses)}] {loss.name}", file=sys.stderr, flush=True)
         try:
-            problems += [f"{loss.name}: {p}" for p in warm(loss, args.classes)]
+            dtypes = (np.float64, np.float32) if args.float32 else (np.float64,)
+            problems += [f"{loss.name}: {p}" for p in warm(loss, args.classes, dtypes)]
         except CompilerUnavailable as exc:
             if show:
                 print(file=sys.stderr)

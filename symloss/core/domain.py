@@ -57,8 +57,9 @@ class Domain:
 
     def any_violation(self, values: np.ndarray) -> bool:
         """Whether some element lies outside the accepted set (the minimum and maximum,
-        in one pass where the compiled backend runs; no masks)."""
-        v = np.asarray(values, dtype=np.float64)
+        in one pass where the compiled backend runs; no masks).  A float32 array is
+        checked as it is (no float64 copy)."""
+        v = _floats(values)
         bounds = self._interval
         if bounds is not None and v.size:
             lo, lo_open, hi, hi_open = bounds
@@ -72,7 +73,7 @@ class Domain:
     def violations(self, values: np.ndarray) -> np.ndarray:
         """Boolean mask of the elements outside the accepted set (NaN is always outside)."""
         s = self.accepted
-        v = np.asarray(values, dtype=np.float64)
+        v = _floats(values)
         bad = ~np.isfinite(v)
         if isinstance(s, sp.Interval):
             lo, hi = float(s.inf), float(s.sup)
@@ -91,6 +92,12 @@ class Domain:
     def text(self, accepted: bool = True) -> str:
         """The set in interval notation, e.g. ``[0, 1]`` or ``(-oo, oo)``."""
         return set_text(self.accepted if accepted else self.set)
+
+
+def _floats(values) -> np.ndarray:
+    """*values* as float64, or as they are if they are float32."""
+    v = np.asarray(values)
+    return v if v.dtype == np.float32 else np.asarray(v, dtype=np.float64)
 
 
 def set_text(s: sp.Set) -> str:

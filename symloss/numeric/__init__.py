@@ -12,5 +12,6 @@ Layer 3: may import :mod:`symloss.symbolic` and below, never :mod:`symloss.core`
 - :mod:`~symloss.numeric.stabilize`: rewrites to float64-stable equal forms;
 - :mod:`~symloss.numeric.kernel`: an expression lifted to arrays and compiled;
 - :mod:`~symloss.numeric.blocks`: blocks of rows on worker threads;
+- :mod:`~symloss.numeric.checks`: the element-wise input checks (domains, row sums);
 - :mod:`~symloss.numeric.evaluate`: a loss's value, gradient and Hessian on arrays.
 """

@@ -109,6 +109,21 @@ _LITERALS = {
     "True": "1",
     "False": "0",
 }
+#: The float32 loop's forms (source(real="float")) where they differ from the above.
+_UNARY_FLOAT = {
+    "absolute": "__builtin_fabsf({0})",
+    "sqrt": "__builtin_sqrtf({0})",
+    "sign": "sl_signf({0})",
+    "maximum": "sl_maxf({0}, {1})",
+    "minimum": "sl_minf({0}, {1})",
+    "xlogy": "({0} * logf({1}))",
+}
+_LITERALS_FLOAT = {
+    **_LITERALS,
+    "_np.nan": '__builtin_nanf("")',
+    "_np.inf": "__builtin_inff()",
+    "(-_np.inf)": "(-__builtin_inff())",
+}
 #: Rows longer than this are summed in chunks of this many elements, and the chunks'
 #: sums pairwise (sl_push).  One row of 10^7 positive values summed left to right (the
 #: row helper) was off by up to 670 eps times the sum, lane by lane (the loop) by 56;
@@ -147,6 +162,18 @@ static inline double sl_total(const sl_pairs *p) {  /* -0.0 + x is x, for x = -0
 """
 )
 
+# The same helpers in float, for the float32 loop only (the double loop's source, and
+# so its cache key, stays as it was).
+_PRELUDE_FLOAT = """\
+static inline float sl_maxf(float a, float b) { float r = a > b ? a : b; return a != a ? a : r; }
+static inline float sl_minf(float a, float b) { float r = a < b ? a : b; return a != a ? a : r; }
+static inline float sl_rsqrtf(float x) {
+    float r = 1.0f / (__builtin_sqrtf(x) + 0.0f); return x == -__builtin_inff() ? 0.0f : r;
+}
+static inline float sl_signf(float x) {
+    float r = x > 0.0f ? 1.0f : 0.0f; r = x < 0.0f ? -1.0f : r; return x != x ? x : r;
+}"""
+
 CC = os.environ.get("CC", "cc")
 FLAGS = (
     "-O3",
@@ -163,7 +190,14 @@ LIBS = ("-lmvec", "-lm")
 
 
 def source(
-    statements, outputs: list[str], kinds: str, constants=None, modes=None, stats=(), width=None
+    statements,
+    outputs: list[str],
+    kinds: str,
+    constants=None,
+    modes=None,
+    stats=(),
+    width=None,
+    real: str = "double",
 ) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
@@ -193,7 +227,16 @@ def source(
     to 8, -1 or ±1/2 become products, a reciprocal or a square root, within an ulp
     per operation of ``numpy.power`` and with its special values (NumPy itself takes
     ``sqrt`` for 1/2: -0 at -0, NaN at -inf): ``pow`` is the slowest call here.
+
+    *real* ``"float"`` gives the float32 loop: the arrays ``in`` and ``out`` point
+    at (but the numbers, the divisors and the ``"s"`` outputs, which stay double)
+    hold floats, every statement computes in float with libm's and libmvec's float
+    functions (``expf``), and the row sums and statistics accumulate in double.
     """
+    single = real == "float"
+    # A row of 8 to 32 floats, its length compiled in: 8 lanes, or a row of 10 would run
+    # entirely in the scalar remainder of AVX-512's 16 (and call expf one at a time).
+    simd = "#pragma omp simd" + (" simdlen(8)" if single and width else "")
     dtypes = {target: dtype for target, _, _, _, dtype, _ in statements}
     level = levels(statements, outputs, kinds)
     known = _fold(statements, constants or {})
@@ -201,31 +244,41 @@ def source(
     if any(op == "xlogy" for *_, op in statements) and "log" not in used:
         used.append("log")
     # Declared, not #included: math.h declares the vector forms under -ffast-math only.
-    vector = _vector_math()
+    vector = _vector_math(True) if single else _vector_math()
+    suffix = "f" if single else ""
     head = [
         ("#pragma omp declare simd notinbranch\n" if f in vector else "")
-        + f"double {f}({'double, double' if f == 'pow' else 'double'});"
+        + f"{real} {f}{suffix}({f'{real}, {real}' if f == 'pow' else real});"
         for f in used
     ]
+    if single:
+        head.insert(0, _PRELUDE_FLOAT)
     # The loop (0: before the first statistic, k: after the k-th) a name is known from.
     stage = {f"L{len(kinds) + k}": k + 1 for k in range(len(stats))}
     operands_of, line_of = {}, {}
     for k, kind in enumerate(kinds):
         if kind != "s" and f"L{k}" not in known:
-            line_of[f"L{k}"] = f"const double L{k} = P{k}[{'r' if kind == 'r' else 'i'}];"
+            line_of[f"L{k}"] = f"const {real} L{k} = P{k}[{'r' if kind == 'r' else 'i'}];"
     for target, _, _, operands, _, op in statements:
         stage[target] = max((stage.get(o, 0) for o in operands), default=0)
         operands_of[target] = operands
-        line_of[target] = f"const {'double' if dtypes[target] == 'f' else 'long'} {target} = "
-        line_of[target] += f"{_c_expression(op, operands, known, target)};"
+        # (float32: int masks, of the floats' width, vectorise alongside them)
+        mask = "int" if single else "long"
+        line_of[target] = f"const {real if dtypes[target] == 'f' else mask} {target} = "
+        line_of[target] += f"{_c_expression(op, operands, known, target, single)};"
     setup = []
     for k, kind in enumerate(kinds):
         if f"L{k}" in known:
-            setup.append(f"    const double L{k} = {_c_float(known[f'L{k}'])};")
+            setup.append(f"    const {real} L{k} = {_c_float(known[f'L{k}'], single)};")
         elif kind == "s":
-            setup.append(f"    const double L{k} = in[{k}][0];")
+            setup.append(
+                f"    const {real} L{k} = ({real})in[{k}][0];"
+                if single
+                else f"    const double L{k} = in[{k}][0];"
+            )
         else:
-            setup.append(f"    const double *restrict P{k} = in[{k}];")
+            pointer = f"(const float *)in[{k}]" if single else f"in[{k}]"
+            setup.append(f"    const {real} *restrict P{k} = {pointer};")
 
     def needed(names) -> set:
         seen, todo = set(), list(names)
@@ -265,23 +318,35 @@ def source(
                 f"double {acc} = {start};",
                 *_row_loop(
                     [*lines(needed([name]), True), step],
-                    f"#pragma omp simd reduction({'sl_add' if op == 'sum' else 'sl_mx'}:{acc})",
+                    f"{simd} reduction({'sl_add' if op == 'sum' else 'sl_mx'}:{acc})",
                     [acc] if op == "sum" else [],  # a maximum is exact in any order
                 ),
             ]
         first.setdefault((name, op), k)
         # + 0.0: a maximum of zero is +0.0, whatever order the lanes met +0 and -0 in
         # (as symloss.numeric.kernel's row maxima).
-        outer.append(f"const double L{len(kinds) + k} = {acc}{' + 0.0' if op == 'max' else ''};")
+        stat = f"{acc}{' + 0.0' if op == 'max' else ''}"
+        outer.append(
+            f"const {real} L{len(kinds) + k} = ({real})({stat});"
+            if single
+            else f"const double L{len(kinds) + k} = {stat};"
+        )
         outer += lines(everything, False, k + 1)
     inner = lines(needed(outputs), True)
     after, sums = [], []
     divisors = len(kinds)
     for j, (o, mode) in enumerate(zip(outputs, modes or "p" * len(outputs))):
-        setup.append(f"    double *restrict O{j} = out[{j}];")
-        value, full = _LITERALS.get(o, o), level.get(o) == "f"
+        if single and mode != "s":  # (a row's sum is double)
+            setup.append(f"    float *restrict O{j} = (float *)out[{j}];")
+        else:
+            setup.append(f"    double *restrict O{j} = out[{j}];")
+        value, full = _literal(o, single), level.get(o) == "f"
         if mode == "d":  # the gradient's 1/n, as NumPy's divide would (not times 1/n)
-            setup.append(f"    const double D{j} = in[{divisors}][0];")
+            setup.append(
+                f"    const {real} D{j} = ({real})in[{divisors}][0];"
+                if single
+                else f"    const double D{j} = in[{divisors}][0];"
+            )
             inner.append(f"O{j}[i] = {value} / D{j};")
             divisors += 1
         elif mode == "p":
@@ -295,7 +360,7 @@ def source(
             after.append(f"O{j}[r] = (double)M * {value};")
     # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (adding
     # from the first element gives -0.0 there): this reduction starts them at -0.0.
-    pragma = f"#pragma omp simd reduction(sl_add:{', '.join(sums)})" if sums else "#pragma omp simd"
+    pragma = f"{simd} reduction(sl_add:{', '.join(sums)})" if sums else simd
     if sums or any(op == "sum" for _, op in stats):
         head.append(
             "#pragma omp declare reduction(sl_add : double : omp_out += omp_in)"
@@ -359,29 +424,40 @@ def _row_loop(body: list[str], pragma: str, sums: list[str]) -> list[str]:
     ]
 
 
-def _c_expression(op: str, operands, known: dict, target: str) -> str:
-    """The C expression of one statement (see :func:`source`)."""
-    args = [_LITERALS.get(o, o) for o in operands]
+def _c_expression(op: str, operands, known: dict, target: str, single: bool = False) -> str:
+    """The C expression of one statement (see :func:`source`; *single*: in float)."""
+    args = [_literal(o, single) for o in operands]
     e = known.get(operands[1]) if op == "power" else None
     if target in known:
-        return _c_float(known[target])
+        return _c_float(known[target], single)
+    f = "f" if single else ""
     if e is not None and (e in (-1, 0.5, -0.5) or (e.is_integer() and 0 <= e <= 8)):
         return (
             {
-                -1: f"(1.0 / {args[0]})",
-                0.5: f"__builtin_sqrt({args[0]})",  # numpy.power(x, 0.5) is sqrt(x)
-                -0.5: f"sl_rsqrt({args[0]})",
+                -1: f"(1.0{f} / {args[0]})",
+                0.5: f"__builtin_sqrt{f}({args[0]})",  # numpy.power(x, 0.5) is sqrt(x)
+                -0.5: f"sl_rsqrt{f}({args[0]})",
             }.get(e)
             or " * ".join([args[0]] * int(e))
-            or "1.0"
+            or f"1.0{f}"
         )
     if op in _MATH:
-        return f"{_MATH[op]}({', '.join(args)})"
+        return f"{_MATH[op]}{f}({', '.join(args)})"
     if op in _INFIX and len(args) == 2:
         return f"({args[0]} {_INFIX[op]} {args[1]})"
     if op in _UNARY:
-        return _UNARY[op].format(*args)
+        return ((_UNARY_FLOAT.get(op) if single else None) or _UNARY[op]).format(*args)
     raise fused.Unsupported(f"no C form for {op or 'a composite statement'}")
+
+
+def _literal(operand: str, single: bool) -> str:
+    """*operand* in C: a name as it is, a number as a double or (*single*) a float."""
+    if not single:
+        return _LITERALS.get(operand, operand)
+    if operand in _LITERALS_FLOAT:
+        return _LITERALS_FLOAT[operand]
+    number = _number(operand)
+    return operand if number is None else _c_float(number, True)
 
 
 _FOLD = {
@@ -413,12 +489,14 @@ def _number(operand: str) -> float | None:
         return None
 
 
-def _c_float(x: float) -> str:
+def _c_float(x: float, single: bool = False) -> str:
+    table = _LITERALS_FLOAT if single else _LITERALS
     if x != x:
-        return _LITERALS["_np.nan"]
+        return table["_np.nan"]
     if math.isinf(x):
-        return _LITERALS["_np.inf" if x > 0 else "(-_np.inf)"]
-    return repr(x)
+        return table["_np.inf" if x > 0 else "(-_np.inf)"]
+    # A float literal: float32 arithmetic stays float32 (a double one would widen it)
+    return f"{x!r}f" if single else repr(x)
 
 
 def exponent_leaves(statements) -> frozenset[int]:
@@ -554,9 +632,10 @@ def _compiler() -> list[str]:
 
 
 @functools.cache
-def _vector_math() -> frozenset[str]:
+def _vector_math(single: bool = False) -> frozenset[str]:
     """The functions libmvec has vector forms of (glibc 2.22 has exp, log, pow, sin
-    and cos; 2.35 added log1p, expm1, tanh and the rest).  Only these are declared
+    and cos; 2.35 added log1p, expm1, tanh and the rest), in double or (*single*)
+    in float (``expf``, named without the ``f`` here).  Only these are declared
     ``omp declare simd``; others are called one element at a time."""
     prefix = _vector_prefix()
     if prefix is None:
@@ -565,8 +644,13 @@ def _vector_math() -> frozenset[str]:
         lib = ctypes.CDLL("libmvec.so.1")
     except OSError:
         return frozenset()
+    if single:  # 4 lanes of float where 2 of double: _ZGVbN4v_expf
+        prefix = prefix[:-1] + "4"
+    f_ = "f" if single else ""
     names = set(_MATH.values())
-    return frozenset(f for f in names if hasattr(lib, f"{prefix}{'vv' if f == 'pow' else 'v'}_{f}"))
+    return frozenset(
+        f for f in names if hasattr(lib, f"{prefix}{'vv' if f == 'pow' else 'v'}_{f}{f_}")
+    )
 
 
 def _vector_prefix(machine: str | None = None) -> str | None:
@@ -929,16 +1013,20 @@ class CompiledKernel:
         self._exponents = frozenset(k for k in exponent_leaves(statements) if k < nleaves)
         source(statements, outputs, "f" * nleaves, stats=stats)  # Unsupported now, not at a call
 
-    def function(self, kinds: str, constants: dict[int, float], modes: str, width=None):
-        """The compiled loop for leaves of these kinds (and constant exponents) and
-        these output *modes* (see :func:`source`), and which outputs are per element."""
+    def function(
+        self, kinds: str, constants: dict[int, float], modes: str, width=None, real="double"
+    ):
+        """The compiled loop for leaves of these kinds (and constant exponents), these
+        output *modes* and this float type (see :func:`source`), and which outputs are
+        per element."""
         # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
-        key = kinds, tuple(sorted((k, v.hex()) for k, v in constants.items())), modes, width
+        consts = tuple(sorted((k, v.hex()) for k, v in constants.items()))
+        key = kinds, consts, modes, width, real
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
             code = source(
-                self._statements, self._outputs, kinds, constants, modes, self._stats, width
+                self._statements, self._outputs, kinds, constants, modes, self._stats, width, real
             )
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
@@ -959,6 +1047,8 @@ class CompiledKernel:
         """
         shape = _shape_of(values)
         summed = frozenset(summed)
+        # float32 leaves (and no float64 ones): the float loop, no float64 copies
+        dtype = np.float32 if fused.single(values) else np.float64
         # Row sums and row statistics run over the leaves' last axis: it must be the
         # row's true length (a sum whose summand is constant along it counts m times).
         if (summed or self._stats) and (len(shape) < 2 or shape[-1] != length):
@@ -968,7 +1058,7 @@ class CompiledKernel:
             if (
                 j not in summed
                 and a.shape == shape
-                and a.dtype == np.float64
+                and a.dtype == dtype
                 and a.flags.c_contiguous
                 and a.flags.writeable
                 # The loop's pointers are restrict: no input may be read from an output,
@@ -981,9 +1071,9 @@ class CompiledKernel:
         modes = "".join(
             "s" if j in summed else "d" if j in into else "p" for j in range(len(self._outputs))
         )
-        return self._run(values, shape, expand, modes, into)
+        return self._run(values, shape, expand, modes, into, dtype)
 
-    def _run(self, values, shape: tuple, expand: bool, modes: str, into: dict):
+    def _run(self, values, shape: tuple, expand: bool, modes: str, into: dict, dtype=np.float64):
         sums = "s" in modes
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
@@ -1006,7 +1096,8 @@ class CompiledKernel:
             return None
         # Rows of 8 to 32 elements: the row length is compiled in (one object per m).
         width = m if rows > 1 and 8 <= m <= 32 else None
-        fn, full = self.function(kinds, constants, modes, width)
+        real = "float" if dtype is np.float32 else "double"
+        fn, full = self.function(kinds, constants, modes, width, real)
         numbers = [float(v) for v, k in zip(values, kinds) if k == "s"]
         numbers = np.array(numbers + [float(d) for _, d in into.values()] or [0.0])
         keep, addresses, j = [numbers], [], 0
@@ -1015,7 +1106,7 @@ class CompiledKernel:
                 addresses.append(numbers.ctypes.data + 8 * j)
                 j += 1
                 continue
-            a = v if v.dtype == np.float64 else v.astype(np.float64)
+            a = v if v.dtype == dtype else v.astype(dtype)
             if a.shape != want or not a.flags.c_contiguous:  # broadcast or strided
                 a = np.ascontiguousarray(np.broadcast_to(a, want))  # freed after the call
             keep.append(a)
@@ -1028,7 +1119,7 @@ class CompiledKernel:
             elif mode == "d":
                 outs.append(into[k][0])
             else:
-                outs.append(fused.SCRATCH.array(np.float64, -1 - k, shape if f else row_shape))
+                outs.append(fused.SCRATCH.array(dtype, -1 - k, shape if f else row_shape))
         ins = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
         ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
         fn(rows, m, ins, ptrs)
@@ -1130,9 +1221,20 @@ void symloss_row_divide(long rows, long m, const double *restrict e,
 )
 
 
+#: The same helpers over float32 arrays (their sums still accumulate in double):
+#: the array arguments are floats, exp is expf.
+_ROWS_FLOAT = (
+    _ROWS.replace("double exp(double);", "float expf(float);")
+    .replace("double *restrict", "float *restrict")
+    .replace("e[i] = exp(e[i])", "e[i] = expf(e[i])")
+)
+_ROW_CODE = {np.dtype(np.float64): _ROWS, np.dtype(np.float32): _ROWS_FLOAT}
+
+
 def _rows_of(v: np.ndarray) -> tuple[int, int] | None:
-    """(rows, m) of a C-contiguous float64 array with rows of at least 2 elements."""
-    if v.ndim < 2 or v.shape[-1] < 2 or v.dtype != np.float64 or not v.flags.c_contiguous:
+    """(rows, m) of a C-contiguous float64 or float32 array with rows of at least 2
+    elements."""
+    if v.ndim < 2 or v.shape[-1] < 2 or v.dtype not in _ROW_CODE or not v.flags.c_contiguous:
         return None
     return v.size // v.shape[-1], v.shape[-1]
 
@@ -1144,8 +1246,8 @@ def row_reduce(ufunc, v: np.ndarray) -> np.ndarray | None:
     shape = _rows_of(v)
     if shape is None or ufunc not in (np.maximum, np.add):
         return None
-    fn = build(_ROWS, "symloss_row_max" if ufunc is np.maximum else "symloss_row_sum")
-    out = np.empty(v.shape[:-1])
+    fn = build(_ROW_CODE[v.dtype], "symloss_row_max" if ufunc is np.maximum else "symloss_row_sum")
+    out = np.empty(v.shape[:-1], v.dtype)
     fn(*shape, v.ctypes.data, out.ctypes.data)
     return out
 
@@ -1154,10 +1256,10 @@ def min_max(v: np.ndarray) -> tuple[float, float] | None:
     """``(v.min(), v.max())`` in one pass, both NaN if *v* holds a NaN or an infinity
     (outside every domain: infinite bounds are open), or None for an array that is
     not C-contiguous float64 or is empty."""
-    if v.dtype != np.float64 or not v.flags.c_contiguous or not v.size:
+    if v.dtype not in _ROW_CODE or not v.flags.c_contiguous or not v.size:
         return None
-    out = np.empty(2)
-    build(_ROWS, "symloss_min_max")(v.size, 0, v.ctypes.data, out.ctypes.data)
+    out = np.empty(2, v.dtype)
+    build(_ROW_CODE[v.dtype], "symloss_min_max")(v.size, 0, v.ctypes.data, out.ctypes.data)
     return float(out[0]), float(out[1])
 
 
@@ -1167,8 +1269,9 @@ def row_stats(z: np.ndarray):
     shape = _rows_of(z)
     if shape is None:
         return None
-    fn = build(_ROWS, "symloss_row_stats", 6)
-    top, e, total = np.empty(z.shape[:-1] + (1,)), np.empty(z.shape), np.empty(z.shape[:-1] + (1,))
+    fn = build(_ROW_CODE[z.dtype], "symloss_row_stats", 6)
+    row = z.shape[:-1] + (1,)
+    top, e, total = np.empty(row, z.dtype), np.empty(z.shape, z.dtype), np.empty(row, z.dtype)
     fn(*shape, z.ctypes.data, top.ctypes.data, e.ctypes.data, total.ctypes.data)
     return top, e, total
 
@@ -1190,10 +1293,11 @@ def _with_row_values(symbol: str, v: np.ndarray, per_row: np.ndarray) -> np.ndar
     if (
         shape is None
         or per_row.shape != v.shape[:-1] + (1,)
-        or per_row.dtype != np.float64
+        or per_row.dtype != v.dtype
         or not per_row.flags.c_contiguous
     ):
         return None
-    out = np.empty(v.shape)
-    build(_ROWS, symbol, 5)(*shape, v.ctypes.data, per_row.ctypes.data, out.ctypes.data)
+    out = np.empty(v.shape, v.dtype)
+    fn = build(_ROW_CODE[v.dtype], symbol, 5)
+    fn(*shape, v.ctypes.data, per_row.ctypes.data, out.ctypes.data)
     return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -27,6 +27,7 @@ from sympy import IndexedBase, Symbol
 
 from symloss.errors import ArgumentError, InputError
 from symloss.numeric.blocks import map_blocks
+from symloss.numeric.checks import CONSTRAINT_CHECKS, Validator
 from symloss.numeric.config import settings
 from symloss.numeric.fused import SCRATCH
 from symloss.numeric.kernel import SMALL_ELEMENTS, Kernel
@@ -36,7 +37,6 @@ from symloss.symbolic import budget, derivatives
 from symloss.symbolic.calculus import Constraint
 
 if TYPE_CHECKING:
-    from symloss.core.domain import Domain
     from symloss.core.loss import Loss
 
 
@@ -57,6 +57,8 @@ class Names:
     domains_for_labels: tuple  # the same when the target holds integer labels
     constraints: tuple[tuple[Constraint, Callable], ...]
     sample_keys: frozenset
+    #: The Validator of each (input shape, target is not labels), made on first use.
+    validators: dict = field(default_factory=dict, compare=False)
 
 
 def names_of(loss: Loss) -> Names:
@@ -90,9 +92,9 @@ def names_of(loss: Loss) -> Names:
             domains,
             tuple(d for d in domains if d[0] != target),
             tuple(
-                (c, _CONSTRAINT_CHECKS[c.name])
+                (c, CONSTRAINT_CHECKS[c.name])
                 for c in loss.constraints
-                if c.name in _CONSTRAINT_CHECKS
+                if c.name in CONSTRAINT_CHECKS
             ),
             frozenset({pred, target, *extra}),
         )
@@ -189,27 +191,27 @@ class Kernels:
 
 def value(loss: Loss, pred, target, weight=None, **extra) -> float | np.ndarray:
     """The loss value (see :meth:`symloss.Loss.__call__`)."""
-    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    batch = prepare(loss, pred, target, weight, extra, defer=True, keep_float32=True)
     return compute(loss, batch, value=True, grad=False)[0]
 
 
 def gradient(loss: Loss, pred, target, weight=None, out=None, **extra) -> np.ndarray:
     """The gradient (see :meth:`symloss.Loss.grad`)."""
-    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    batch = prepare(loss, pred, target, weight, extra, defer=True, keep_float32=True)
     g = compute(loss, batch, value=False, grad=True, out=out)[1]
     return batch.unflatten(g) if out is None else out
 
 
 def hessian(loss: Loss, pred, target, weight=None, **extra) -> np.ndarray:
     """The Hessian (see :meth:`symloss.Loss.hess`)."""
-    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    batch = prepare(loss, pred, target, weight, extra, defer=True, keep_float32=True)
     h = compute(loss, batch, value=False, grad=False, hess=True)[2]
     return batch.unflatten(h) if loss.separable else h
 
 
 def value_and_gradient(loss: Loss, pred, target, weight=None, out=None, **extra):
     """``(value, gradient)`` in one pass (see :meth:`symloss.Loss.value_and_grad`)."""
-    batch = prepare(loss, pred, target, weight, extra, defer=True)
+    batch = prepare(loss, pred, target, weight, extra, defer=True, keep_float32=True)
     v, g, _ = compute(loss, batch, value=True, grad=True, out=out)
     return v, (batch.unflatten(g) if out is None else out)
 
@@ -226,14 +228,15 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     built = of(loss)
     target_key = names_of(loss).target
     n = batch.shape[0]
-    per = np.empty(n) if value and loss.reduction == "none" else None
+    dtype = batch.dtype
+    per = np.empty(n, dtype) if value and loss.reduction == "none" else None
     partial: dict[int, float] = {}
-    g = (np.empty(batch.shape) if out is None else batch.buffer(out)) if grad else None
+    g = (np.empty(batch.shape, dtype) if out is None else batch.buffer(out)) if grad else None
     hshape = batch.shape if loss.separable else (*batch.shape, batch.shape[-1])
-    h = np.empty(hshape) if hess else None
+    h = np.empty(hshape, dtype) if hess else None
     fused, blocked = built.plan(value, grad, hess)
     sizes, weight = batch.sizes, batch.weight
-    row_size = int(np.prod(batch.shape[1:], dtype=np.int64)) if len(batch.shape) > 1 else 1
+    row_size = math.prod(batch.shape[1:])  # (numpy.prod costs 3 us on a tuple)
     if (
         fused is not None
         and not hess
@@ -260,7 +263,8 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         shape = (hi - lo, *value_shape)
         full = v if v.shape == shape else np.broadcast_to(v, shape)
         if per is None and weight is None:
-            partial[lo] = float(np.add.reduce(full, axis=None))
+            # (float64 accumulation: a float32 block's sum keeps float64's accuracy)
+            partial[lo] = float(np.add.reduce(full, axis=None, dtype=np.float64))
             return
         rowsum = full
         if full.ndim > 1:
@@ -270,7 +274,7 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         if per is not None:
             np.add(rowsum, 0.0, out=per[lo:hi])  # + 0.0: no negative zero, as NumPy
         else:
-            partial[lo] = float(np.sum(rowsum))
+            partial[lo] = float(np.add.reduce(rowsum, axis=None, dtype=np.float64))
 
     def run(arrays, lo, hi):
         if batch.validate is not None:
@@ -316,8 +320,9 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         sums = [partial[k] for k in sorted(partial)]
         # (fsum raises on inf + -inf, where the plain sum gives NaN as NumPy's does)
         total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
-        result = total / batch.count + 0.0
+        result = batch.scalar(total / batch.count + 0.0)
     return result, g, h
+
 
 def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str):
     """:func:`compute`'s value and gradient of a small input without weights (the
@@ -328,17 +333,18 @@ def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray
     if batch.validate is not None:
         batch.validate(arrays, 0)
     arrays = batch.block(arrays, target)
-    summed = (0,) if len(batch.value_shape) == len(batch.shape) == 2 else ()
     into = {1: (g, batch.count)}
-    v = np.asarray(fused.evaluate(arrays, batch.sizes, summed=summed, into=into)[0])
-    value_shape = (batch.shape[0], *batch.value_shape[1 : len(batch.value_shape) - len(summed)])
+    # Only the total is wanted: the values per element are added up at once, not
+    # row by row first (a value constant along a row is broadcast: it counts m times).
+    v = np.asarray(fused.evaluate(arrays, batch.sizes, into=into)[0])
+    value_shape = batch.value_shape
     extra = v.ndim - len(value_shape)
     if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
         v = v[(..., *(0,) * extra)]
     if v.shape != value_shape:
         v = np.broadcast_to(v, value_shape)
-    total = float(np.add.reduce(v, axis=None))
-    return total / batch.count + 0.0, g, None
+    total = float(np.add.reduce(v, axis=None, dtype=np.float64))
+    return batch.scalar(total / batch.count + 0.0), g, None
 
 
 def reduce(loss: Loss, batch: Batch, per: np.ndarray) -> np.ndarray | float:
@@ -347,7 +353,8 @@ def reduce(loss: Loss, batch: Batch, per: np.ndarray) -> np.ndarray | float:
         per = per * batch.weight
     if loss.reduction == "none":
         return batch.unflatten_samples(per)
-    return float(np.sum(per) / batch.count) + 0.0  # + 0.0: no negative zero
+    total = float(np.add.reduce(per, axis=None, dtype=np.float64))
+    return batch.scalar(total / batch.count + 0.0)  # + 0.0: no negative zero
 
 
 @dataclass
@@ -367,11 +374,16 @@ class Batch:
     #: The target holds integer labels, shape (n,), made one-hot rows by :meth:`block`.
     labels: bool = False
     ignore_index: int | None = None
+    #: The floating type the kernels compute in and the gradient is returned in
+    #: (:func:`float_type`).
+    dtype: type = np.float64
 
     def buffer(self, out) -> np.ndarray:
         """*out* viewed in the kernels' layout, after checking it can hold the gradient."""
-        if not isinstance(out, np.ndarray) or out.dtype != np.float64:
-            raise ArgumentError("out must be a float64 numpy array")
+        if not isinstance(out, np.ndarray) or out.dtype != self.dtype:
+            raise ArgumentError(
+                f"out must be a {np.dtype(self.dtype).name} numpy array (the inputs' float type)"
+            )
         if out.shape != self.original_shape:
             raise InputError(f"out has shape {out.shape}, the gradient has {self.original_shape}")
         if not out.flags.c_contiguous or not out.flags.writeable:
@@ -383,7 +395,8 @@ class Batch:
         if not self.labels:
             return arrays
         labels = arrays[target]
-        return {**arrays, target: one_hot(labels, self.shape[-1], self.ignore_index)}
+        rows = one_hot(labels, self.shape[-1], self.ignore_index, self.dtype)
+        return {**arrays, target: rows}
 
     def scale_rows(self, g: np.ndarray, start: int = 0) -> np.ndarray:
         """Apply per-sample weights and the reduction's count, in place (*g*'s rows
@@ -394,6 +407,10 @@ class Batch:
         if self.count != 1:
             g /= self.count
         return g
+
+    def scalar(self, value: float):
+        """A reduced loss value: a Python float, or a NumPy float32 for float32 inputs."""
+        return value if self.dtype is np.float64 else np.float32(value)
 
     def unflatten(self, g: np.ndarray) -> np.ndarray:
         return g.reshape(self.original_shape) if g.shape != self.original_shape else g
@@ -421,24 +438,50 @@ def as_real(values, name: str, what: str, cast: bool = True) -> np.ndarray:
         values = values.data
     arr = np.asarray(values)
     if arr.dtype.kind not in "biuf":
-        kind = {"c": "complex", "U": "string", "S": "bytes", "M": "datetime", "m": "timedelta",
-                "O": "object"}.get(arr.dtype.kind, str(arr.dtype))
+        kind = {
+            "c": "complex",
+            "U": "string",
+            "S": "bytes",
+            "M": "datetime",
+            "m": "timedelta",
+            "O": "object",
+        }.get(arr.dtype.kind, str(arr.dtype))
         raise InputError(f"{name}: {what} must hold real numbers, got {kind} dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float64) if cast else arr
 
 
-def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Batch:
+def float_type(*arrays: np.ndarray) -> type:
+    """The floating type a call computes in: float32 when every floating-point array
+    among *arrays* is float32 (integers and booleans, such as labels or 0/1 targets,
+    do not count), else float64.  So float32 with float64 is float64, as
+    ``numpy.result_type`` says, and float16 is computed in float64."""
+    floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
+    if floats and all(d == np.float32 for d in floats):
+        return np.float32
+    return np.float64
+
+
+def prepare(
+    loss: Loss, pred, target, weight, extra, defer: bool = False, keep_float32: bool = False
+) -> Batch:
     """Check and lay out one call's inputs.
 
     With *defer*, the element-wise checks (domains, row constraints) are not run
     here but left in the batch's ``validate``, for the blocked evaluation to run on
-    each block while it is in cache.
+    each block while it is in cache.  With *keep_float32*, float32 inputs stay
+    float32 (:func:`float_type`; no copy), else every input is made float64.
     """
     name = loss.name
     keys = names_of(loss)
     role = "logit" if loss.composition is not None else "prediction"
-    p = as_real(pred, name, role)
+    p = as_real(pred, name, role, cast=False)
     t_raw = as_real(target, name, "target", cast=False)
+    if keep_float32:
+        given_extra = [as_real(extra[k], name, k, cast=False) for k in keys.extra if k in extra]
+        dtype = float_type(p, t_raw, *given_extra)
+    else:
+        dtype = np.float64
+    p = np.asarray(p, dtype=dtype)
     ndim = len(loss.input_indices)
     original = p.shape
     labels = None
@@ -459,9 +502,9 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
                 f"in [0, {p.shape[1]})"
             )
         # Deferred: one-hot rows are built block by block (in cache, on the workers).
-        t = labels if defer else one_hot(labels, p.shape[1], loss.ignore_index)
+        t = labels if defer else one_hot(labels, p.shape[1], loss.ignore_index, dtype)
     else:
-        t = np.asarray(t_raw, dtype=np.float64)
+        t = np.asarray(t_raw, dtype=dtype)
     if ndim == 1 and p.ndim != 1:
         p = p.reshape(-1)  # element-wise losses treat every element as a sample
         t = t.reshape(-1) if t.shape == original else t
@@ -480,7 +523,7 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
     for key in keys.extra:
         if key not in extra:
             raise ArgumentError(f"{name}: missing keyword input {key}= (shape {original})")
-        arr = as_real(extra.pop(key), name, key)
+        arr = np.asarray(as_real(extra.pop(key), name, key, cast=False), dtype=dtype)
         arr = arr.reshape(-1) if ndim == 1 and arr.shape == original else arr
         if arr.shape != p.shape:
             raise InputError(
@@ -491,9 +534,16 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
     given = {prm.name: extra.pop(prm.name) for prm in loss.params if prm.name in extra}
     if extra:
         raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
-    checks = keys.domains if labels is None else keys.domains_for_labels
-    constraints = keys.constraints if labels is None else ()
-    validate = Validator(loss, role, original, checks, constraints)
+    # One Validator per input shape and kind of target, made once (a frozen dataclass
+    # costs microseconds to build, and a small call is a few tens of them).
+    validate = keys.validators.get((original, labels is None))
+    if validate is None:
+        checks = keys.domains if labels is None else keys.domains_for_labels
+        constraints = keys.constraints if labels is None else ()
+        validate = Validator(loss, role, original, checks, constraints, keys.target)
+        if len(keys.validators) >= 64:  # inputs of ever-changing shapes
+            keys.validators.clear()
+        keys.validators[original, labels is None] = validate
     if not defer:
         validate(arrays, 0)
     for pname, key, per_class in keys.params:
@@ -506,14 +556,15 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
                 f" L(pred, target, {pname}=...) or L.bind({pname}=...)"
             )
         if per_class:
-            vec = np.ones(p.shape[-1]) if value is None else np.asarray(value, dtype=np.float64)
+            vec = np.ones(p.shape[-1], dtype) if value is None else np.asarray(value, dtype)
             if vec.shape != (p.shape[-1],):
                 raise InputError(
                     f"{name}: {pname} has {vec.size} entries but there are {p.shape[-1]} classes"
                 )
             arrays[key] = vec
         else:
-            arrays[key] = np.float64(value)
+            # A Python float: NumPy keeps a float32 array float32 with it (NEP 50)
+            arrays[key] = float(value)
     sizes = {size: p.shape[axis] for size, axis in keys.size_axes}
 
     n = p.shape[0]
@@ -542,7 +593,7 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
         )
         if loss.ignore_index is not None:
             per_row = per_row * (labels != loss.ignore_index)
-        count = float(per_row.sum())
+        count = float(per_row.sum(dtype=np.float64))
         if count == 0:
             raise InputError(
                 f"{name}: every row is ignored or has zero weight; the mean is undefined"
@@ -563,13 +614,14 @@ def prepare(loss: Loss, pred, target, weight, extra, defer: bool = False) -> Bat
         validate if defer else None,
         labels is not None and defer,
         loss.ignore_index,
+        dtype,
     )
 
 
-def one_hot(labels: np.ndarray, m: int, ignore_index: int | None) -> np.ndarray:
+def one_hot(labels: np.ndarray, m: int, ignore_index: int | None, dtype=np.float64) -> np.ndarray:
     """One-hot rows of *m* classes for integer *labels*; a row whose label is
     *ignore_index* is any probability row (1/m each: its weight is 0)."""
-    t = np.zeros((len(labels), m))
+    t = np.zeros((len(labels), m), dtype)
     ignored = labels == ignore_index if ignore_index is not None else None
     if ignored is None or not ignored.any():
         t.reshape(-1)[np.arange(len(labels)) * m + labels] = 1.0  # flat: 2x faster than t[r, c]
@@ -580,80 +632,7 @@ def one_hot(labels: np.ndarray, m: int, ignore_index: int | None) -> np.ndarray:
     return t
 
 
-@dataclass(frozen=True)
-class Validator:
-    """The element-wise input checks, runnable on the whole input or a block of rows.
-
-    ``validate(arrays, start)`` checks arrays whose first axis starts at sample
-    *start*, and names the first offending element by its index in the caller's
-    input.
-    """
-
-    loss: Loss
-    role: str
-    original: tuple[int, ...]
-    domains: tuple[tuple[str, Domain], ...]
-    constraints: tuple[tuple[Constraint, Callable], ...]
-
-    def __call__(self, arrays: Mapping[str, np.ndarray], start: int) -> None:
-        loss = self.loss
-        settings()  # an invalid setting in the environment raises here, as it always has
-        for key, dom in self.domains:
-            arr = arrays[key]
-            if not _violated(dom, arr):
-                continue
-            where = tuple(int(q) for q in np.argwhere(dom.violations(arr))[0])
-            value = float(arr[where])
-            where = (where[0] + start, *where[1:])
-            if len(loss.input_indices) == 1 and len(self.original) != 1:
-                where = tuple(int(q) for q in np.unravel_index(where[0], self.original))
-            who = (
-                "target"
-                if key == str(loss.target.label)
-                else self.role
-                if key == str(loss.pred.label)
-                else key
-            )
-            raise InputError(
-                f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
-                f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
-            )
-        t = arrays.get(names_of(loss).target) if self.constraints else None
-        for c, check in self.constraints:
-            check(loss, c, t, start)
-
-
-def _violated(dom: Domain, arr: np.ndarray) -> bool:
-    """``dom.any_violation(arr)``, without its dispatch on small float64 arrays."""
-    bounds = dom._interval
-    if bounds is None or arr.size > SMALL_ELEMENTS or arr.dtype != np.float64 or not arr.size:
-        return dom.any_violation(arr)
-    lo, lo_open, hi, hi_open = bounds
-    mn, mx = np.minimum.reduce(arr, axis=None), np.maximum.reduce(arr, axis=None)
-    # NaN propagates and fails every comparison
-    ok_lo = mn > lo if lo_open else mn >= lo
-    ok_hi = mx < hi if hi_open else mx <= hi
-    return not (ok_lo and ok_hi)
-
-
 def role_of(loss: Loss, base: IndexedBase) -> str:
     if base == loss.target:
         return "target"
     return "logit" if loss.composition is not None else "prediction"
-
-
-def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
-    sums = reduce_rows(np.add, t)
-    bad = ~(np.abs(sums - 1.0) <= 1e-9 * t.shape[-1])  # a NaN sum is bad too
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise InputError(
-            # (12 digits: the last ones depend on the order the backend added in)
-            f"{loss.name}: target row {row + start} sums to {float(f'{sums[row]:.12g}')!r}, "
-            f"but {c.description}"
-        )
-
-
-_CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {
-    "one_hot": _check_rows_sum_to_one,
-}

@@ -60,9 +60,9 @@ _LOGIC = {sp.And: "logical_and", sp.Or: "logical_or"}
 
 
 _BLEND = (
-    "_np.bitwise_xor(_i({0}), _i({1}), out=_i({out})); "
+    "_np.bitwise_xor(_i({0}, {out}), _i({1}, {out}), out=_i({out})); "
     "_np.bitwise_and(_i({out}), {2}, out=_i({out})); "
-    "_np.bitwise_xor(_i({out}), _i({1}), out=_i({out}))"
+    "_np.bitwise_xor(_i({out}), _i({1}, {out}), out=_i({out}))"
 )
 
 
@@ -94,10 +94,11 @@ class _Emitter:
     def select(self, default: str, pairs: list[tuple[str, str]]) -> str:
         """The value of the first true condition, else *default* (as ``numpy.select``).
 
-        Each choice is a bit-wise blend of the two float64 bit patterns under a mask
-        of all ones or all zeros: ``b ^ ((a ^ b) & mask)``.  It picks bits, so it is
-        exact for every value (inf and NaN included), and it runs about 4x faster
-        than ``numpy.where`` on an unpredictable condition (benchmarks/kernels.py).
+        Each choice is a bit-wise blend of the two bit patterns (float64 or
+        float32, as the result) under a mask of all ones or all zeros:
+        ``b ^ ((a ^ b) & mask)``.  It picks bits, so it is exact for every value (inf
+        and NaN included), and it runs about 4x faster than ``numpy.where`` on an
+        unpredictable condition (benchmarks/kernels.py).
         """
         acc = default
         for value, cond in reversed(pairs):
@@ -315,9 +316,7 @@ def _assemble(statements, outputs: list[str], nleaves: int) -> str:
         # unless its result's dtype would differ from the statement's (a float made
         # of booleans only, say), when it is given a fresh array of the right dtype.
         kinds = {kind_of.get(o, "f") for o in operands if not _is_literal(o)}
-        if kind == "ufunc" and template.endswith(", out={out})") and (
-            dtype != "f" or "f" in kinds
-        ):
+        if kind == "ufunc" and template.endswith(", out={out})") and (dtype != "f" or "f" in kinds):
             call = template[: -len(", out={out})")] + ")"  # NumPy allocates the result
             fresh.append(f"    {target} = " + call.format(*operands))
             if op == "mask":
@@ -393,6 +392,14 @@ def _float(slot, *operands):
     return SCRATCH.get(np.float64, slot, operands)
 
 
+def _float32(slot, *operands):
+    return SCRATCH.get(np.float32, slot, operands)
+
+
+def _mask32(slot, *operands):
+    return SCRATCH.get(np.int32, slot, operands)
+
+
 def _bool(slot, *operands):
     return SCRATCH.get(np.bool_, slot, operands)
 
@@ -419,9 +426,33 @@ def _new_mask(slot, *operands):
     return _new(np.int64, operands)
 
 
-def _bits(x) -> np.ndarray:
-    """The int64 bit patterns of float64 *x* (a view, not a copy, for arrays)."""
-    return np.asarray(x, dtype=np.float64).view(np.int64)
+def _new_float32(slot, *operands):
+    return _new(np.float32, operands)
+
+
+def _new_mask32(slot, *operands):
+    return _new(np.int32, operands)
+
+
+def _bits(x, like=None) -> np.ndarray:
+    """The integer bit patterns of *x* taken as *like*'s float type (float64 or
+    float32; *x*'s own when *like* is None): a view, not a copy, for arrays of that
+    type."""
+    dtype = (x if like is None else like).dtype
+    return np.asarray(x, dtype=dtype).view(np.int32 if dtype == np.float32 else np.int64)
+
+
+def single(values) -> bool:
+    """Whether a kernel computes in float32 on these leaf values: some array leaf is
+    float32 and none is float64 (numbers are Python floats, which NumPy fits to the
+    arrays)."""
+    found = False
+    for v in values:  # a loop: this runs on every call
+        if isinstance(v, np.ndarray):
+            if v.dtype == np.float64:
+                return False
+            found = found or v.dtype == np.float32
+    return found
 
 
 def compile_fused(replacements, reduced, leaves: Sequence[sp.Symbol], data=()):
@@ -435,10 +466,14 @@ def compile_fused(replacements, reduced, leaves: Sequence[sp.Symbol], data=()):
     fn, small = namespace["fused"], namespace["fresh"]
 
     def run(*values):
+        if single(values):
+            return fn(*values, _float32, _bool, _mask32)
         return fn(*values, _float, _bool, _mask)
 
     def fresh(*values):
         """As *run*, with new arrays (no scratch pool): cheaper on small inputs."""
+        if single(values):
+            return small(*values, _new_float32, _new_bool, _new_mask32)
         return small(*values, _new_float, _new_bool, _new_mask)
 
     run.fresh = fresh

@@ -157,6 +157,11 @@ def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray
     if axes == list(range(len(letters))):
         return lambda arr: arr
     order = sorted(range(len(axes)), key=lambda a: axes[a])
+    if order == list(range(len(axes))):
+        # Axes already in the layout's order: new axes of length 1 by indexing, a view
+        # (a tenth of transpose and reshape's cost on a small call).
+        index = tuple(slice(None) if a in axes else None for a in range(len(letters)))
+        return lambda arr: arr[index]
 
     def place(arr: np.ndarray) -> np.ndarray:
         arr = np.transpose(arr, order)
@@ -171,6 +176,7 @@ def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray
 #: Up to this many elements per array, the NumPy code allocates its temporaries
 #: afresh instead of taking them from the scratch pool (benchmarks/small.py).
 SMALL_ELEMENTS = 8192
+
 
 def _small(values) -> bool:
     """Whether no array among *values* has more than SMALL_ELEMENTS elements."""
@@ -259,7 +265,8 @@ class Kernel:
             if isinstance(node, (rowmax, argmax_share, rowgap)):
                 return leaf(node, self._row_reduction_leaf(node))
             if isinstance(node, Symbol) and node.is_integer and node.is_positive:
-                return leaf(node, lambda a, s, c: np.float64(s[node]))
+                # A Python float: it keeps float32 arrays float32 (NEP 50)
+                return leaf(node, lambda a, s, c: float(s[node]))
             if isinstance(node, Symbol):  # a hyperparameter, passed by name
                 name = str(node)
                 return leaf(node, lambda a, s, c: a[name])
@@ -309,7 +316,7 @@ class Kernel:
 
         def row(a, s, cache):
             # Reduced (max, partition, comparison) before anything else runs: scratch is fine.
-            vals = np.asarray(kernel.evaluate(a, s, cache), dtype=np.float64)
+            vals = _floating(kernel.evaluate(a, s, cache))
             vals = vals.reshape((1,) * (ndim - vals.ndim) + vals.shape)
             return np.broadcast_to(vals, vals.shape[:-1] + (int(s[hi]),))
 
@@ -448,7 +455,7 @@ class Kernel:
         for k in summed:
             # Only the summed axis needs its true length: a value constant along it
             # counts m times.  Other axes broadcast later.
-            v = np.asarray(outs[k], dtype=np.float64)
+            v = _floating(outs[k])
             v = v.reshape((1,) * (ndim - v.ndim) + v.shape)
             outs[k] = reduce_rows(np.add, np.broadcast_to(v, v.shape[:-1] + (length,)))
         for k, (array, divisor) in into.items():
@@ -468,6 +475,12 @@ class Kernel:
             return loop(*values, expand=expand, **how)
         except compiled.Unavailable as exc:
             return fallback(exc)
+
+
+def _floating(values) -> np.ndarray:
+    """*values* as an array of float32 or float64 (a float32 array as it is)."""
+    v = np.asarray(values)
+    return v if v.dtype == np.float32 or v.dtype == np.float64 else v.astype(np.float64)
 
 
 def _canonical(node: sp.Basic) -> sp.Basic:

@@ -19,27 +19,40 @@ from symloss.numeric.config import settings, use_compiled
 #: the columns: NumPy reduces a short last axis element by element (2.9 ns per element
 #: for the max over 10 columns, 0.6 ns column by column).
 _MAX_COLUMN_LOOP = 64
-#: Up to this many elements, a row maximum is one reduction (as kernel.SMALL_ELEMENTS).
-_SMALL = 8192
+#: Up to this many elements a row sum, and a row maximum, is one NumPy reduction: over
+#: rows of 10, add.reduce took 1.4 us at 16 rows against einsum's 2.0, and 6.4 against
+#: 3.2 at 256; maximum.reduce 1.6 us at 16 rows against 5.1 column by column, and 11.6
+#: against 6.7 at 256.
+_ONE_SUM = 320
+_ONE_MAX = 1600
 
 
 def reduce_rows(ufunc: np.ufunc, vals: np.ndarray, keepdims: bool = False) -> np.ndarray:
     """``ufunc.reduce(vals, axis=-1)`` for ``numpy.maximum`` and ``numpy.add``, fast for
     short rows.  The max is the same; sums add in another order than NumPy's pairwise
     one (a last-bit difference): column by column below 8 columns, else through
-    ``einsum`` (0.28 ns per element over 10 columns, against 1.4 for ``sum``).
+    ``einsum`` (0.28 ns per element over 10 columns, against 1.4 for ``sum``); on
+    small arrays (:data:`_ONE_SUM`, :data:`_ONE_MAX`), NumPy's own reduction.
     """
     m = vals.shape[-1]
     if vals.ndim < 2 or m < 2:
         return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
-    done = via_compiled("row_reduce", ufunc, vals)
+    done = via_compiled("row_reduce", ufunc, vals)  # (a float32 row is summed in double)
     if done is not None:
         return done[..., None] if keepdims else done
+    if vals.dtype == np.float32 and ufunc is np.add:
+        # float32 rows are added in float64 (a float32 sum of m terms may be off by m
+        # ulp), then rounded once to float32.
+        total = np.add.reduce(vals, axis=-1, keepdims=keepdims, dtype=np.float64)
+        return total.astype(np.float32)
+    if vals.size <= (_ONE_SUM if ufunc is np.add else _ONE_MAX):
+        # One call: einsum's setup and a loop over columns cost more here.
+        return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
     if ufunc is np.add and m >= 8:
         total = np.einsum("...j->...", vals)
         return total[..., None] if keepdims else total
-    if ufunc is np.maximum and (m > _MAX_COLUMN_LOOP or vals.size <= _SMALL):
-        # (a maximum is exact in any order; on a small array one call beats m)
+    if ufunc is np.maximum and m > _MAX_COLUMN_LOOP:
+        # (a maximum is exact in any order)
         return ufunc.reduce(vals, axis=-1, keepdims=keepdims)
     acc = ufunc(vals[..., 0], vals[..., 1])
     for j in range(2, m):

@@ -65,20 +65,26 @@ def inputs(loss: Loss, rows: int = 4, classes: int = 3) -> tuple[np.ndarray, np.
 CLASSES = (3, 10)
 
 
-def warm(loss: Loss, classes: tuple[int, ...] = CLASSES) -> list[str]:
+def warm(
+    loss: Loss, classes: tuple[int, ...] = CLASSES, dtypes: tuple = (np.float64,)
+) -> list[str]:
     """Compile (or load from the cache) the C kernels a call of *loss* needs; returns
     the parts that could not be evaluated on the drawn inputs (each ``"part: why"``).
-    Row-wise losses are built for rows of each number of *classes*.  Raises
+    Row-wise losses are built for rows of each number of *classes*, and every kernel
+    for inputs of each of *dtypes* (float32 inputs run float32 loops).  Raises
     :class:`symloss.errors.CompilerUnavailable` when no kernel can be compiled here
     (no compiler, no usable cache)."""
     problems: list[str] = []
     for m in classes if len(loss.input_indices) == 2 else classes[:1]:
-        problems += _warm(loss, m)
+        for dtype in dtypes:
+            problems += _warm(loss, m, dtype)
     return list(dict.fromkeys(problems))
 
 
-def _warm(loss: Loss, classes: int) -> list[str]:
+def _warm(loss: Loss, classes: int, dtype=np.float64) -> list[str]:
     pred, target, extra = inputs(loss, classes=classes)
+    pred, target = pred.astype(dtype), target.astype(dtype)
+    extra = {key: value.astype(dtype) for key, value in extra.items()}
     problems = []
     calls = {
         "value": loss.__call__,

@@ -39,6 +39,9 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Source files by role: the only place their paths are written.
 FILES = {
     "core": "symloss/numeric/evaluate.py",
+    "checks": "symloss/numeric/checks.py",
+    "fused": "symloss/numeric/fused.py",
+    "compiled": "symloss/numeric/compiled.py",
     "numeric": "symloss/numeric/stabilize.py",
     "docs": "symloss/docs/html.py",
     "cli": "symloss/cli/main.py",
@@ -61,6 +64,7 @@ TESTS = {
     "ci_contract": "tests/test_ci_contract.py",
     "jax_properties": "tests/integration/test_jax_properties.py",
     "classification": "tests/losses/test_classification.py",
+    "float32": "tests/numeric/test_float32.py",
 }
 
 
@@ -103,8 +107,8 @@ MUTANTS = [
     Mutant(
         "row-sum-tolerance-loosened",
         "the target row-sum tolerance loosened from 1e-9 m to 1e-2 m",
-        "core",
-        (("<= 1e-9 * t.shape[-1]", "<= 1e-2 * t.shape[-1]"),),
+        "checks",
+        (("(1e-9 if t.dtype == np.float64", "(1e-2 if t.dtype == np.float64"),),
         ("boundaries",),
     ),
     Mutant(
@@ -215,6 +219,21 @@ MUTANTS = [
         "ci",
         (('pip install ".[test,frameworks]" && pytest', 'pip install ".[test]" && pytest'),),
         ("ci_contract",),
+    ),
+    Mutant(
+        "float32-blend-on-float64-bits",
+        "the NumPy code's selections read float32 values as float64 bit patterns",
+        "fused",
+        (("    return np.asarray(x, dtype=dtype).view(np.int32 if dtype == np.float32 else np.int64)",
+          "    return np.asarray(x, dtype=np.float64).view(np.int64)"),),
+        ("float32",),
+    ),
+    Mutant(
+        "float32-c-maximum-is-minimum",
+        "the float32 C loop's maximum computes the minimum",
+        "compiled",
+        (('    "maximum": "sl_maxf({0}, {1})",', '    "maximum": "sl_minf({0}, {1})",'),),
+        ("float32",),
     ),
 ]  # fmt: skip
 

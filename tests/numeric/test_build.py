@@ -50,6 +50,25 @@ def test_build_fills_the_cache_so_that_first_use_compiles_nothing(tmp_path):
     assert cold.returncode != 0 and "compiled on first use" in cold.stderr
 
 
+@pytest.mark.slow  # two builds and three processes: 10 to 30 s
+@pytest.mark.usefixtures("backend_c")
+def test_build_float32_fills_the_cache_for_float32_inputs(tmp_path):
+    """--float32 builds the float32 loops too: a float32 first call compiles nothing;
+    without it, the float64 build leaves the float32 call to compile."""
+    code = _NO_COMPILER_NEEDED.replace("size=100_000)", "size=100_000).astype(np.float32)")
+    code = code.replace("np.eye(10)[labels]", "np.eye(10, dtype=np.float32)[labels]")
+    code = code.replace("(z > 0) * 1.0", "(z > 0).astype(np.float32)")
+    env = {"SYMLOSS_CACHE_DIR": str(tmp_path / "f32")}
+    done = _run(["build", "bce_logits", "cce_logits", "--float32", "--quiet"], env)
+    assert done.returncode == 0, done.stderr
+    used = _run([], env, code)
+    assert used.returncode == 0 and used.stdout.strip() == "ok", used.stderr
+    env = {"SYMLOSS_CACHE_DIR": str(tmp_path / "f64")}
+    assert _run(["build", "bce_logits", "cce_logits", "--quiet"], env).returncode == 0
+    cold = _run([], env, code)
+    assert cold.returncode != 0 and "compiled on first use" in cold.stderr
+
+
 @pytest.mark.usefixtures("backend_c")
 def test_build_reports_progress_and_its_cache(tmp_path):
     done = _run(["build", "mse"], {"SYMLOSS_CACHE_DIR": str(tmp_path)})
@@ -121,8 +140,14 @@ def test_a_single_kernels_compile_error_is_not_remembered_as_the_toolchains(tmp_
 
 @pytest.mark.parametrize(
     "machine, prefix",
-    [("x86_64", "_ZGVbN2"), ("AMD64", "_ZGVbN2"), ("aarch64", "_ZGVnN2"), ("arm64", "_ZGVnN2"),
-     ("ppc64le", None), ("riscv64", None)],
+    [
+        ("x86_64", "_ZGVbN2"),
+        ("AMD64", "_ZGVbN2"),
+        ("aarch64", "_ZGVnN2"),
+        ("arm64", "_ZGVnN2"),
+        ("ppc64le", None),
+        ("riscv64", None),
+    ],
 )
 def test_libmvec_names_are_those_of_the_machines_vector_abi(machine, prefix):
     assert compiled._vector_prefix(machine) == prefix

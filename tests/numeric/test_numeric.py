@@ -20,7 +20,11 @@ from symloss.symbols import sigmoid, softmax, xdivy
 def test_stable_forms_equal_the_naive_composition(loss):
     """Symbolic proof that every stabilised kernel expression is an identity."""
     targets = frozenset({loss.target})
-    for expr in (loss.term.doit(), derivatives.of(loss).gradient[0], derivatives.of(loss).hessian[0]):
+    for expr in (
+        loss.term.doit(),
+        derivatives.of(loss).gradient[0],
+        derivatives.of(loss).hessian[0],
+    ):
         stable = stabilize(expr, targets)
         # powsimp: the focal losses' b**gamma / b is b**(gamma - 1) in the kernel.
         diff = sp.expand_log(sp.powsimp(_unstabilize(stable) - _naive(expr)), force=True)
@@ -79,9 +83,24 @@ def _mp_sigmoid(x):
     return 1 / (1 + mpmath.exp(-x))
 
 
-@pytest.mark.parametrize("logit", [-1e4, -400.0, -30.0, -1.0, 0.0, 2.5, 30.0, 400.0, 1e4])
+#: Edges by float type: float32's exp overflows from 88.7 and underflows to 0 below
+#: -103.3, so +-80 is where its stable forms earn their keep (and 1e4 is still finite).
+LOGITS = {
+    np.float64: [-1e4, -400.0, -30.0, -1.0, 0.0, 2.5, 30.0, 400.0, 1e4],
+    np.float32: [-1e4, -80.0, -30.0, -1.0, 0.0, 2.5, 30.0, 80.0, 1e4],
+}
+#: Relative tolerance against mpmath (float32: 8 ulp) and the smallest magnitude
+#: compared relatively (float32's smallest subnormal is 1.4e-45).
+RTOL = {np.float64: 1e-12, np.float32: 8 * float(np.finfo(np.float32).eps)}
+ATOL = {np.float64: 1e-300, np.float32: 1e-44}
+DTYPES = [np.float64, np.float32]
+
+
+@pytest.mark.parametrize(
+    "dtype,logit", [(d, z) for d in DTYPES for z in LOGITS[d]], ids=lambda x: str(x)
+)
 @pytest.mark.parametrize("target", [0.0, 1.0, 0.25])
-def test_sigmoid_bce_at_extreme_logits_matches_mpmath(logit, target):
+def test_sigmoid_bce_at_extreme_logits_matches_mpmath(dtype, logit, target):
     L = symloss.get("bce_logits")
     # -log(sigmoid(z)) = log1p(exp(-z)): written so that mpmath does not cancel.
     value = reference(
@@ -91,18 +110,29 @@ def test_sigmoid_bce_at_extreme_logits_matches_mpmath(logit, target):
     )
     # sigmoid(z) - t cancels for t = 1 and large z; (1 - t) sigmoid(z) - t sigmoid(-z) does not.
     grad = reference(lambda z, t: (1 - t) * _mp_sigmoid(z) - t * _mp_sigmoid(-z), logit, target)
-    v = L(np.array([logit]), np.array([target]))
-    g = L.grad(np.array([logit]), np.array([target]))[0]
-    assert np.isfinite(v) and np.isfinite(g)
-    assert v == pytest.approx(value, rel=1e-12, abs=1e-300)
-    assert g == pytest.approx(grad, rel=1e-12, abs=1e-300)
+    z, t = np.array([logit], dtype), np.array([target], dtype)
+    v = L(z, t)
+    g = L.grad(z, t)
+    assert g.dtype == dtype and np.asarray(v).dtype == dtype
+    assert np.isfinite(v) and np.isfinite(g[0])
+    assert float(v) == pytest.approx(value, rel=RTOL[dtype], abs=ATOL[dtype])
+    assert float(g[0]) == pytest.approx(grad, rel=RTOL[dtype], abs=ATOL[dtype])
 
 
-@pytest.mark.parametrize("scale", [1.0, 30.0, 400.0, 1e4])
-def test_softmax_ce_at_extreme_logits_matches_mpmath(scale):
+@pytest.mark.parametrize(
+    "dtype,scale",
+    [(np.float64, s) for s in (1.0, 30.0, 400.0, 1e4)]
+    + [(np.float32, s) for s in (1.0, 30.0, 80.0, 1e4)],
+    ids=lambda x: str(x),
+)
+def test_softmax_ce_at_extreme_logits_matches_mpmath(dtype, scale):
     L = symloss.get("cce_logits")
-    logits = np.array([[1.0, -1.0, 0.5], [-0.3, 0.2, 1.0]]) * scale
-    target = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]])
+    logits = (np.array([[1.0, -1.0, 0.5], [-0.3, 0.2, 1.0]]) * scale).astype(dtype)
+    target = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]]).astype(dtype)
+    # The reference at the inputs as given (float32's rounding of 0.2 and of -0.3 * 80
+    # is part of the input, not an error of the loss).
+    rows = [[float(x) for x in row] for row in logits]
+    trows = [[float(x) for x in row] for row in target]
 
     def lse(*zs):
         return mpmath.log(mpmath.fsum(mpmath.exp(x) for x in zs))
@@ -111,23 +141,58 @@ def test_softmax_ce_at_extreme_logits_matches_mpmath(scale):
         zs, ts = args[:3], args[3:]
         return -mpmath.fsum(tj * (x - lse(*zs)) for tj, x in zip(ts, zs))
 
-    total = sum(reference(row_value, *row, *trow) for row, trow in zip(logits, target))
+    total = sum(reference(row_value, *row, *trow) for row, trow in zip(rows, trows))
     grads = [
         [
             reference(lambda *a, c=c: (mpmath.exp(a[c] - lse(*a[:3])) - a[3 + c]) / 2, *row, *trow)
             for c in range(3)
         ]
-        for row, trow in zip(logits, target)
+        for row, trow in zip(rows, trows)
     ]
-    assert L(logits, target) == pytest.approx(total / 2, rel=1e-12)
-    np.testing.assert_allclose(L.grad(logits, target), np.array(grads), rtol=1e-12, atol=1e-300)
+    v, g = L(logits, target), L.grad(logits, target)
+    assert g.dtype == dtype and np.asarray(v).dtype == dtype
+    assert float(v) == pytest.approx(total / 2, rel=RTOL[dtype])
+    # float32: relative to the largest element (p - t cancels where p is near t)
+    atol = ATOL[dtype] if dtype is np.float64 else RTOL[dtype] * np.abs(grads).max()
+    np.testing.assert_allclose(g, np.array(grads), rtol=RTOL[dtype], atol=atol)
 
 
-def test_bce_at_zero_and_one_gives_the_limits():
+@pytest.mark.parametrize("target", [0.0, 1.0])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_at_the_next_float_inside_zero_and_one_matches_mpmath(dtype, target):
+    """Predictions nextafter(0, 1) and nextafter(1, 0) of each float type: -log(y) and
+    -log(1 - y) stay finite; the gradient (y - t) / (y (1 - y)) is +-inf exactly where
+    its true value lies beyond the type's range."""
+    L = symloss.get("bce", reduction="sum")
+    one, zero = dtype(1), dtype(0)
+    y = np.array([np.nextafter(zero, one), np.nextafter(one, zero)], dtype)
+    t = np.full(2, target, dtype)
+    v, g = L(y, t), L.grad(y, t)
+    assert g.dtype == dtype
+    yy = [float(x) for x in y]
+    want_v = sum(
+        reference(lambda a, b: -(b * mpmath.log(a) + (1 - b) * mpmath.log(1 - a)), x, target)
+        for x in yy
+    )
+    assert float(v) == pytest.approx(want_v, rel=RTOL[dtype])
+    big = float(np.finfo(dtype).max)
+    for got, x in zip(g, yy):
+        want = reference(lambda a, b: (a - b) / (a * (1 - a)), x, target)
+        if abs(want) > big:
+            assert got == np.copysign(np.inf, want)
+        else:
+            assert float(got) == pytest.approx(want, rel=RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_at_zero_and_one_gives_the_limits(dtype):
     L = symloss.get("bce")
-    assert L(np.array([0.0, 1.0]), np.array([0.0, 1.0])) == 0.0
-    np.testing.assert_allclose(L.grad(np.array([0.0, 1.0]), np.array([0.0, 1.0])), [0.5, -0.5])
-    assert L(np.array([0.0]), np.array([1.0])) == np.inf  # -log(0): the loss is infinite
+    y = np.array([0.0, 1.0], dtype)
+    assert L(y, y) == 0.0
+    g = L.grad(y, y)
+    assert g.dtype == dtype
+    np.testing.assert_allclose(g, [0.5, -0.5])
+    assert L(np.array([0.0], dtype), np.array([1.0], dtype)) == np.inf  # -log(0): infinite
 
 
 def test_cce_zero_probability_with_zero_target_contributes_nothing():
@@ -292,7 +357,11 @@ def test_stable_term_equals_the_definition(loss):
 def test_stable_forms_of_the_kernel_terms_equal_them(loss):
     """As the registry-wide proof, for the expressions a ``stable_term`` gives the kernels."""
     targets = frozenset({loss.target})
-    for expr in (derivatives.of(loss).kernel_summand, derivatives.of(loss).kernel_gradient[0], derivatives.of(loss).kernel_hessian):
+    for expr in (
+        derivatives.of(loss).kernel_summand,
+        derivatives.of(loss).kernel_gradient[0],
+        derivatives.of(loss).kernel_hessian,
+    ):
         stable = stabilize(expr, targets)
         diff = sp.expand_log(sp.powsimp(_unstabilize(stable) - _naive(expr)), force=True)
         assert sp.simplify(diff) == 0, (loss.name, stable)

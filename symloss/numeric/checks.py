@@ -1,0 +1,107 @@
+"""The element-wise input checks of one call: domains and row constraints.
+
+:class:`Validator` runs them on the whole input or on one block of rows (while it is
+in cache), and names the first offending element by its index in the caller's input.
+float32 inputs are checked as they are (no float64 copy).  Imports nothing above
+:mod:`symloss.numeric`'s own modules; :mod:`symloss.numeric.evaluate` builds the
+validators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from symloss.errors import InputError
+from symloss.numeric.config import settings
+from symloss.numeric.kernel import SMALL_ELEMENTS
+from symloss.numeric.rows import reduce_rows
+from symloss.symbolic.calculus import Constraint
+
+if TYPE_CHECKING:
+    from symloss.core.domain import Domain
+    from symloss.core.loss import Loss
+
+
+@dataclass(frozen=True)
+class Validator:
+    """The element-wise input checks, runnable on the whole input or a block of rows.
+
+    ``validate(arrays, start)`` checks arrays whose first axis starts at sample
+    *start*, and names the first offending element by its index in the caller's
+    input.
+    """
+
+    loss: Loss
+    role: str
+    original: tuple[int, ...]
+    domains: tuple[tuple[str, Domain], ...]
+    constraints: tuple[tuple[Constraint, Callable], ...]
+    target: str  # the target array's name
+
+    def __call__(self, arrays: Mapping[str, np.ndarray], start: int) -> None:
+        loss = self.loss
+        settings()  # an invalid setting in the environment raises here, as it always has
+        for key, dom in self.domains:
+            arr = arrays[key]
+            if not _violated(dom, arr):
+                continue
+            where = tuple(int(q) for q in np.argwhere(dom.violations(arr))[0])
+            value = float(arr[where])
+            where = (where[0] + start, *where[1:])
+            if len(loss.input_indices) == 1 and len(self.original) != 1:
+                where = tuple(int(q) for q in np.unravel_index(where[0], self.original))
+            who = (
+                "target"
+                if key == str(loss.target.label)
+                else self.role
+                if key == str(loss.pred.label)
+                else key
+            )
+            raise InputError(
+                f"{loss.name}: {who} {key}{list(where)} = {value!r} is outside the domain "
+                f"{dom.text()}{' (' + dom.description + ')' if dom.description else ''}"
+            )
+        t = arrays.get(self.target) if self.constraints else None
+        for c, check in self.constraints:
+            check(loss, c, t, start)
+
+
+def _violated(dom: Domain, arr: np.ndarray) -> bool:
+    """``dom.any_violation(arr)``, without its dispatch on small float64 arrays."""
+    bounds = dom._interval
+    if bounds is None or arr.size > SMALL_ELEMENTS or arr.dtype.kind != "f" or not arr.size:
+        return dom.any_violation(arr)
+    lo, lo_open, hi, hi_open = bounds
+    mn, mx = np.minimum.reduce(arr, axis=None), np.maximum.reduce(arr, axis=None)
+    # NaN propagates and fails every comparison
+    ok_lo = mn > lo if lo_open else mn >= lo
+    ok_hi = mx < hi if hi_open else mx <= hi
+    return not (ok_lo and ok_hi)
+
+
+def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
+    sums = reduce_rows(np.add, t)
+    # float32 rows hold values rounded to float32 (half an ulp, 6e-8, each)
+    tolerance = (1e-9 if t.dtype == np.float64 else 1e-6) * t.shape[-1]
+    # The extremes first: two reductions and scalar tests (NaN fails them) on the
+    # common, valid call; the row is looked for only when one is off.
+    low, high = np.minimum.reduce(sums), np.maximum.reduce(sums)
+    if low >= 1.0 - tolerance and high <= 1.0 + tolerance:
+        return
+    bad = ~(np.abs(sums - 1.0) <= tolerance)  # a NaN sum is bad too
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputError(
+            # (12 digits: the last ones depend on the order the backend added in)
+            f"{loss.name}: target row {row + start} sums to {float(f'{sums[row]:.12g}')!r}, "
+            f"but {c.description}"
+        )
+
+
+CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {
+    "one_hot": _check_rows_sum_to_one,
+}
