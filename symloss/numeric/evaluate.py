@@ -158,9 +158,14 @@ class Kernels:
         return self.loss.input_indices
 
     @cached_property
+    def stable_summand(self) -> sp.Expr:
+        """The float64-stable summand the value kernels are compiled from (shown as the
+        derivation's last step, "What the kernel computes")."""
+        return self.stable(self.derived.kernel_summand)
+
+    @cached_property
     def value(self) -> Kernel:
-        summand = self.stable(self.derived.kernel_summand)
-        return self._compile(summand, self.loss.indices, "value")
+        return self._compile(self.stable_summand, self.loss.indices, "value")
 
     @cached_property
     def gradient(self) -> Kernel:
@@ -183,7 +188,7 @@ class Kernels:
         if loss.indices != loss.input_indices[: len(loss.indices)]:
             return None
         d = self.derived
-        exprs = (self.stable(d.kernel_summand), self.stable(d.kernel_gradient[0]))
+        exprs = (self.stable_summand, self.stable(d.kernel_gradient[0]))
         return self._compile(exprs, self.layout, "value-and-gradient")
 
 
@@ -319,6 +324,7 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         result = total / batch.count + 0.0
     return result, g, h
 
+
 def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str):
     """:func:`compute`'s value and gradient of a small input without weights (the
     common call, and the one whose fixed costs show): the same steps as one block of
@@ -421,8 +427,14 @@ def as_real(values, name: str, what: str, cast: bool = True) -> np.ndarray:
         values = values.data
     arr = np.asarray(values)
     if arr.dtype.kind not in "biuf":
-        kind = {"c": "complex", "U": "string", "S": "bytes", "M": "datetime", "m": "timedelta",
-                "O": "object"}.get(arr.dtype.kind, str(arr.dtype))
+        kind = {
+            "c": "complex",
+            "U": "string",
+            "S": "bytes",
+            "M": "datetime",
+            "m": "timedelta",
+            "O": "object",
+        }.get(arr.dtype.kind, str(arr.dtype))
         raise InputError(f"{name}: {what} must hold real numbers, got {kind} dtype {arr.dtype}")
     return np.asarray(arr, dtype=np.float64) if cast else arr
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import sympy as sp
-from sympy import Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
+from sympy import Add, Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
 
 from symloss.printing.breaking import aligned as aligned_body
 from symloss.printing.breaking import broken
@@ -61,6 +61,7 @@ from symloss.printing.printers import (
 )
 from symloss.symbolic import calculus as _calculus
 from symloss.symbolic.calculus import Constraint
+from symloss.symbolic.naming import Where, in_names
 from symloss.symbols import FRESH_LETTERS, fresh_index
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,6 +97,12 @@ class Step:
     brackets : bool
         Print each Kronecker delta as an Iverson bracket, :math:`[k = i]`, because the
         loss has a symbol of its own called :math:`\delta` (Huber's threshold).
+    named : tuple of sympy.Expr
+        The forms of ``rhs`` written with the family's named quantities, as printed
+        (empty: printed as ``rhs``).  ``rhs`` stays the expanded truth.
+    where : tuple of (name, definition)
+        The definitions the named forms use, printed after the equation as a
+        "where" block.
     """
 
     title: str
@@ -105,6 +112,13 @@ class Step:
     used_as: sp.Eq | None = None
     note: str = ""
     brackets: bool = False
+    named: tuple[sp.Expr, ...] = ()
+    where: Where = ()
+
+    @property
+    def shown(self) -> tuple[sp.Expr, ...]:
+        """The forms as printed: ``named`` if the step has names, else ``rhs``."""
+        return self.named or self.rhs
 
     @property
     def equation(self) -> sp.Eq:
@@ -124,9 +138,21 @@ class Step:
             # Each form on its own line, and a form wider than a column cut at its
             # top-level signs (symloss.printing.breaking).
             printer = self._printer(style)
-            return aligned_body(left, [broken(r, printer) for r in self.rhs])
-        forms = [self._latex(r, style) for r in self.rhs]
-        return " = ".join([left, *forms])
+            body = aligned_body(left, [broken(r, printer) for r in self.shown])
+            if self.where:
+                body += r" \\ &\text{where } " + self.where_latex(style)
+            return body
+        forms = [self._latex(r, style) for r in self.shown]
+        text = " = ".join([left, *forms])
+        if self.where:
+            text += r", \quad \text{where } " + self.where_latex(style)
+        return text
+
+    def where_latex(self, style: str = "standard") -> str:
+        r"""The "where" block as LaTeX: ``e_{i} = y_{i} - t_{i},\; ...`` (empty without names)."""
+        return r",\; ".join(
+            f"{self._latex(name, style)} = {self._latex(d, style)}" for name, d in self.where
+        )
 
     def constraint_latex(self, style: str = "standard") -> str:
         """The constraint as used here, as LaTeX (empty when the step uses none)."""
@@ -152,10 +178,16 @@ class Step:
         printer = kind({"use_unicode": use_unicode, "wrap_line": False})
         with _unicode_mode(use_unicode):
             form = printer._print(self.lhs)
-            for r in self.rhs:
+            for r in self.shown:
                 form = prettyForm(*form.right(" = "))
                 form = prettyForm(*form.right(printer._print(r)))
+            defs = []
+            for name, d in self.where:
+                line = prettyForm(*printer._print(name).right(" = "))
+                defs.append(prettyForm(*line.right(printer._print(d))))
         lines = [self.title, render(form, use_unicode, num_columns)]
+        for pos, d in enumerate(defs):
+            lines.append(("where " if pos == 0 else "      ") + render(d, use_unicode, num_columns))
         if self.constraint is not None:
             lines.append(f"(uses {self.constraint.name}: {self.constraint.description})")
         return "\n".join(lines)
@@ -192,25 +224,45 @@ def same_form(a: sp.Expr, b: sp.Expr) -> bool:
     return latex_expr(_canonical(a)) == latex_expr(_canonical(b))
 
 
-def _without_repeats(steps: list[Step]) -> list[Step]:
+def _without_repeats(steps: list[Step], printed: bool = False) -> list[Step]:
     """*steps* without forms that only restate the form before them (Huber's "Simplify"
     after "Collapse the sum", a rename of a summation index): the later form is kept
-    (it is the canonical one), and a step left with no new form is dropped."""
+    (it is the canonical one), and a step left with no new form is dropped.
+
+    With *printed*, forms are compared as printed (``Step.shown``, in the named
+    quantities): two forms that differ only in what the names hide read the same.
+    The kernel's step is never merged into a derivative's.
+    """
+
+    def same(a: tuple, b: tuple) -> bool:
+        return latex_expr(a[1]) == latex_expr(b[1]) if printed else same_form(a[0], b[0])
+
     out: list[Step] = []
     for step in steps:
-        forms: list[sp.Expr] = []
-        for form in step.rhs:
-            if forms and same_form(forms[-1], form):
-                forms[-1] = form
+        pairs: list[tuple] = []
+        for pair in zip(step.rhs, step.shown):
+            if pairs and same(pairs[-1], pair):
+                pairs[-1] = pair
             else:
-                forms.append(form)
-        if out and same_form(out[-1].rhs[-1], forms[0]):
-            out[-1] = replace(out[-1], rhs=(*out[-1].rhs[:-1], forms[0]))
-            forms.pop(0)
-        if not forms:
+                pairs.append(pair)
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.lhs == step.lhs
+            and same((prev.rhs[-1], prev.shown[-1]), pairs[0])
+        ):
+            out[-1] = _with_forms(prev, [*zip(prev.rhs, prev.shown)][:-1] + [pairs[0]])
+            pairs.pop(0)
+        if not pairs:
             continue
-        out.append(replace(step, rhs=tuple(forms)) if len(forms) != len(step.rhs) else step)
+        out.append(_with_forms(step, pairs) if len(pairs) != len(step.rhs) else step)
     return out
+
+
+def _with_forms(step: Step, pairs: list[tuple]) -> Step:
+    """*step* with these ``(rhs, shown)`` forms."""
+    rhs = tuple(a for a, _ in pairs)
+    return replace(step, rhs=rhs, named=tuple(b for _, b in pairs) if step.named else ())
 
 
 def _bracket_printer(printer: type) -> type:
@@ -234,7 +286,7 @@ def _delta_clash(loss: Loss) -> bool:
     return any(latex_expr(s) == r"\delta" for s in loss.expr.free_symbols if isinstance(s, Symbol))
 
 
-def derivation(loss: Loss) -> list[Step]:
+def derivation(loss: Loss, named: bool = True, kernel: Sequence[sp.Expr] = ()) -> list[Step]:
     """The derivation of ``loss.gradient()``, step by step.
 
     Parameters
@@ -242,20 +294,163 @@ def derivation(loss: Loss) -> list[Step]:
     loss : Loss
         Any registered (or unregistered) loss.  A loss on logits takes its base loss
         from ``loss.composition.base_loss``.
+    named : bool
+        Print each step with the quantities the loss's family names
+        (``loss.named``: the residual, TP/FP/FN, ``p_t``), with a "where" block, where
+        that shortens the step.  ``False`` prints every form expanded.  The ``rhs`` of
+        every step is the expanded form either way.
+    kernel : sequence of sympy.Expr
+        The per-element summand as the numeric kernel evaluates it, from the stable
+        form to the form compiled (:meth:`Loss.derivation` passes them from
+        :mod:`symloss.numeric`).  Given, a last step "What the kernel computes" shows
+        the definition equal to them.
 
     Returns
     -------
     list of Step
         For a loss on logits: the gradient by the prediction, the activation's
         derivative, the chain rule and the simplification.  Otherwise: differentiate
-        under the sum, collapse the sum, simplify.  The last form of the last step
-        is ``loss.gradient()``.
+        under the sum, collapse the sum, simplify.  The last form of the last gradient
+        step is ``loss.gradient()``; the kernel's step, if any, follows it.
     """
+    key = (named, tuple(kernel))
+    cache = loss.__dict__.setdefault("_derivations", {})
+    if key not in cache:
+        cache[key] = tuple(_derive(loss, named, kernel))
+    return list(cache[key])
+
+
+def _derive(loss: Loss, named: bool, kernel: Sequence[sp.Expr]) -> list[Step]:
     steps = _composed(loss) if loss.composition is not None else _direct(loss)
     steps = _without_repeats(steps)
+    steps.append(_hessian_step(loss))
+    if kernel:
+        steps.append(_kernel_step(loss, kernel))
     if _delta_clash(loss):
         steps = [replace(s, brackets=True, note=_bracket_note(s.note)) for s in steps]
+    quantities = getattr(loss, "named", ())
+    if named and quantities:
+        out: list[Step] = []
+        for s in steps:
+            # Once a name is in use, the next steps keep it where it occurs.
+            keep = bool(out and out[-1].where)
+            out.append(_with_names(s, quantities, keep))
+        steps = _without_repeats(out, printed=True)
     return steps
+
+
+def _with_names(step: Step, quantities, keep: bool = False) -> Step:
+    """*step* printed with the named quantities, where that saves the reader symbols:
+    the named forms and their "where" block print shorter than the expanded forms."""
+    if step.title == KERNEL_TITLE:
+        return step  # the kernel's own form, exactly as compiled
+    named, where = [], []
+    for form in step.rhs:
+        new, used = in_names(form, quantities)
+        named.append(new)
+        where.extend(u for u in used if u not in where)
+    if not where:
+        return step
+    before = sum(len(latex_expr(f)) for f in step.rhs)
+    after = sum(len(latex_expr(f)) for f in named)
+    block = sum(len(latex_expr(a)) + len(latex_expr(b)) for a, b in where)
+    # A name pays for its definition when it shortens the step, definitions included,
+    # or when it stands for something written several times in one form (TP, p_t).
+    pays = after + block < before or (after < before and _repeated(named, where))
+    if not (pays or keep):
+        return step
+    return replace(step, named=tuple(named), where=tuple(where))
+
+
+def _repeated(forms: Sequence[sp.Expr], where) -> bool:
+    """Whether some form holds one of the names at least twice."""
+    bases = {n.base if isinstance(n, Indexed) else n for n, _ in where}
+    for form in forms:
+        seen: dict = {}
+        for node in sp.preorder_traversal(form):
+            key = node.base if isinstance(node, Indexed) else node
+            if key in bases:
+                seen[node] = seen.get(node, 0) + 1
+                if seen[node] >= 2:
+                    return True
+    return False
+
+
+#: The title of the Hessian's step.
+HESSIAN_TITLE = "Differentiate once more: the Hessian"
+
+
+def _hessian_step(loss: Loss) -> Step:
+    """The Hessian, as :meth:`Loss.hessian` gives it, with what its shape means."""
+    lhs, hess = loss.equation("hessian")
+    if loss.separable:
+        note = (
+            "Each element's gradient depends on that element alone, so the Hessian is "
+            "diagonal; this is its diagonal entry"
+        )
+    else:
+        partner = lhs.variables[-1]
+        note = (
+            f"The gradient by {pretty(loss.element)} depends on the other elements of its "
+            f"row, so the Hessian is a block per sample, by {pretty(partner)}; "
+            "elements of different samples give 0"
+        )
+    if hess == 0:
+        note += "; it is 0 almost everywhere: the gradient is constant between the kinks"
+    return Step(HESSIAN_TITLE, lhs, (hess,), note=note + ".")
+
+
+#: The title of the last step, the kernel's form.
+KERNEL_TITLE = "What the kernel computes"
+
+#: Why each function of a stabilised form is there, by the function's class name.
+_REASONS = {
+    "softplus": "log σ(x) is −softplus(−x)",
+    "relu": "softplus(x) = max(x, 0) + log1p(e^(−|x|)): the exponent is never positive, "
+    "so no exp overflows at logits of ±1e4",
+    "logsumexp": "log softmax(z)_j is z_j − logsumexp(z), with the row maximum taken out "
+    "of the exponentials, so none overflows",
+    "xlogy": "t log y is xlogy(t, y): 0 where t = 0, its limit, not 0·(−∞) = NaN",
+    "xdivy": "a ratio whose numerator holds a target is xdivy: 0 where the numerator is 0",
+    "where_nonneg": "σ(x) is computed from e^(−|x|), which never overflows",
+    "log1p": "log(1 + x) is log1p(x), exact for small x",
+    "expm1": "e^x − 1 is expm1(x), exact for small x",
+    "tanh": "sinh/cosh is tanh, finite where both overflow",
+    "Piecewise": "the form switches where one expression would overflow or cancel",
+}
+
+
+def _kernel_step(loss: Loss, kernel: Sequence[sp.Expr]) -> Step:
+    r"""``ℓ = scale·term = stable form = compiled form``, with the reason for each change."""
+    ell = sp.IndexedBase(Symbol("ell"))[tuple(v for v, _ in loss.indices)]
+    forms: list[sp.Expr] = []
+    for form in (loss.scale * loss.term, *kernel):
+        if not forms or not same_form(forms[-1], form):
+            forms.append(form)
+    definition = forms[0]
+    added: list[str] = []
+    if loss.stable_term is not None:
+        added.append(
+            "the kernel starts from the loss's stable form of the definition, "
+            "which has no cancellation"
+        )
+    before = {type(n).__name__ for n in sp.preorder_traversal(definition)}
+    for form in forms[1:]:
+        for node in sp.preorder_traversal(form):
+            name = type(node).__name__
+            if name in _REASONS and name not in before and _REASONS[name] not in added:
+                added.append(_REASONS[name])
+    sums = " and ".join(f"{v}" for v, _ in loss.indices)
+    lead = (
+        f"E sums ℓ over {sums} (times 1/{sp.sstr(loss.count)})"
+        if loss.count != 1
+        else (f"E sums ℓ over {sums}")
+    )
+    if added:
+        note = f"{lead}; the kernel evaluates ℓ in a float64-stable form: " + "; ".join(added)
+    else:
+        note = f"{lead}; the kernel evaluates ℓ as written: nothing in it overflows or cancels"
+    return Step(KERNEL_TITLE, ell, tuple(forms), note=note + ".")
 
 
 def _bracket_note(note: str) -> str:
@@ -350,9 +545,7 @@ def _composed(loss: Loss) -> list[Step]:
     forms.append(to_logits(forms[-1]))
     forms.append(loss.gradient())
     first = used[0] if used else (None, None)
-    note = "Multiply out; the deltas pick single terms of the sums."
-    if first[0] is not None:
-        note += f" Then use the constraint: {first[0].description}."
+    note = _simplify_note(grad_src, jac_y, limits, first[0], y_el.base)
     steps.append(
         Step(
             "Simplify",
@@ -375,6 +568,29 @@ def _composed(loss: Loss) -> list[Step]:
             )
         )
     return steps
+
+
+def _simplify_note(grad: sp.Expr, jac: sp.Expr, limits, constraint, pred_base) -> str:
+    """What the chain rule's simplification actually did, sentence by sentence."""
+    parts = []
+    if limits and jac.has(KroneckerDelta):
+        (letter, *_), *_ = limits
+        parts.append(
+            f"Multiply out; the Kronecker delta keeps the one term of the sum over {letter} "
+            "where the class indices agree"
+        )
+    else:
+        parts.append("Multiply the two factors")
+    den = sp.fraction(sp.together(grad))[1]
+    common = [f for f in Mul.make_args(jac) if f.has(pred_base) and f in Mul.make_args(den)]
+    if common:
+        parts.append(
+            f"{_inline(Mul(*common))} cancels against the denominator of the loss's gradient"
+        )
+    if constraint is not None:
+        parts.append(f"use the constraint: {constraint.description}")
+    parts.append(f"write {pred_base} back in the logits")
+    return "; ".join(parts) + "."
 
 
 def _jacobian_note(activation: str, coupled: bool) -> str:
@@ -447,7 +663,8 @@ def _direct(loss: Loss) -> list[Step]:
     general = _calculus.clean(
         loss.coef * collapsed, sample=sample, fixed_sign=frozenset({loss.target})
     )
-    forms, used = [general], []
+    over, over_note = _common_denominator(loss.coef, collapsed)
+    forms, used = [*over, general], []
     for c in loss.constraints_used():
         new, hit = c.apply(forms[-1])
         if hit:
@@ -455,6 +672,14 @@ def _direct(loss: Loss) -> list[Step]:
             forms.append(new)
     forms.append(loss.gradient())
     c, eq = used[0] if used else (None, None)
+    notes = [over_note] if over_note else []
+    if c is not None:
+        notes.append(f"use the constraint: {c.description}")
+    if not notes and len(Add.make_args(sp.expand(collapsed))) > 1:
+        notes.append("Collect the terms and factor")
+    elif not notes:
+        notes.append(f"Multiply in the constant factor {_inline(loss.coef)}")
+    note = "; ".join(notes)
     steps.append(
         Step(
             "Simplify",
@@ -462,10 +687,35 @@ def _direct(loss: Loss) -> list[Step]:
             _distinct(forms),
             constraint=c,
             used_as=eq,
-            note=f"Use the constraint: {c.description}." if c is not None else "",
+            note=note[0].upper() + note[1:] + ".",
         )
     )
     return steps
+
+
+def _inline(expr: sp.Expr) -> str:
+    """*expr* as one line of text for a note: the terminal's form if it fits a line."""
+    text = pretty(expr)
+    return text if "\n" not in text else sp.sstr(expr)
+
+
+def _common_denominator(coef: sp.Expr, expr: sp.Expr) -> tuple[list[sp.Expr], str]:
+    """The forms a student writes to add fractions with different denominators:
+    ``coef (a/b + c/d)`` over ``b d``, then its numerator multiplied out; and a note
+    saying so.  Empty when *expr* is not such a sum."""
+    terms = Add.make_args(sp.factor_terms(expr))
+    dens = {sp.fraction(sp.factor_terms(term))[1] for term in terms}
+    dens.discard(sp.S.One)
+    if len(terms) < 2 or len(dens) < 2 or expr.has(Sum, sp.Piecewise):
+        return [], ""
+    num, den = sp.fraction(sp.together(expr))
+    forms = [_times(coef, Mul(num, sp.Pow(den, -1, evaluate=False), evaluate=False))]
+    note = f"Put the fractions over the common denominator {_inline(den)}"
+    expanded = sp.expand(num)
+    if expanded != num:
+        forms.append(_times(coef, Mul(expanded, sp.Pow(den, -1, evaluate=False), evaluate=False)))
+        note += f"; the numerator multiplies out to {_inline(expanded)}"
+    return forms, note
 
 
 # ---------------------------------------------------------------------- helpers
