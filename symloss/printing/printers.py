@@ -96,6 +96,13 @@ class StandardLatexPrinter(LatexPrinter):
         tex = rf"\operatorname{{logsumexp}}\left({label}\right)_{{{self._print(r)}}}"
         return f"{tex}^{{{exp}}}" if exp else tex
 
+    def _print_where_nonneg(self, expr, exp=None):
+        # The kernels' select (symloss.numeric.ops), matched by name: this layer sits
+        # below numeric.  As a case split, narrower than a three-argument function.
+        x, a, b = (self._print(e) for e in expr.args)
+        tex = rf"\begin{{cases}} {a} & {x} \ge 0 \\ {b} & {x} < 0 \end{{cases}}"
+        return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
+
     def _print_Mul(self, expr):
         sums = [f for f in expr.args if isinstance(f, Sum)]
         if len(sums) != 1:

@@ -17,10 +17,26 @@ between SymPy expressions, with a title and, where the step relies on one, the
 
 * **Any other loss**: differentiate the summand under the sum (a Kronecker delta
   :math:`\delta` marks the one element that depends on the input), collapse the sum
-  against the delta, and simplify to :meth:`Loss.gradient`.
+  against the delta, and simplify to :meth:`Loss.gradient` (over a common
+  denominator where the collapsed sum adds fractions, as BCE's does).
 
-The last expression of the last step is always ``loss.gradient()``;
-``tests/test_derivation.py`` checks numerically that every equality in every step holds.
+Then the Hessian, as :meth:`Loss.hessian` gives it, and, from :meth:`Loss.derivation`
+(which passes the kernel's forms from :mod:`symloss.numeric`, a layer above this one),
+a last step **What the kernel computes**: the summand as defined, equal to the
+float64-stable form the NumPy kernel is compiled from, with the reason for each
+rewrite (``log σ(z) = −softplus(−z)``, ``xlogy``, ``log-sum-exp``).
+
+Each step's note is written from what the step did (a delta collapsed, a factor
+cancelled, a constraint used).  Where the loss's family names quantities
+(``loss.named``: the residual, TP/FP/FN, ``p_t``; :mod:`symloss.symbolic.naming`) and
+a name pays for itself, a step prints in those names with a "where" block; its ``rhs``
+stays the expanded form, and ``named=False`` prints that.  No step repeats the form
+before it, neither expanded nor as printed.
+
+The last expression of the last gradient step is always ``loss.gradient()``;
+``tests/symbolic/test_derivation.py`` checks numerically that every equality in every
+step holds, and ``tests/symbolic/test_kernel_step.py`` that the kernel's forms equal
+the definition at 50 digits.
 
 Examples
 --------
@@ -29,256 +45,47 @@ Examples
 >>> steps = derivation(symloss.get("bce_logits"))
 >>> [s.title for s in steps]  # doctest: +NORMALIZE_WHITESPACE
 ['Gradient of the loss by the prediction', 'Derivative of the activation',
- 'Chain rule', 'Simplify']
+ 'Chain rule', 'Simplify', 'Differentiate once more: the Hessian']
 >>> steps[1].rhs
 ((1 - sigmoid(z[i]))*sigmoid(z[i]), (1 - y[i])*y[i])
 >>> print(steps[1].latex())  # doctest: +NORMALIZE_WHITESPACE
 \frac{\partial y_{i}}{\partial z_{i}} = \left(1 - \sigma\left(z_{i}\right)\right)
 \sigma\left(z_{i}\right) = \left(1 - y_{i}\right) y_{i}
->>> steps[-1].equation
+>>> steps[3].equation
 Eq(Derivative(E, z[i]), (sigmoid(z[i]) - t[i])/n)
+>>> "cancels" in steps[3].note and "delta" not in steps[3].note
+True
+>>> huber = symloss.get("huber").derivation()
+>>> print(huber[1].where_latex())
+e_{i} = y_{i} - t_{i}
+>>> huber[-1].title
+'What the kernel computes'
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import sympy as sp
 from sympy import Add, Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
 
-from symloss.printing.breaking import aligned as aligned_body
-from symloss.printing.breaking import broken
-from symloss.printing.printers import (
-    _PRINTERS,
-    STYLES,
-    TextPrinter,
-    _unicode_mode,
-    latex_expr,
-    pretty,
-    render,
-)
+from symloss.printing.printers import latex_expr, pretty
 from symloss.symbolic import calculus as _calculus
 from symloss.symbolic.calculus import Constraint
-from symloss.symbolic.naming import Where, in_names
+from symloss.symbolic.naming import in_names
+from symloss.symbolic.step import E, Step, same_form, without_repeats
 from symloss.symbols import FRESH_LETTERS, fresh_index
+
+__all__ = ["E", "HESSIAN_TITLE", "KERNEL_TITLE", "Step", "derivation", "same_form"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from symloss.core.loss import Loss
 
-#: The symbol of the loss value on the left of every step.
-E = Symbol("E")
-
 #: Letters for new summation indices, in order of preference: the usual ones, then
 #: ``i`` and ``j`` as a last resort.
 _FRESH_LETTERS = FRESH_LETTERS + "ij"
-
-
-@dataclass(frozen=True)
-class Step:
-    r"""One step of a derivation: ``lhs = rhs[0] = rhs[1] = ...``.
-
-    Parameters
-    ----------
-    title : str
-        What the step does, e.g. ``"Chain rule"``.
-    lhs : sympy.Expr
-        The left-hand side, usually a ``Derivative``.
-    rhs : tuple of sympy.Expr
-        Equal forms of the right-hand side, from the first to the simplest.
-    constraint : Constraint, optional
-        The fact about the data that this step relies on.
-    used_as : sympy.Eq, optional
-        The constraint as this step uses it, with this step's index letters
-        (e.g. :math:`\sum_{k=1}^{m} t_{ik} = 1`).
-    note : str
-        One sentence, in words, of why the step holds.
-    brackets : bool
-        Print each Kronecker delta as an Iverson bracket, :math:`[k = i]`, because the
-        loss has a symbol of its own called :math:`\delta` (Huber's threshold).
-    named : tuple of sympy.Expr
-        The forms of ``rhs`` written with the family's named quantities, as printed
-        (empty: printed as ``rhs``).  ``rhs`` stays the expanded truth.
-    where : tuple of (name, definition)
-        The definitions the named forms use, printed after the equation as a
-        "where" block.
-    """
-
-    title: str
-    lhs: sp.Expr
-    rhs: tuple[sp.Expr, ...]
-    constraint: Constraint | None = None
-    used_as: sp.Eq | None = None
-    note: str = ""
-    brackets: bool = False
-    named: tuple[sp.Expr, ...] = ()
-    where: Where = ()
-
-    @property
-    def shown(self) -> tuple[sp.Expr, ...]:
-        """The forms as printed: ``named`` if the step has names, else ``rhs``."""
-        return self.named or self.rhs
-
-    @property
-    def equation(self) -> sp.Eq:
-        """``Eq(lhs, rhs[-1])``: what the step establishes."""
-        return sp.Eq(self.lhs, self.rhs[-1], evaluate=False)
-
-    def latex(self, style: str = "standard", aligned: bool = False) -> str:
-        r"""The step as LaTeX, in the article's or the standard notation.
-
-        With ``aligned=True`` each form goes on its own line, as the body of an
-        ``aligned`` (or ``align*``) environment: ``lhs &= a \\ &= b``.
-        """
-        if style not in STYLES:
-            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
-        left = self._latex(self.lhs, style)
-        if aligned:
-            # Each form on its own line, and a form wider than a column cut at its
-            # top-level signs (symloss.printing.breaking).
-            printer = self._printer(style)
-            body = aligned_body(left, [broken(r, printer) for r in self.shown])
-            if self.where:
-                body += r" \\ &\text{where } " + self.where_latex(style)
-            return body
-        forms = [self._latex(r, style) for r in self.shown]
-        text = " = ".join([left, *forms])
-        if self.where:
-            text += r", \quad \text{where } " + self.where_latex(style)
-        return text
-
-    def where_latex(self, style: str = "standard") -> str:
-        r"""The "where" block as LaTeX: ``e_{i} = y_{i} - t_{i},\; ...`` (empty without names)."""
-        return r",\; ".join(
-            f"{self._latex(name, style)} = {self._latex(d, style)}" for name, d in self.where
-        )
-
-    def constraint_latex(self, style: str = "standard") -> str:
-        """The constraint as used here, as LaTeX (empty when the step uses none)."""
-        if self.used_as is None:
-            return ""
-        return f"{self._latex(self.used_as.lhs, style)} = {self._latex(self.used_as.rhs, style)}"
-
-    def _latex(self, expr: sp.Basic, style: str) -> str:
-        if not self.brackets:
-            return latex_expr(expr, style)
-        return self._printer(style).doprint(expr)
-
-    def _printer(self, style: str):
-        kind = _PRINTERS[style]
-        return (_bracket_printer(kind) if self.brackets else kind)()
-
-    def pretty(self, use_unicode: bool = True, num_columns: int | None = None) -> str:
-        """The step as text (title, equation, constraint), as a terminal shows it:
-        Unicode or ASCII, unwrapped unless *num_columns* is given."""
-        from sympy.printing.pretty.stringpict import prettyForm
-
-        kind = _bracket_printer(TextPrinter) if self.brackets else TextPrinter
-        printer = kind({"use_unicode": use_unicode, "wrap_line": False})
-        with _unicode_mode(use_unicode):
-            form = printer._print(self.lhs)
-            for r in self.shown:
-                form = prettyForm(*form.right(" = "))
-                form = prettyForm(*form.right(printer._print(r)))
-            defs = []
-            for name, d in self.where:
-                line = prettyForm(*printer._print(name).right(" = "))
-                defs.append(prettyForm(*line.right(printer._print(d))))
-        lines = [self.title, render(form, use_unicode, num_columns)]
-        for pos, d in enumerate(defs):
-            lines.append(("where " if pos == 0 else "      ") + render(d, use_unicode, num_columns))
-        if self.constraint is not None:
-            lines.append(f"(uses {self.constraint.name}: {self.constraint.description})")
-        return "\n".join(lines)
-
-
-def _canonical(e: sp.Expr) -> sp.Expr:
-    """*e* with the bound index of each sum renamed in order of appearance."""
-    count = 0
-
-    def rename(node):
-        nonlocal count
-        if isinstance(node, Sum):
-            body, limits = rename(node.function), []
-            for v, lo, hi in node.limits:
-                count += 1
-                new = Symbol(f"_bound{count}", integer=True)
-                body = body.xreplace({v: new})
-                limits.append((new, lo, hi))
-            return Sum(body, *limits)
-        if node.args:
-            return node.func(*[rename(a) for a in node.args], evaluate=False)
-        return node
-
-    try:
-        return rename(e)
-    except Exception:  # a node that cannot be rebuilt unevaluated: compare as is
-        return e
-
-
-def same_form(a: sp.Expr, b: sp.Expr) -> bool:
-    """Whether two forms are the same formula, up to the names of their bound indices."""
-    if a == b or latex_expr(a) == latex_expr(b):
-        return True
-    return latex_expr(_canonical(a)) == latex_expr(_canonical(b))
-
-
-def _without_repeats(steps: list[Step], printed: bool = False) -> list[Step]:
-    """*steps* without forms that only restate the form before them (Huber's "Simplify"
-    after "Collapse the sum", a rename of a summation index): the later form is kept
-    (it is the canonical one), and a step left with no new form is dropped.
-
-    With *printed*, forms are compared as printed (``Step.shown``, in the named
-    quantities): two forms that differ only in what the names hide read the same.
-    The kernel's step is never merged into a derivative's.
-    """
-
-    def same(a: tuple, b: tuple) -> bool:
-        return latex_expr(a[1]) == latex_expr(b[1]) if printed else same_form(a[0], b[0])
-
-    out: list[Step] = []
-    for step in steps:
-        pairs: list[tuple] = []
-        for pair in zip(step.rhs, step.shown):
-            if pairs and same(pairs[-1], pair):
-                pairs[-1] = pair
-            else:
-                pairs.append(pair)
-        prev = out[-1] if out else None
-        if (
-            prev is not None
-            and prev.lhs == step.lhs
-            and same((prev.rhs[-1], prev.shown[-1]), pairs[0])
-        ):
-            out[-1] = _with_forms(prev, [*zip(prev.rhs, prev.shown)][:-1] + [pairs[0]])
-            pairs.pop(0)
-        if not pairs:
-            continue
-        out.append(_with_forms(step, pairs) if len(pairs) != len(step.rhs) else step)
-    return out
-
-
-def _with_forms(step: Step, pairs: list[tuple]) -> Step:
-    """*step* with these ``(rhs, shown)`` forms."""
-    rhs = tuple(a for a, _ in pairs)
-    return replace(step, rhs=rhs, named=tuple(b for _, b in pairs) if step.named else ())
-
-
-def _bracket_printer(printer: type) -> type:
-    """*printer* with Kronecker deltas written as Iverson brackets, ``[k = i]``."""
-
-    class BracketPrinter(printer):
-        def _print_KroneckerDelta(self, expr, exp=None):
-            a, b = (self._print(x) for x in expr.args)
-            if isinstance(a, str):  # LaTeX
-                tex = rf"\left[{a} = {b}\right]"
-                return f"{tex}^{{{exp}}}" if exp else tex
-            from sympy.printing.pretty.stringpict import prettyForm
-
-            return prettyForm(f"[{a.render(wrap_line=False)} = {b.render(wrap_line=False)}]")
-
-    return BracketPrinter
 
 
 def _delta_clash(loss: Loss) -> bool:
@@ -322,7 +129,7 @@ def derivation(loss: Loss, named: bool = True, kernel: Sequence[sp.Expr] = ()) -
 
 def _derive(loss: Loss, named: bool, kernel: Sequence[sp.Expr]) -> list[Step]:
     steps = _composed(loss) if loss.composition is not None else _direct(loss)
-    steps = _without_repeats(steps)
+    steps = without_repeats(steps)
     steps.append(_hessian_step(loss))
     if kernel:
         steps.append(_kernel_step(loss, kernel))
@@ -335,7 +142,7 @@ def _derive(loss: Loss, named: bool, kernel: Sequence[sp.Expr]) -> list[Step]:
             # Once a name is in use, the next steps keep it where it occurs.
             keep = bool(out and out[-1].where)
             out.append(_with_names(s, quantities, keep))
-        steps = _without_repeats(out, printed=True)
+        steps = without_repeats(out, printed=True)
     return steps
 
 
@@ -412,7 +219,8 @@ _REASONS = {
     "of the exponentials, so none overflows",
     "xlogy": "t log y is xlogy(t, y): 0 where t = 0, its limit, not 0·(−∞) = NaN",
     "xdivy": "a ratio whose numerator holds a target is xdivy: 0 where the numerator is 0",
-    "where_nonneg": "σ(x) is computed from e^(−|x|), which never overflows",
+    "where_nonneg": "σ(x) is computed from e^(−|x|), which never overflows: 1/(1 + e^(−|x|)) "
+    "for x ≥ 0, e^(−|x|)/(1 + e^(−|x|)) below",
     "log1p": "log(1 + x) is log1p(x), exact for small x",
     "expm1": "e^x − 1 is expm1(x), exact for small x",
     "tanh": "sinh/cosh is tanh, finite where both overflow",
@@ -441,15 +249,13 @@ def _kernel_step(loss: Loss, kernel: Sequence[sp.Expr]) -> Step:
             if name in _REASONS and name not in before and _REASONS[name] not in added:
                 added.append(_REASONS[name])
     sums = " and ".join(f"{v}" for v, _ in loss.indices)
-    lead = (
-        f"E sums ℓ over {sums} (times 1/{sp.sstr(loss.count)})"
-        if loss.count != 1
-        else (f"E sums ℓ over {sums}")
-    )
+    lead = f"E is the sum of this summand over {sums}"
+    if loss.count != 1:
+        lead += f", divided by {sp.sstr(loss.count)}"
     if added:
-        note = f"{lead}; the kernel evaluates ℓ in a float64-stable form: " + "; ".join(added)
+        note = f"{lead}; the kernel evaluates it in a float64-stable form: " + "; ".join(added)
     else:
-        note = f"{lead}; the kernel evaluates ℓ as written: nothing in it overflows or cancels"
+        note = f"{lead}; the kernel evaluates it as written: nothing in it overflows or cancels"
     return Step(KERNEL_TITLE, ell, tuple(forms), note=note + ".")
 
 
