@@ -190,6 +190,13 @@ HESSIAN_TITLE = "Differentiate once more: the Hessian"
 def _hessian_step(loss: Loss) -> Step:
     """The Hessian, as :meth:`Loss.hessian` gives it, with what its shape means."""
     lhs, hess = loss.equation("hessian")
+    names = {str(q.name.base.label) for q in getattr(loss, "named", ()) if hasattr(q.name, "base")}
+    partner = lhs.variables[-1].indices[-1] if not loss.separable else None
+    if partner is not None and str(partner) in names:
+        # The block's second index is spelled as a named quantity (p, the softmax
+        # focal loss's): print it with another letter, so p_{ik} can name the softmax.
+        letter = _fresh(_letters_in(hess) | _letters_in(lhs) | names, 1)[0]
+        lhs, hess = lhs.xreplace({partner: letter}), hess.xreplace({partner: letter})
     if loss.separable:
         note = (
             "Each element's gradient depends on that element alone, so the Hessian is "
