@@ -100,7 +100,7 @@ class StandardLatexPrinter(LatexPrinter):
         # The kernels' select (symloss.numeric.ops), matched by name: this layer sits
         # below numeric.  As a case split, narrower than a three-argument function.
         x, a, b = (self._print(e) for e in expr.args)
-        tex = rf"\begin{{cases}} {a} & {x} \ge 0 \\ {b} & {x} < 0 \end{{cases}}"
+        tex = rf"\begin{{cases}} {a} & {x} \ge 0 \\{b} & {x} < 0 \end{{cases}}"
         return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
 
     def _print_Mul(self, expr):
