@@ -20,7 +20,8 @@ between SymPy expressions, with a title and, where the step relies on one, the
   against the delta, and simplify to :meth:`Loss.gradient` (over a common
   denominator where the collapsed sum adds fractions, as BCE's does).
 
-Then the Hessian, as :meth:`Loss.hessian` gives it, and, from :meth:`Loss.derivation`
+Then, where the family's named quantities shorten it, the Hessian in those names
+(expanded, it is :meth:`Loss.hessian`, shown on its own); and, from :meth:`Loss.derivation`
 (which passes the kernel's forms from :mod:`symloss.numeric`, a layer above this one),
 a last step **What the kernel computes**: the summand as defined, equal to the
 float64-stable form the NumPy kernel is compiled from, with the reason for each
@@ -45,7 +46,7 @@ Examples
 >>> steps = derivation(symloss.get("bce_logits"))
 >>> [s.title for s in steps]  # doctest: +NORMALIZE_WHITESPACE
 ['Gradient of the loss by the prediction', 'Derivative of the activation',
- 'Chain rule', 'Simplify', 'Differentiate once more: the Hessian']
+ 'Chain rule', 'Simplify']
 >>> steps[1].rhs
 ((1 - sigmoid(z[i]))*sigmoid(z[i]), (1 - y[i])*y[i])
 >>> print(steps[1].latex())  # doctest: +NORMALIZE_WHITESPACE
@@ -143,7 +144,9 @@ def _derive(loss: Loss, named: bool, kernel: Sequence[sp.Expr]) -> list[Step]:
             keep = bool(out and out[-1].where)
             out.append(_with_names(s, quantities, keep))
         steps = without_repeats(out, printed=True)
-    return steps
+    # The Hessian is a step only where it reads in the named quantities: expanded, it
+    # is Loss.hessian(), which a page already shows in its own section.
+    return [s for s in steps if s.title != HESSIAN_TITLE or s.where]
 
 
 def _with_names(step: Step, quantities, keep: bool = False) -> Step:
