@@ -31,11 +31,13 @@ from symloss.core.domain import Domain, Param, set_text
 from symloss.errors import ArgumentError, DefinitionError, OptionError
 from symloss.frameworks import lazy
 from symloss.numeric import evaluate
+from symloss.numeric.stabilize import expand_kernel_functions
 from symloss.printing import STYLES, latex_expr, pretty_equation
 from symloss.printing.mathml import mathml_block
 from symloss.symbolic import derivation as derivation_steps
 from symloss.symbolic import derivatives
 from symloss.symbolic.calculus import Constraint
+from symloss.symbolic.naming import Named
 from symloss.symbols import logsumexp, softmax
 
 #: Values in a repr: a per-class weight shows its first few entries, so it stays one line.
@@ -138,6 +140,10 @@ class Loss:
         the kernels only (Dice's ``1 - (2 TP + s)/D`` as ``(FP + FN)/D``); the printed
         definition and the displayed derivatives come from ``term``, and
         ``tests/test_numeric.py`` proves the two equal.
+    named : tuple of Named
+        Intermediate quantities its family names in derivations (the residual
+        :math:`e_i = y_i - t_i`, TP/FP/FN, :math:`p_t`), declared once per family; see
+        :mod:`symloss.symbolic.naming`.
     budget_seconds : float, optional
         Wall-clock budget for each derivation step of this loss.  Set for losses
         parsed from user text (see :mod:`symloss.symbolic.budget`); ``None`` (trusted
@@ -182,6 +188,7 @@ class Loss:
     group: str = ""
     budget_seconds: float | None = field(default=None, compare=False, repr=False)
     stable_term: sp.Expr | None = field(default=None, compare=False, repr=False)
+    named: tuple[Named, ...] = field(default=(), compare=False, repr=False)
     builder: Callable[..., Loss] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -351,6 +358,12 @@ class Loss:
         E = Symbol("E")
         x = self.element
         if part == "loss":
+            if self.reduction == "none":  # one value per sample: E_i, no sum over i
+                (first, _), *inner = self.indices
+                body = (
+                    Sum(self.term, *((v, 1, s) for v, s in reversed(inner))) if inner else self.term
+                )
+                return sp.IndexedBase("E")[first], sp.Mul(self.scale, body, evaluate=False)
             return E, self.expr
         if part == "gradient":
             return sp.Derivative(E, x), self.gradient()
@@ -364,14 +377,19 @@ class Loss:
         """Unicode text for a part, as ``symloss show`` prints it."""
         return pretty_equation(*self.equation(part))
 
-    def derivation(self) -> list:
+    def derivation(self, named: bool = True) -> list:
         """The gradient's derivation, step by step (see :mod:`symloss.symbolic.derivation`).
 
         For a loss on logits: the derivative by the prediction, the activation's
         Jacobian, the chain rule, and the simplification that names each constraint
-        it uses.  The last form of the last step is :meth:`gradient`.
+        it uses.  The last gradient step ends at :meth:`gradient`; a final step shows
+        what the NumPy kernel evaluates (the stabilised form it is compiled from).
+        ``named=False`` writes every form expanded, without the family's named
+        quantities.
         """
-        return derivation_steps.derivation(self)
+        stable = evaluate.of(self).stable_summand
+        kernel = (stable, expand_kernel_functions(stable))
+        return derivation_steps.derivation(self, named=named, kernel=kernel)
 
     def __repr__(self) -> str:
         """One short line, such as ``<Loss huber: Huber loss, delta=1.0, reduction='mean'>``

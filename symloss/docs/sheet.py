@@ -13,7 +13,7 @@ from symloss.docs.table import article_table
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
-from symloss.symbolic.derivation import E, Step, derivation
+from symloss.symbolic.derivation import E, Step
 
 
 # ============================================================================ content
@@ -190,7 +190,7 @@ def sheet(loss: Loss) -> Sheet:
         gradients=tuple(gradients),
         hessians=hessians,
         hessian_note=hessian_note,
-        steps=tuple(derivation(loss)),
+        steps=tuple(loss.derivation()),
         domains=tuple(domains),
         constraints=constraints,
         params=params,

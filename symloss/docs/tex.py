@@ -19,7 +19,6 @@ from symloss.docs.table import article_table
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
-from symloss.symbolic.derivation import derivation
 from symloss.version import __version__
 
 # ============================================================================ LaTeX handout
@@ -279,7 +278,7 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
     if with_derivation:
         lines.append(r"\subsection*{Derivation}")
         lines.append(r"\begin{enumerate}")
-        for step in derivation(loss):
+        for step in loss.derivation():
             lines.append(
                 rf"\item \textbf{{{tex_text(step.title)}.}} {_breakable(tex_text(step.note))}"
             )

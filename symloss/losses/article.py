@@ -18,6 +18,7 @@ from symloss.losses.common import (
     ONE_HOT,
     ONE_HOT_TARGET,
     PROBABILITY,
+    RESIDUAL,
     ROWS,
     SAMPLES,
     build,
@@ -65,6 +66,7 @@ sse = elementwise(
     scale=Rational(1, 2),
     reduction="sum",
     index=k,
+    named=(RESIDUAL,),
     aliases=("sse",),
     group="regression",
     references=(

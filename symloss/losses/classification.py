@@ -39,12 +39,14 @@ from symloss.losses.common import (
     class_weight_symbol,
     elementwise,
     mean_statement,
+    named_margin,
     param,
     rowwise,
     t,
     z,
 )
-from symloss.symbols import i, j, m, sigmoid, softmax
+from symloss.symbolic.naming import Named
+from symloss.symbols import array, i, j, m, sigmoid, softmax
 
 alpha_symbol = Symbol("alpha", nonnegative=True)
 gamma = Symbol("gamma", nonnegative=True)
@@ -67,6 +69,27 @@ _CLASS_ROWS = (
 
 
 # ---------------------------------------------------------------------- focal losses
+#: What the focal losses' derivations name: the probability p, and the class-balanced
+#: alpha_t and p_t of Lin et al.; their modulating base (1 - t) p + t (1 - p) is 1 - p_t.
+_p, _p_t, _alpha_t = array("p")[i], array("p_t")[i], array("alpha_t")[i]
+FOCAL_NAMED = (
+    Named(_p, sigmoid(z[i]), "the predicted probability"),
+    Named(
+        _alpha_t,
+        alpha_symbol * t[i] + (1 - alpha_symbol) * (1 - t[i]),
+        "the class balance",
+    ),
+    Named(
+        _p_t,
+        _p * t[i] + (1 - _p) * (1 - t[i]),
+        "the probability of the true class",
+        also=(((1 - _p) * t[i] + (1 - t[i]) * _p, 1 - _p_t),),
+    ),
+)
+#: The softmax losses' name for the softmax: p_ij = softmax(z)_ij.
+SOFTMAX_NAMED = (Named(array("p")[i, j], softmax(z, i, j), "the softmax probability"),)
+
+
 def sigmoid_focal(*, alpha: float | None = 0.25) -> Loss:
     r"""Sigmoid focal loss (Lin et al. 2017), as torchvision's ``sigmoid_focal_loss``.
 
@@ -119,6 +142,7 @@ def sigmoid_focal(*, alpha: float | None = 0.25) -> Loss:
         logits=True,
         target=BINARY_TARGET,
         params=tuple(params),
+        named=FOCAL_NAMED,
         aliases=("focal", "sigmoid_focal_loss"),
         references=(
             "torchvision: torchvision.ops.sigmoid_focal_loss "
@@ -178,6 +202,7 @@ def softmax_focal() -> Loss:
             ),
             GAMMA,
         ),
+        named=SOFTMAX_NAMED,
         aliases=("categorical_focal", "categorical_focal_crossentropy", "focal_softmax"),
         references=(
             "Keras: keras.losses.categorical_focal_crossentropy / "
@@ -235,6 +260,7 @@ def poly1_cross_entropy() -> Loss:
                 "coefficient of the first polynomial term, epsilon (1 - p_t)",
             ),
         ),
+        named=SOFTMAX_NAMED,
         aliases=("poly1", "poly_loss", "poly_loss_cross_entropy"),
         references=(
             "optax: optax.losses.poly_loss_cross_entropy (epsilon=2.0) "
@@ -277,6 +303,7 @@ def soft_margin() -> Loss:
         scale=S.NegativeOne,
         logits=True,
         target=SIGNED_LABEL,
+        named=(named_margin(z),),
         aliases=("soft_margin_loss",),
         references=(
             "PyTorch: torch.nn.functional.soft_margin_loss "

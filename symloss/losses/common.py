@@ -11,7 +11,9 @@ r"""What the loss families share, each stated once: arrays, domains, hyperparame
   sample, :math:`\sum_i f(y_i, t_i)`), :func:`rowwise` (one term per sample and class,
   :math:`\sum_i \sum_j f(y_{ij}, t_{ij})`) and :func:`per_row` (one term per sample,
   over its whole row); each on logits :math:`z` with ``logits=True``;
-* :func:`mean_statement`, the reduction clause that opens several losses' conventions.
+* :func:`mean_statement`, the reduction clause that opens several losses' conventions;
+* the named quantities several families share (:data:`RESIDUAL`, :func:`named_margin`),
+  which derivations print by name (:mod:`symloss.symbolic.naming`).
 
 A domain or constraint used by one family only stays in that family's module.
 
@@ -28,6 +30,7 @@ from sympy import FiniteSet, IndexedBase, Interval, Symbol
 from symloss.core.domain import Domain, Param
 from symloss.core.loss import Index, Loss
 from symloss.symbolic.calculus import Constraint
+from symloss.symbolic.naming import Named
 from symloss.symbols import array, i, j, m, n
 
 # ---------------------------------------------------------------------- arrays
@@ -38,6 +41,18 @@ class_weight_symbol = array("w")
 #: The sums of the common shapes: over the samples, and over samples and classes.
 SAMPLES: tuple[Index, ...] = ((i, n),)
 ROWS: tuple[Index, ...] = ((i, n), (j, m))
+
+# ---------------------------------------------------------------------- named quantities
+#: The residual e = y - t, named in the derivations of the losses of a residual
+#: (regression, Gaussian NLL, Tweedie, the article's SSE).
+RESIDUAL = Named(array("e")[i], y[i] - t[i], "the residual")
+
+
+def named_margin(x: IndexedBase) -> Named:
+    r"""The margin :math:`\mu_i = t_i x_i` of a score ``x`` (``y`` or logits ``z``) and a
+    target in {-1, 1}: the hinge and exponential losses are functions of it."""
+    return Named(array("mu")[i], t[i] * x[i], "the margin")
+
 
 # ---------------------------------------------------------------------- domains
 #: The set of every real-line domain: finite values only (the numeric checks refuse

@@ -29,6 +29,7 @@ from symloss.losses.common import (
     class_weight_param,
     class_weight_symbol,
     elementwise,
+    named_margin,
     param,
     per_row,
     real_line,
@@ -68,6 +69,7 @@ def hinge() -> Loss:
         relu(1 - t[i] * y[i]),
         pred=SCORE,
         target=SIGNED_LABEL,
+        named=(named_margin(y),),
         aliases=("hinge_loss",),
         references=(
             "Keras: keras.losses.hinge (https://keras.io/api/losses/hinge_losses/).",
@@ -101,6 +103,7 @@ def squared_hinge() -> Loss:
         relu(1 - t[i] * y[i]) ** 2,
         pred=SCORE,
         target=SIGNED_LABEL,
+        named=(named_margin(y),),
         aliases=("squared_hinge_loss", "l2_hinge"),
         references=(
             "Keras: keras.losses.squared_hinge (https://keras.io/api/losses/hinge_losses/).",

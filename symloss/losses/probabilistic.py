@@ -31,10 +31,12 @@ from symloss.losses.common import (
     NONNEGATIVE_REALS,
     POSITIVE,
     REAL,
+    RESIDUAL,
     SIGNED_LABEL,
     elementwise,
     eps_param,
     epsilon,
+    named_margin,
     t,
     y,
 )
@@ -146,6 +148,7 @@ def gaussian_nll(*, full: bool = False) -> Loss:
         scale=Rational(1, 2),
         extra={var: Domain(NONNEGATIVE_REALS, None, "variance >= 0 (clamped below at eps)")},
         params=(eps_param(1e-6, "lower clamp on the variance, as in PyTorch"),),
+        named=(RESIDUAL,),
         aliases=("gaussian_nll_loss",),
         references=(
             "PyTorch: torch.nn.functional.gaussian_nll_loss "
@@ -171,6 +174,7 @@ gamma_deviance = elementwise(
     scale=S(2),
     pred=POSITIVE,
     target=POSITIVE,
+    named=(RESIDUAL,),
     aliases=("mean_gamma_deviance",),
     references=(
         "scikit-learn: sklearn.metrics.mean_gamma_deviance "
@@ -243,6 +247,7 @@ tweedie = elementwise(
             "p = 0 the squared error",
         ),
     ),
+    named=(RESIDUAL,),
     aliases=("mean_tweedie_deviance", "tweedie_deviance"),
     references=(
         "scikit-learn: sklearn.metrics.mean_tweedie_deviance "
@@ -274,6 +279,7 @@ exponential = elementwise(
     "Exponential loss",
     exp(-t[i] * y[i]),
     target=SIGNED_LABEL,
+    named=(named_margin(y),),
     aliases=("exponential_loss",),
     references=(
         "scikit-learn: sklearn.ensemble.GradientBoostingClassifier(loss='exponential') "

@@ -26,13 +26,16 @@ import sympy as sp
 from sympy import Abs, Add, Interval, Max, Piecewise, Rational, S, Symbol, cosh, log
 
 from symloss.core.domain import Domain
-from symloss.losses.common import elementwise, eps_param, epsilon, param, t, y
+from symloss.losses.common import RESIDUAL, elementwise, eps_param, epsilon, param, t, y
 from symloss.symbols import i
 
 ABOVE_MINUS_ONE = Domain(Interval.open(-1, sp.oo), None, "greater than -1, so log(1 + x) exists")
 
 #: The residual as PyTorch writes it (input - target), kept in that order for printing.
 residual = Add(y[i], -t[i], evaluate=False)
+
+#: What this family's derivations name: the residual e = y - t.
+NAMED = (RESIDUAL,)
 
 _REDUCTION = "Mean over the n elements (reduction='mean', as PyTorch and Keras); "
 
@@ -41,6 +44,7 @@ mean_squared_error = elementwise(
     "mean_squared_error",
     "Mean squared error",
     residual**2,
+    named=NAMED,
     aliases=("mse", "mse_loss"),
     references=(
         "PyTorch: torch.nn.functional.mse_loss "
@@ -58,6 +62,7 @@ mean_absolute_error = elementwise(
     "mean_absolute_error",
     "Mean absolute error",
     Abs(residual),
+    named=NAMED,
     aliases=("mae", "l1", "l1_loss"),
     references=(
         "PyTorch: torch.nn.functional.l1_loss "
@@ -79,6 +84,7 @@ huber = elementwise(
         (delta * (Abs(residual) - delta / 2), True),
     ),
     params=(param("delta", delta, 1.0, "where the square turns linear", sweep=(0.5, 1, 2)),),
+    named=NAMED,
     aliases=("huber_loss",),
     references=(
         "PyTorch: torch.nn.functional.huber_loss "
@@ -104,6 +110,7 @@ smooth_l1 = elementwise(
         (Abs(residual) - beta / 2, True),
     ),
     params=(param("beta", beta, 1.0, "where the square turns linear"),),
+    named=NAMED,
     aliases=("smooth_l1_loss",),
     references=(
         "PyTorch: torch.nn.functional.smooth_l1_loss "
@@ -121,6 +128,7 @@ log_cosh = elementwise(
     "log_cosh",
     "Log-cosh loss",
     log(cosh(residual)),
+    named=NAMED,
     aliases=("logcosh",),
     references=(
         "Keras: keras.losses.LogCosh / keras.losses.log_cosh "
@@ -150,6 +158,7 @@ pinball = elementwise(
             upper=1,
         ),
     ),
+    named=NAMED,
     aliases=("quantile", "pinball_loss", "mean_pinball_loss", "quantile_loss"),
     references=(
         "scikit-learn: sklearn.metrics.mean_pinball_loss (parameter alpha) "
@@ -173,6 +182,7 @@ mean_squared_log_error = elementwise(
     (log(1 + y[i]) - log(1 + t[i])) ** 2,
     pred=ABOVE_MINUS_ONE,
     target=ABOVE_MINUS_ONE,
+    named=NAMED,
     aliases=("msle", "mean_squared_logarithmic_error"),
     references=(
         "scikit-learn: sklearn.metrics.mean_squared_log_error "
@@ -193,6 +203,7 @@ mean_absolute_percentage_error = elementwise(
     Abs(t[i] - y[i]) / Max(Abs(t[i]), epsilon),
     scale=S(100),
     params=(eps_param(1e-7, "lower bound on |t| in the denominator (Keras's backend.epsilon())"),),
+    named=NAMED,
     aliases=("mape",),
     references=(
         "Keras: keras.losses.MeanAbsolutePercentageError "

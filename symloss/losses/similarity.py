@@ -31,7 +31,8 @@ from sympy import Add, Interval, Mul, Pow, S, Sum, Symbol
 
 from symloss.core.domain import Domain
 from symloss.losses.common import REAL, epsilon_or_zero, param, per_row, t, y
-from symloss.symbols import i, k, m
+from symloss.symbolic.naming import Named
+from symloss.symbols import array, i, k, m
 
 SCORE = Domain(
     Interval.open(0, 1),
@@ -116,6 +117,14 @@ _false_pos = _row_sum(Mul(y[i, k], 1 - t[i, k], evaluate=False))
 _false_neg = _row_sum(Mul(1 - y[i, k], t[i, k], evaluate=False))
 _dice_den = Add(_row_sum(y[i, k]), _row_sum(t[i, k]), smooth, evaluate=False)
 
+#: What this family's derivations name: a row's true positives, false positives and
+#: false negatives (soft counts), as Salehi et al. write the Tversky index.
+NAMED = (
+    Named(array("TP")[i], Sum(y[i, k] * t[i, k], (k, 1, m)), "true positives of row i"),
+    Named(array("FP")[i], Sum(y[i, k] * (1 - t[i, k]), (k, 1, m)), "false positives"),
+    Named(array("FN")[i], Sum((1 - y[i, k]) * t[i, k], (k, 1, m)), "false negatives"),
+)
+
 dice = per_row(
     "dice",
     "Dice loss",
@@ -124,6 +133,7 @@ dice = per_row(
     pred=SCORE,
     target=MASK,
     params=(_SMOOTH,),
+    named=NAMED,
     aliases=("dice_loss",),
     references=_OVERLAP_REFS,
     conventions=(
@@ -157,6 +167,7 @@ tversky = per_row(
         param("beta", beta, 0.5, "weight of false negatives"),
         _SMOOTH,
     ),
+    named=NAMED,
     aliases=("tversky_loss",),
     references=(
         'S. S. M. Salehi, D. Erdogmus and A. Gholipour, "Tversky loss function for '

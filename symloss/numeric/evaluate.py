@@ -160,9 +160,14 @@ class Kernels:
         return self.loss.input_indices
 
     @cached_property
+    def stable_summand(self) -> sp.Expr:
+        """The float64-stable summand the value kernels are compiled from (shown as the
+        derivation's last step, "What the kernel computes")."""
+        return self.stable(self.derived.kernel_summand)
+
+    @cached_property
     def value(self) -> Kernel:
-        summand = self.stable(self.derived.kernel_summand)
-        return self._compile(summand, self.loss.indices, "value")
+        return self._compile(self.stable_summand, self.loss.indices, "value")
 
     @cached_property
     def gradient(self) -> Kernel:
@@ -185,7 +190,7 @@ class Kernels:
         if loss.indices != loss.input_indices[: len(loss.indices)]:
             return None
         d = self.derived
-        exprs = (self.stable(d.kernel_summand), self.stable(d.kernel_gradient[0]))
+        exprs = (self.stable_summand, self.stable(d.kernel_gradient[0]))
         return self._compile(exprs, self.layout, "value-and-gradient")
 
 

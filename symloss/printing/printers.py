@@ -13,7 +13,7 @@ from sympy import Add, Indexed, Mul, Pow, Sum
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pretty.pretty import PrettyPrinter
-from sympy.printing.pretty.pretty_symbology import pretty_use_unicode
+from sympy.printing.pretty.pretty_symbology import pretty_symbol, pretty_use_unicode
 from sympy.printing.pretty.stringpict import prettyForm
 
 STYLES = ("article", "standard")
@@ -62,6 +62,8 @@ class StandardLatexPrinter(LatexPrinter):
         name = str(expr.base.label)
         if len(name) > 1 and name.isalpha() and not self._print(expr.base.label).startswith("\\"):
             return rf"\mathrm{{{name}}}"
+        if "_" in name:  # a subscripted name (p_t, the focal loss's): braced, then indexed
+            return f"{{{self._print(expr.base.label)}}}"
         return self._print(expr.base.label)
 
     def _print_Derivative(self, expr):
@@ -93,6 +95,13 @@ class StandardLatexPrinter(LatexPrinter):
         label = self._print(base.label)
         tex = rf"\operatorname{{logsumexp}}\left({label}\right)_{{{self._print(r)}}}"
         return f"{tex}^{{{exp}}}" if exp else tex
+
+    def _print_where_nonneg(self, expr, exp=None):
+        # The kernels' select (symloss.numeric.ops), matched by name: this layer sits
+        # below numeric.  As a case split, narrower than a three-argument function.
+        x, a, b = (self._print(e) for e in expr.args)
+        tex = rf"\begin{{cases}} {a} & {x} \ge 0 \\{b} & {x} < 0 \end{{cases}}"
+        return rf"\left({tex}\right)^{{{exp}}}" if exp else tex
 
     def _print_Mul(self, expr):
         sums = [f for f in expr.args if isinstance(f, Sum)]
@@ -238,6 +247,9 @@ class TextPrinter(PrettyPrinter):
     def _print_Indexed(self, expr):
         sub = "".join(str(i) for i in expr.indices)
         label = str(expr.base.label)
+        if self._unicode:  # Greek and subscripted names as symbols: ℓᵢ, (pₜ)ᵢ
+            label = f"({pretty_symbol(label)})" if "_" in label else pretty_symbol(label)
+            label = {"ell": "ℓ"}.get(label, label)  # SymPy's pretty_symbol leaves it
         if not self._unicode:
             if all(len(str(i)) == 1 for i in expr.indices):
                 return prettyForm(f"{label}_{sub}")

@@ -9,5 +9,8 @@ through its attributes; the type is imported only under ``TYPE_CHECKING``).
 - :mod:`~symloss.symbolic.derivatives`: one loss's gradient and Hessian, kernel and
   display forms, cached;
 - :mod:`~symloss.symbolic.derivation`: the gradient's derivation, step by step;
+- :mod:`~symloss.symbolic.step`: one step of it (:class:`Step`) and how it prints;
+- :mod:`~symloss.symbolic.naming`: the quantities loss families name (residual,
+  TP/FP/FN, ``p_t``), written into expressions and expanded back;
 - :mod:`~symloss.symbolic.budget`: time and size budgets for work on user input.
 """

@@ -17,10 +17,27 @@ between SymPy expressions, with a title and, where the step relies on one, the
 
 * **Any other loss**: differentiate the summand under the sum (a Kronecker delta
   :math:`\delta` marks the one element that depends on the input), collapse the sum
-  against the delta, and simplify to :meth:`Loss.gradient`.
+  against the delta, and simplify to :meth:`Loss.gradient` (over a common
+  denominator where the collapsed sum adds fractions, as BCE's does).
 
-The last expression of the last step is always ``loss.gradient()``;
-``tests/test_derivation.py`` checks numerically that every equality in every step holds.
+Then, where the family's named quantities shorten it, the Hessian in those names
+(expanded, it is :meth:`Loss.hessian`, shown on its own); and, from :meth:`Loss.derivation`
+(which passes the kernel's forms from :mod:`symloss.numeric`, a layer above this one),
+a last step **What the kernel computes**: the summand as defined, equal to the
+float64-stable form the NumPy kernel is compiled from, with the reason for each
+rewrite (``log σ(z) = −softplus(−z)``, ``xlogy``, ``log-sum-exp``).
+
+Each step's note is written from what the step did (a delta collapsed, a factor
+cancelled, a constraint used).  Where the loss's family names quantities
+(``loss.named``: the residual, TP/FP/FN, ``p_t``; :mod:`symloss.symbolic.naming`) and
+a name pays for itself, a step prints in those names with a "where" block; its ``rhs``
+stays the expanded form, and ``named=False`` prints that.  No step repeats the form
+before it, neither expanded nor as printed.
+
+The last expression of the last gradient step is always ``loss.gradient()``;
+``tests/symbolic/test_derivation.py`` checks numerically that every equality in every
+step holds, and ``tests/symbolic/test_kernel_step.py`` that the kernel's forms equal
+the definition at 50 digits.
 
 Examples
 --------
@@ -35,198 +52,41 @@ Examples
 >>> print(steps[1].latex())  # doctest: +NORMALIZE_WHITESPACE
 \frac{\partial y_{i}}{\partial z_{i}} = \left(1 - \sigma\left(z_{i}\right)\right)
 \sigma\left(z_{i}\right) = \left(1 - y_{i}\right) y_{i}
->>> steps[-1].equation
+>>> steps[3].equation
 Eq(Derivative(E, z[i]), (sigmoid(z[i]) - t[i])/n)
+>>> "cancels" in steps[3].note and "delta" not in steps[3].note
+True
+>>> huber = symloss.get("huber").derivation()
+>>> print(huber[1].where_latex())
+e_{i} = y_{i} - t_{i}
+>>> huber[-1].title
+'What the kernel computes'
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import sympy as sp
-from sympy import Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
+from sympy import Add, Derivative, Indexed, KroneckerDelta, Mul, Sum, Symbol
 
-from symloss.printing.breaking import aligned as aligned_body
-from symloss.printing.breaking import broken
-from symloss.printing.printers import (
-    _PRINTERS,
-    STYLES,
-    TextPrinter,
-    _unicode_mode,
-    latex_expr,
-    pretty,
-    render,
-)
+from symloss.printing.printers import latex_expr, pretty
 from symloss.symbolic import calculus as _calculus
 from symloss.symbolic.calculus import Constraint
+from symloss.symbolic.naming import in_names
+from symloss.symbolic.step import E, Step, same_form, without_repeats
 from symloss.symbols import FRESH_LETTERS, fresh_index
+
+__all__ = ["E", "HESSIAN_TITLE", "KERNEL_TITLE", "Step", "derivation", "same_form"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from symloss.core.loss import Loss
 
-#: The symbol of the loss value on the left of every step.
-E = Symbol("E")
-
 #: Letters for new summation indices, in order of preference: the usual ones, then
 #: ``i`` and ``j`` as a last resort.
 _FRESH_LETTERS = FRESH_LETTERS + "ij"
-
-
-@dataclass(frozen=True)
-class Step:
-    r"""One step of a derivation: ``lhs = rhs[0] = rhs[1] = ...``.
-
-    Parameters
-    ----------
-    title : str
-        What the step does, e.g. ``"Chain rule"``.
-    lhs : sympy.Expr
-        The left-hand side, usually a ``Derivative``.
-    rhs : tuple of sympy.Expr
-        Equal forms of the right-hand side, from the first to the simplest.
-    constraint : Constraint, optional
-        The fact about the data that this step relies on.
-    used_as : sympy.Eq, optional
-        The constraint as this step uses it, with this step's index letters
-        (e.g. :math:`\sum_{k=1}^{m} t_{ik} = 1`).
-    note : str
-        One sentence, in words, of why the step holds.
-    brackets : bool
-        Print each Kronecker delta as an Iverson bracket, :math:`[k = i]`, because the
-        loss has a symbol of its own called :math:`\delta` (Huber's threshold).
-    """
-
-    title: str
-    lhs: sp.Expr
-    rhs: tuple[sp.Expr, ...]
-    constraint: Constraint | None = None
-    used_as: sp.Eq | None = None
-    note: str = ""
-    brackets: bool = False
-
-    @property
-    def equation(self) -> sp.Eq:
-        """``Eq(lhs, rhs[-1])``: what the step establishes."""
-        return sp.Eq(self.lhs, self.rhs[-1], evaluate=False)
-
-    def latex(self, style: str = "standard", aligned: bool = False) -> str:
-        r"""The step as LaTeX, in the article's or the standard notation.
-
-        With ``aligned=True`` each form goes on its own line, as the body of an
-        ``aligned`` (or ``align*``) environment: ``lhs &= a \\ &= b``.
-        """
-        if style not in STYLES:
-            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
-        left = self._latex(self.lhs, style)
-        if aligned:
-            # Each form on its own line, and a form wider than a column cut at its
-            # top-level signs (symloss.printing.breaking).
-            printer = self._printer(style)
-            return aligned_body(left, [broken(r, printer) for r in self.rhs])
-        forms = [self._latex(r, style) for r in self.rhs]
-        return " = ".join([left, *forms])
-
-    def constraint_latex(self, style: str = "standard") -> str:
-        """The constraint as used here, as LaTeX (empty when the step uses none)."""
-        if self.used_as is None:
-            return ""
-        return f"{self._latex(self.used_as.lhs, style)} = {self._latex(self.used_as.rhs, style)}"
-
-    def _latex(self, expr: sp.Basic, style: str) -> str:
-        if not self.brackets:
-            return latex_expr(expr, style)
-        return self._printer(style).doprint(expr)
-
-    def _printer(self, style: str):
-        kind = _PRINTERS[style]
-        return (_bracket_printer(kind) if self.brackets else kind)()
-
-    def pretty(self, use_unicode: bool = True, num_columns: int | None = None) -> str:
-        """The step as text (title, equation, constraint), as a terminal shows it:
-        Unicode or ASCII, unwrapped unless *num_columns* is given."""
-        from sympy.printing.pretty.stringpict import prettyForm
-
-        kind = _bracket_printer(TextPrinter) if self.brackets else TextPrinter
-        printer = kind({"use_unicode": use_unicode, "wrap_line": False})
-        with _unicode_mode(use_unicode):
-            form = printer._print(self.lhs)
-            for r in self.rhs:
-                form = prettyForm(*form.right(" = "))
-                form = prettyForm(*form.right(printer._print(r)))
-        lines = [self.title, render(form, use_unicode, num_columns)]
-        if self.constraint is not None:
-            lines.append(f"(uses {self.constraint.name}: {self.constraint.description})")
-        return "\n".join(lines)
-
-
-def _canonical(e: sp.Expr) -> sp.Expr:
-    """*e* with the bound index of each sum renamed in order of appearance."""
-    count = 0
-
-    def rename(node):
-        nonlocal count
-        if isinstance(node, Sum):
-            body, limits = rename(node.function), []
-            for v, lo, hi in node.limits:
-                count += 1
-                new = Symbol(f"_bound{count}", integer=True)
-                body = body.xreplace({v: new})
-                limits.append((new, lo, hi))
-            return Sum(body, *limits)
-        if node.args:
-            return node.func(*[rename(a) for a in node.args], evaluate=False)
-        return node
-
-    try:
-        return rename(e)
-    except Exception:  # a node that cannot be rebuilt unevaluated: compare as is
-        return e
-
-
-def same_form(a: sp.Expr, b: sp.Expr) -> bool:
-    """Whether two forms are the same formula, up to the names of their bound indices."""
-    if a == b or latex_expr(a) == latex_expr(b):
-        return True
-    return latex_expr(_canonical(a)) == latex_expr(_canonical(b))
-
-
-def _without_repeats(steps: list[Step]) -> list[Step]:
-    """*steps* without forms that only restate the form before them (Huber's "Simplify"
-    after "Collapse the sum", a rename of a summation index): the later form is kept
-    (it is the canonical one), and a step left with no new form is dropped."""
-    out: list[Step] = []
-    for step in steps:
-        forms: list[sp.Expr] = []
-        for form in step.rhs:
-            if forms and same_form(forms[-1], form):
-                forms[-1] = form
-            else:
-                forms.append(form)
-        if out and same_form(out[-1].rhs[-1], forms[0]):
-            out[-1] = replace(out[-1], rhs=(*out[-1].rhs[:-1], forms[0]))
-            forms.pop(0)
-        if not forms:
-            continue
-        out.append(replace(step, rhs=tuple(forms)) if len(forms) != len(step.rhs) else step)
-    return out
-
-
-def _bracket_printer(printer: type) -> type:
-    """*printer* with Kronecker deltas written as Iverson brackets, ``[k = i]``."""
-
-    class BracketPrinter(printer):
-        def _print_KroneckerDelta(self, expr, exp=None):
-            a, b = (self._print(x) for x in expr.args)
-            if isinstance(a, str):  # LaTeX
-                tex = rf"\left[{a} = {b}\right]"
-                return f"{tex}^{{{exp}}}" if exp else tex
-            from sympy.printing.pretty.stringpict import prettyForm
-
-            return prettyForm(f"[{a.render(wrap_line=False)} = {b.render(wrap_line=False)}]")
-
-    return BracketPrinter
 
 
 def _delta_clash(loss: Loss) -> bool:
@@ -234,7 +94,7 @@ def _delta_clash(loss: Loss) -> bool:
     return any(latex_expr(s) == r"\delta" for s in loss.expr.free_symbols if isinstance(s, Symbol))
 
 
-def derivation(loss: Loss) -> list[Step]:
+def derivation(loss: Loss, named: bool = True, kernel: Sequence[sp.Expr] = ()) -> list[Step]:
     """The derivation of ``loss.gradient()``, step by step.
 
     Parameters
@@ -242,20 +102,171 @@ def derivation(loss: Loss) -> list[Step]:
     loss : Loss
         Any registered (or unregistered) loss.  A loss on logits takes its base loss
         from ``loss.composition.base_loss``.
+    named : bool
+        Print each step with the quantities the loss's family names
+        (``loss.named``: the residual, TP/FP/FN, ``p_t``), with a "where" block, where
+        that shortens the step.  ``False`` prints every form expanded.  The ``rhs`` of
+        every step is the expanded form either way.
+    kernel : sequence of sympy.Expr
+        The per-element summand as the numeric kernel evaluates it, from the stable
+        form to the form compiled (:meth:`Loss.derivation` passes them from
+        :mod:`symloss.numeric`).  Given, a last step "What the kernel computes" shows
+        the definition equal to them.
 
     Returns
     -------
     list of Step
         For a loss on logits: the gradient by the prediction, the activation's
         derivative, the chain rule and the simplification.  Otherwise: differentiate
-        under the sum, collapse the sum, simplify.  The last form of the last step
-        is ``loss.gradient()``.
+        under the sum, collapse the sum, simplify.  The last form of the last gradient
+        step is ``loss.gradient()``; the kernel's step, if any, follows it.
     """
+    key = (named, tuple(kernel))
+    cache = loss.__dict__.setdefault("_derivations", {})
+    if key not in cache:
+        cache[key] = tuple(_derive(loss, named, kernel))
+    return list(cache[key])
+
+
+def _derive(loss: Loss, named: bool, kernel: Sequence[sp.Expr]) -> list[Step]:
     steps = _composed(loss) if loss.composition is not None else _direct(loss)
-    steps = _without_repeats(steps)
+    steps = without_repeats(steps)
+    steps.append(_hessian_step(loss))
+    if kernel:
+        steps.append(_kernel_step(loss, kernel))
     if _delta_clash(loss):
         steps = [replace(s, brackets=True, note=_bracket_note(s.note)) for s in steps]
-    return steps
+    quantities = getattr(loss, "named", ())
+    if named and quantities:
+        out: list[Step] = []
+        for s in steps:
+            # Once a name is in use, the next steps keep it where it occurs.
+            keep = bool(out and out[-1].where)
+            out.append(_with_names(s, quantities, keep))
+        steps = without_repeats(out, printed=True)
+    # The Hessian is a step only where it reads in the named quantities: expanded, it
+    # is Loss.hessian(), which a page already shows in its own section.
+    return [s for s in steps if s.title != HESSIAN_TITLE or s.where]
+
+
+def _with_names(step: Step, quantities, keep: bool = False) -> Step:
+    """*step* printed with the named quantities, where that saves the reader symbols:
+    the named forms and their "where" block print shorter than the expanded forms."""
+    if step.title == KERNEL_TITLE:
+        return step  # the kernel's own form, exactly as compiled
+    named, where = [], []
+    for form in step.rhs:
+        new, used = in_names(form, quantities)
+        named.append(new)
+        where.extend(u for u in used if u not in where)
+    if not where:
+        return step
+    before = sum(len(latex_expr(f)) for f in step.rhs)
+    after = sum(len(latex_expr(f)) for f in named)
+    block = sum(len(latex_expr(a)) + len(latex_expr(b)) for a, b in where)
+    # A name pays for its definition when it shortens the step, definitions included,
+    # or when it stands for something written several times in one form (TP, p_t).
+    pays = after + block < before or (after < before and _repeated(named, where))
+    if not (pays or keep):
+        return step
+    return replace(step, named=tuple(named), where=tuple(where))
+
+
+def _repeated(forms: Sequence[sp.Expr], where) -> bool:
+    """Whether some form holds one of the names at least twice."""
+    bases = {n.base if isinstance(n, Indexed) else n for n, _ in where}
+    for form in forms:
+        seen: dict = {}
+        for node in sp.preorder_traversal(form):
+            key = node.base if isinstance(node, Indexed) else node
+            if key in bases:
+                seen[node] = seen.get(node, 0) + 1
+                if seen[node] >= 2:
+                    return True
+    return False
+
+
+#: The title of the Hessian's step.
+HESSIAN_TITLE = "Differentiate once more: the Hessian"
+
+
+def _hessian_step(loss: Loss) -> Step:
+    """The Hessian, as :meth:`Loss.hessian` gives it, with what its shape means."""
+    lhs, hess = loss.equation("hessian")
+    names = {str(q.name.base.label) for q in getattr(loss, "named", ()) if hasattr(q.name, "base")}
+    partner = lhs.variables[-1].indices[-1] if not loss.separable else None
+    if partner is not None and str(partner) in names:
+        # The block's second index is spelled as a named quantity (p, the softmax
+        # focal loss's): print it with another letter, so p_{ik} can name the softmax.
+        letter = _fresh(_letters_in(hess) | _letters_in(lhs) | names, 1)[0]
+        lhs, hess = lhs.xreplace({partner: letter}), hess.xreplace({partner: letter})
+    if loss.separable:
+        note = (
+            "Each element's gradient depends on that element alone, so the Hessian is "
+            "diagonal; this is its diagonal entry"
+        )
+    else:
+        partner = lhs.variables[-1]
+        note = (
+            f"The gradient by {pretty(loss.element)} depends on the other elements of its "
+            f"row, so the Hessian is a block per sample, by {pretty(partner)}; "
+            "elements of different samples give 0"
+        )
+    if hess == 0:
+        note += "; it is 0 almost everywhere: the gradient is constant between the kinks"
+    return Step(HESSIAN_TITLE, lhs, (hess,), note=note + ".")
+
+
+#: The title of the last step, the kernel's form.
+KERNEL_TITLE = "What the kernel computes"
+
+#: Why each function of a stabilised form is there, by the function's class name.
+_REASONS = {
+    "softplus": "log σ(x) is −softplus(−x)",
+    "relu": "softplus(x) = max(x, 0) + log1p(e^(−|x|)): the exponent is never positive, "
+    "so no exp overflows at logits of ±1e4",
+    "logsumexp": "log softmax(z)_j is z_j − logsumexp(z), with the row maximum taken out "
+    "of the exponentials, so none overflows",
+    "xlogy": "t log y is xlogy(t, y): 0 where t = 0, its limit, not 0·(−∞) = NaN",
+    "xdivy": "a ratio whose numerator holds a target is xdivy: 0 where the numerator is 0",
+    "where_nonneg": "σ(x) is computed from e^(−|x|), which never overflows: 1/(1 + e^(−|x|)) "
+    "for x ≥ 0, e^(−|x|)/(1 + e^(−|x|)) below",
+    "log1p": "log(1 + x) is log1p(x), exact for small x",
+    "expm1": "e^x − 1 is expm1(x), exact for small x",
+    "tanh": "sinh/cosh is tanh, finite where both overflow",
+    "Piecewise": "the form switches where one expression would overflow or cancel",
+}
+
+
+def _kernel_step(loss: Loss, kernel: Sequence[sp.Expr]) -> Step:
+    r"""``ℓ = scale·term = stable form = compiled form``, with the reason for each change."""
+    ell = sp.IndexedBase(Symbol("ell"))[tuple(v for v, _ in loss.indices)]
+    forms: list[sp.Expr] = []
+    for form in (loss.scale * loss.term, *kernel):
+        if not forms or not same_form(forms[-1], form):
+            forms.append(form)
+    definition = forms[0]
+    added: list[str] = []
+    if loss.stable_term is not None:
+        added.append(
+            "the kernel starts from the loss's stable form of the definition, "
+            "which has no cancellation"
+        )
+    before = {type(n).__name__ for n in sp.preorder_traversal(definition)}
+    for form in forms[1:]:
+        for node in sp.preorder_traversal(form):
+            name = type(node).__name__
+            if name in _REASONS and name not in before and _REASONS[name] not in added:
+                added.append(_REASONS[name])
+    sums = " and ".join(f"{v}" for v, _ in loss.indices)
+    lead = f"E is the sum of this summand over {sums}"
+    if loss.count != 1:
+        lead += f", divided by {sp.sstr(loss.count)}"
+    if added:
+        note = f"{lead}; the kernel evaluates it in a float64-stable form: " + "; ".join(added)
+    else:
+        note = f"{lead}; the kernel evaluates it as written: nothing in it overflows or cancels"
+    return Step(KERNEL_TITLE, ell, tuple(forms), note=note + ".")
 
 
 def _bracket_note(note: str) -> str:
@@ -350,9 +361,7 @@ def _composed(loss: Loss) -> list[Step]:
     forms.append(to_logits(forms[-1]))
     forms.append(loss.gradient())
     first = used[0] if used else (None, None)
-    note = "Multiply out; the deltas pick single terms of the sums."
-    if first[0] is not None:
-        note += f" Then use the constraint: {first[0].description}."
+    note = _simplify_note(grad_src, jac_y, limits, first[0], y_el.base)
     steps.append(
         Step(
             "Simplify",
@@ -375,6 +384,29 @@ def _composed(loss: Loss) -> list[Step]:
             )
         )
     return steps
+
+
+def _simplify_note(grad: sp.Expr, jac: sp.Expr, limits, constraint, pred_base) -> str:
+    """What the chain rule's simplification actually did, sentence by sentence."""
+    parts = []
+    if limits and jac.has(KroneckerDelta):
+        (letter, *_), *_ = limits
+        parts.append(
+            f"Multiply out; the Kronecker delta keeps the one term of the sum over {letter} "
+            "where the class indices agree"
+        )
+    else:
+        parts.append("Multiply the two factors")
+    den = sp.fraction(sp.together(grad))[1]
+    common = [f for f in Mul.make_args(jac) if f.has(pred_base) and f in Mul.make_args(den)]
+    if common:
+        parts.append(
+            f"{_inline(Mul(*common))} cancels against the denominator of the loss's gradient"
+        )
+    if constraint is not None:
+        parts.append(f"use the constraint: {constraint.description}")
+    parts.append(f"write {pred_base} back in the logits")
+    return "; ".join(parts) + "."
 
 
 def _jacobian_note(activation: str, coupled: bool) -> str:
@@ -447,7 +479,8 @@ def _direct(loss: Loss) -> list[Step]:
     general = _calculus.clean(
         loss.coef * collapsed, sample=sample, fixed_sign=frozenset({loss.target})
     )
-    forms, used = [general], []
+    over, over_note = _common_denominator(loss.coef, collapsed)
+    forms, used = [*over, general], []
     for c in loss.constraints_used():
         new, hit = c.apply(forms[-1])
         if hit:
@@ -455,6 +488,14 @@ def _direct(loss: Loss) -> list[Step]:
             forms.append(new)
     forms.append(loss.gradient())
     c, eq = used[0] if used else (None, None)
+    notes = [over_note] if over_note else []
+    if c is not None:
+        notes.append(f"use the constraint: {c.description}")
+    if not notes and len(Add.make_args(sp.expand(collapsed))) > 1:
+        notes.append("Collect the terms and factor")
+    elif not notes:
+        notes.append(f"Multiply in the constant factor {_inline(loss.coef)}")
+    note = "; ".join(notes)
     steps.append(
         Step(
             "Simplify",
@@ -462,10 +503,35 @@ def _direct(loss: Loss) -> list[Step]:
             _distinct(forms),
             constraint=c,
             used_as=eq,
-            note=f"Use the constraint: {c.description}." if c is not None else "",
+            note=note[0].upper() + note[1:] + ".",
         )
     )
     return steps
+
+
+def _inline(expr: sp.Expr) -> str:
+    """*expr* as one line of text for a note: the terminal's form if it fits a line."""
+    text = pretty(expr)
+    return text if "\n" not in text else sp.sstr(expr)
+
+
+def _common_denominator(coef: sp.Expr, expr: sp.Expr) -> tuple[list[sp.Expr], str]:
+    """The forms a student writes to add fractions with different denominators:
+    ``coef (a/b + c/d)`` over ``b d``, then its numerator multiplied out; and a note
+    saying so.  Empty when *expr* is not such a sum."""
+    terms = Add.make_args(sp.factor_terms(expr))
+    dens = {sp.fraction(sp.factor_terms(term))[1] for term in terms}
+    dens.discard(sp.S.One)
+    if len(terms) < 2 or len(dens) < 2 or expr.has(Sum, sp.Piecewise):
+        return [], ""
+    num, den = sp.fraction(sp.together(expr))
+    forms = [_times(coef, Mul(num, sp.Pow(den, -1, evaluate=False), evaluate=False))]
+    note = f"Put the fractions over the common denominator {_inline(den)}"
+    expanded = sp.expand(num)
+    if expanded != num:
+        forms.append(_times(coef, Mul(expanded, sp.Pow(den, -1, evaluate=False), evaluate=False)))
+        note += f"; the numerator multiplies out to {_inline(expanded)}"
+    return forms, note
 
 
 # ---------------------------------------------------------------------- helpers

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from sympy import Derivative, Indexed, KroneckerDelta
 
 import symloss
-from symloss.symbolic.derivation import E, Step, derivation
+from symloss.symbolic.derivation import HESSIAN_TITLE, KERNEL_TITLE, E, Step, derivation
+from symloss.symbolic.naming import expand
 from symloss.symbols import sigmoid, softmax
 
 COMPOSED = [L for L in LOSSES if L.composition is not None]
@@ -141,13 +142,36 @@ def points(draw, loss):
 
 
 # ---------------------------------------------------------------------- every loss
+def gradient_steps(steps):
+    """The steps of the gradient: those before the Hessian's or the kernel's."""
+    ends = [p for p, s in enumerate(steps) if s.title in (HESSIAN_TITLE, KERNEL_TITLE)]
+    end = min(ends, default=len(steps))
+    return steps[:end]
+
+
 @registry_params()
-def test_derivation_ends_at_the_gradient(loss):
+def test_derivation_ends_at_the_gradient_then_the_hessian(loss):
     steps = derivation(loss)
     assert steps and all(isinstance(s, Step) for s in steps)
-    assert steps[-1].rhs[-1] == loss.gradient()
-    assert steps[-1].lhs == Derivative(E, loss.element)
-    assert steps[-1].equation == sp.Eq(Derivative(E, loss.element), loss.gradient(), evaluate=False)
+    grad = gradient_steps(steps)
+    assert grad[-1].rhs[-1] == loss.gradient()
+    assert grad[-1].lhs == Derivative(E, loss.element)
+    assert grad[-1].equation == sp.Eq(Derivative(E, loss.element), loss.gradient(), evaluate=False)
+    # Then the Hessian as Loss.hessian() gives it, where it reads in named quantities.
+    rest = steps[len(grad) :]
+    assert [s.title for s in rest] in ([], [HESSIAN_TITLE])
+    if rest:
+        assert rest[0].where
+        lhs, hess = loss.equation("hessian")
+        if rest[0].lhs != lhs:  # the block's second index renamed away from a name (p)
+            (old,) = set(lhs.variables[-1].indices) - set(loss.element.indices)
+            (new,) = set(rest[0].lhs.variables[-1].indices) - set(loss.element.indices)
+            assert str(old) in {str(q.name.base.label) for q in loss.named}
+            lhs, hess = lhs.xreplace({old: new}), hess.xreplace({old: new})
+        assert (rest[0].lhs, rest[0].rhs) == (lhs, (hess,))
+    assert HESSIAN_TITLE not in [s.title for s in derivation(loss, named=False)]
+    # Loss.derivation() adds the kernel's step, last.
+    assert loss.derivation()[-1].title == KERNEL_TITLE
 
 
 @registry_params()
@@ -161,10 +185,24 @@ def test_constraints_named_are_those_the_gradient_uses(loss):
             assert s.constraint.apply(s.used_as.lhs) == (s.constraint.rhs, True)
 
 
+def hessian_reference(point, loss, lhs):
+    """Loss.hess at the point: the diagonal entry, or the entry of the sample's block."""
+    pred, target = (point.arrays[str(loss.pred.label)], point.arrays[str(loss.target.label)])
+    h = loss.hess(pred, target, **point.kw)
+    at = tuple(q - 1 for q in point.where)
+    if loss.separable:
+        return h[at]
+    partner = lhs.variables[-1]
+    (k,) = [int(q.xreplace(point.index_values(partner))) - 1 for q in partner.indices[-1:]]
+    return h[(*at, k)]
+
+
 @registry_params()
 @settings(max_examples=5)
 @given(data=st.data())
 def test_every_equality_holds_numerically(loss, data):
+    """Every form of every step (the named ones with their "where" expanded) is the
+    same number; the gradient steps equal Loss.grad, the Hessian's Loss.hess."""
     point = data.draw(points(loss))
     pred, target = (point.arrays[str(loss.pred.label)], point.arrays[str(loss.target.label)])
     at = tuple(q - 1 for q in point.where)
@@ -174,31 +212,43 @@ def test_every_equality_holds_numerically(loss, data):
         base = symloss.get(comp.base)
         y = point.arrays[str(comp.element.base.label)]
         expected[Derivative(E, comp.element)] = base.grad(y, target, **point.kw)[at]
-    for step in derivation(loss):
-        values = [point.value(f) for f in step.rhs if concrete(f)]
+    for step in derivation(loss):  # the kernel's step: tests/symbolic/test_kernel_step.py
+        forms = [f for f in step.rhs if concrete(f)]
+        forms += [expand(f, step.where) for f in step.named if concrete(f)]
+        values = [point.value(f) for f in forms]
         assert values, step.title
-        if step.lhs in expected:
+        if step.title == HESSIAN_TITLE:
+            reference = hessian_reference(point, loss, step.lhs)
+        elif step.lhs in expected:
             reference = expected[step.lhs]
-        elif isinstance(step.lhs.expr, Indexed) and step.lhs.expr.base == comp.element.base:
+        elif comp is not None and (
+            isinstance(step.lhs, Derivative) and step.lhs.expr.base == comp.element.base
+        ):
             reference = jacobian_by_differences(point, step.lhs)
         else:
             reference = values[0]
-        rtol = 1e-6 if isinstance(step.lhs.expr, Indexed) else 1e-9  # finite differences
+        finite_differences = isinstance(step.lhs, Derivative) and isinstance(step.lhs.expr, Indexed)
+        rtol = 1e-6 if finite_differences else 1e-9
         np.testing.assert_allclose(values, reference, rtol=rtol, atol=1e-9, err_msg=step.title)
 
 
 @registry_params()
 def test_steps_print_in_both_styles_and_as_text(loss):
-    for step in derivation(loss):
+    for step in loss.derivation():
         standard, article = step.latex("standard"), step.latex("article")
-        assert standard.startswith(r"\frac{\partial ")
+        start = r"\ell_{" if step.title == KERNEL_TITLE else r"\frac{\partial"
+        assert standard.startswith(start), step.title
         assert standard.count(" = ") >= len(step.rhs)
         assert article != standard or r"\log" not in standard
         aligned = step.latex(aligned=True)
         assert aligned.count("&=") == len(step.rhs)
         text = step.pretty()
         assert text.splitlines()[0] == step.title
-        assert "∂" in text
+        assert ("ℓ" if step.title == KERNEL_TITLE else "∂") in text
+        if step.where:
+            assert r"\text{where }" in standard and r"\text{where }" in aligned
+            assert "where " in text
+            assert len(step.named) == len(step.rhs)
         if step.constraint is not None:
             assert step.constraint.name in text
             assert step.constraint_latex().endswith("= 1")
@@ -216,7 +266,7 @@ def test_unknown_style_is_refused():
 @pytest.mark.parametrize("loss", COMPOSED, ids=[L.name for L in COMPOSED])
 def test_logits_losses_follow_the_chain_rule_in_four_steps(loss):
     comp = loss.composition
-    steps = derivation(loss)
+    steps = gradient_steps(derivation(loss))
     assert [s.title for s in steps] == [
         "Gradient of the loss by the prediction",
         "Derivative of the activation",
@@ -279,7 +329,7 @@ def test_softmax_steps_name_the_one_hot_constraint_where_it_is_used():
 # ---------------------------------------------------------------------- other losses
 @pytest.mark.parametrize("loss", DIRECT, ids=[L.name for L in DIRECT])
 def test_other_losses_differentiate_collapse_simplify(loss):
-    steps = derivation(loss)
+    steps = gradient_steps(derivation(loss))
     titles = [s.title for s in steps]
     # "Simplify" is dropped where it would only restate the collapsed sum (Huber).
     assert titles in (
@@ -296,12 +346,15 @@ def test_other_losses_differentiate_collapse_simplify(loss):
 
 
 def test_sse_derivation_reads_like_the_textbook():
-    steps = derivation(symloss.get("sse"))
+    steps = derivation(symloss.get("sse"), named=False)
     assert steps[0].latex() == (
         r"\frac{\partial E}{\partial y_{k}} = \frac{1}{2}\sum_{l=1}^{n} "
         r"2 \left(y_{l} - t_{l}\right) \delta_{k l}"
     )
-    assert steps[-1].latex() == r"\frac{\partial E}{\partial y_{k}} = y_{k} - t_{k}"
+    assert gradient_steps(steps)[-1].latex() == (
+        r"\frac{\partial E}{\partial y_{k}} = y_{k} - t_{k}"
+    )
+    assert steps == gradient_steps(steps)  # its Hessian, 1, reads as well expanded
 
 
 def test_kronecker_delta_prints_as_a_bracket_next_to_a_symbol_called_delta():
@@ -332,13 +385,43 @@ def test_no_kronecker_delta_is_confused_with_a_parameter(loss):
 
 @pytest.mark.parametrize("loss", symloss.catalog(), ids=lambda L: L.name)
 def test_no_step_restates_the_previous_one(loss):
-    """A step whose formula is the previous step's (up to index names) does nothing."""
+    """A step whose formula is the previous step's (up to index names, or as printed
+    with the named quantities) does nothing."""
     from symloss.symbolic.derivation import same_form
 
-    steps = loss.derivation()
-    for a, b in zip(steps, steps[1:]):
-        assert not same_form(a.rhs[-1], b.rhs[0]), (a.title, b.title)
-    for step in steps:
-        for x, y in zip(step.rhs, step.rhs[1:]):
-            assert not same_form(x, y), step.title
-    assert steps[-1].rhs[-1] == loss.gradient()  # the result is unchanged
+    for steps in (loss.derivation(), loss.derivation(named=False)):
+        for a, b in zip(steps, steps[1:]):
+            assert not same_form(a.rhs[-1], b.rhs[0]), (a.title, b.title)
+            shown = symloss.latex_expr(a.shown[-1]), symloss.latex_expr(b.shown[0])
+            assert shown[0] != shown[1], (a.title, b.title)
+        for step in steps:
+            for x, y in zip(step.rhs, step.rhs[1:]):
+                assert not same_form(x, y), step.title
+            printed = [symloss.latex_expr(f) for f in step.shown]
+            assert all(p != q for p, q in zip(printed, printed[1:])), step.title
+            assert step.note, step.title  # every step says what it does
+        assert gradient_steps(steps)[-1].rhs[-1] == loss.gradient()  # the result is unchanged
+
+
+def test_notes_say_what_the_step_did():
+    """Notes come from what happened: no delta is mentioned where there was none."""
+    bce_logits = derivation(symloss.get("bce_logits"))
+    assert "delta" not in bce_logits[3].note
+    assert "cancels" in bce_logits[3].note
+    cce_logits = derivation(symloss.get("cce_logits"))
+    assert "Kronecker delta keeps the one term of the sum over k" in cce_logits[3].note
+    assert "constraint" in cce_logits[3].note
+
+
+def test_bce_simplify_shows_the_common_denominator():
+    from symloss.symbols import array, index
+
+    y, t = array("y"), array("t")
+    i = index("i")
+    (simplify,) = [s for s in derivation(symloss.get("bce")) if s.title == "Simplify"]
+    over = (1 - y[i]) * y[i]
+    # By hand: -(1/n) ((1 - y) t - (1 - t) y) / ((1 - y) y), whose numerator is t - y.
+    assert sp.fraction(simplify.rhs[0].args[-1])[1] == over
+    assert sp.expand(sp.fraction(simplify.rhs[1].args[-1])[0]) == t[i] - y[i]
+    assert "common denominator" in simplify.note
+    assert simplify.rhs[-1] == symloss.get("bce").gradient()
