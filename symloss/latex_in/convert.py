@@ -7,7 +7,13 @@ and every free symbol must be the prediction, the target, a size or a declared
 parameter.  Work on the result runs under a time and size budget
 (:mod:`symloss.symbolic.budget`), because the formula came from a user.
 
-:func:`identify` names the registered loss a formula equals, symbolically.
+:func:`identify` and :func:`match` name the registered loss a formula equals on its
+domain, and the hyperparameter values that make it equal
+(:mod:`symloss.latex_in.compare` holds the numeric side).
+
+The module is long because :func:`from_latex`'s reading of sums, sizes and domains and
+the canonical forms :func:`match` compares share the same helpers for indices,
+arrays and parameters; split apart, each half would import the other's internals.
 """
 
 from __future__ import annotations
@@ -90,10 +96,22 @@ def from_latex(
     Raises
     ------
     ParseError
-        For malformed LaTeX, an unknown function, a formula with no sum over the
-        samples, a free symbol that is neither pred, target, a size nor a parameter,
-        a parameter value that is not a finite real number, or a number too large
-        for exact arithmetic (see :mod:`symloss._latex_in`).
+        For malformed LaTeX, an unknown function, a formula that is not a constant
+        times a sum over the samples (no sum; a sum inside a root, as RMSE; a norm of
+        the whole batch; a batch statistic such as ``\bar{y}`` or an inner sum over the
+        samples; a gather ``z_{i,t_i}``), an input array outside the sum, a declared
+        parameter that does not appear or whose value is not a finite real number,
+        or a number too large for exact arithmetic (see
+        :mod:`symloss.latex_in.parser`).  Symbols that are neither arrays, indices
+        nor sizes become hyperparameters, kept symbolic until bound.
+
+    Notes
+    -----
+    Written-out activations become the named ones before anything is derived
+    (:mod:`symloss.latex_in.canonical`): ``\frac{1}{1+e^{-z_i}}`` is
+    :math:`\sigma(z_i)`, the written-out softmax is ``softmax(z)_{ij}`` (and the
+    constraint :math:`\sum_j t_{ij} = 1` is recorded, as for the catalog's), so
+    gradients come out as the catalog's do.
 
     Examples
     --------
@@ -107,6 +125,7 @@ def from_latex(
     parsed = parse_latex(text, pred=pred, target=target, logits=logits, log_base=log_base)
     expr = _sizes(parsed.expr)
     coef, limits, term = _split(text, expr)
+    _refuse_batch_statistics(text, term, limits)
     term = canonical_activations(term)
     sample_size = limits[0][1]
     if coef.has(sample_size) and (coef * sample_size).free_symbols.isdisjoint({sample_size}):
@@ -194,6 +213,28 @@ def from_latex(
         )
     except ValueError as exc:
         raise ParseError(text, 0, str(exc)) from None
+
+
+def _refuse_batch_statistics(text: str, term: sp.Expr, limits) -> None:
+    r"""A ParseError where the summand sums over the samples again (a batch mean
+    ``\frac{1}{n}\sum_k y_k`` inside ``(y_i - ...)^2``): not per-sample terms."""
+    inputs = (PRED, TARGET, LOGITS)
+    for node in sp.preorder_traversal(term):
+        if not isinstance(node, Sum):
+            continue
+        for var, _, hi in node.limits:
+            over_samples = hi == n or any(
+                e.base in inputs and e.indices[0] == var for e in node.function.atoms(Indexed)
+            )
+            if over_samples:
+                second = text.find(r"\sum", text.find(r"\sum") + 1)
+                raise ParseError(
+                    text,
+                    max(second, 0),
+                    f"the sum over {var} inside the summand runs over the samples (a batch"
+                    " statistic such as a mean): the loss is not a constant times a sum of"
+                    " per-sample terms",
+                )
 
 
 #: How papers name the number of samples when a sum is written without limits
