@@ -133,7 +133,9 @@ def from_latex(
     else:
         scale, reduction = coef, "sum"
 
-    uses_logits = term.has(LOGITS) or term.has(sigmoid, softmax, logsumexp)
+    uses_logits = term.has(LOGITS) or (
+        term.has(sigmoid, softmax, logsumexp) and not term.has(PRED)
+    )
     input_base = LOGITS if uses_logits else PRED
     param_objs = []
     for sym in sorted(_free_scalars(expr), key=str):

@@ -15,10 +15,11 @@ from symloss.latex_in.compare import numerically_equal
 from symloss.symbols import array, index
 
 FOCAL = symloss.get("sigmoid_focal").latex()
-HUBER_LE = (  # Huber (1964) as Wikipedia 'Huber loss' writes it, with \le
-    r"\frac{1}{n}\sum_{i=1}^{n}\begin{cases}\frac{1}{2}(y_i - t_i)^2 & |y_i - t_i| \le c \\"
-    r" c\left(|y_i - t_i| - \frac{1}{2}c\right) & \text{otherwise}\end{cases}"
+HUBER = (  # Huber (1964) as Wikipedia 'Huber loss' writes it, with \le; @ the threshold
+    r"\frac{1}{n}\sum_{i=1}^{n}\begin{cases}\frac{1}{2}(y_i - t_i)^2 & |y_i - t_i| \le @ \\"
+    r" @\left(|y_i - t_i| - \frac{1}{2}@\right) & \text{otherwise}\end{cases}"
 )
+HUBER_LE = HUBER.replace("@", "c")
 
 
 def test_focal_with_gamma_written_as_0_matches_with_gamma_0():
@@ -71,7 +72,7 @@ def test_kinks_decide_lt_against_le():
 
 
 def test_textbook_huber_le_is_identified():
-    L = symloss.from_latex(HUBER_LE.replace("c", r"\delta"))
+    L = symloss.from_latex(HUBER.replace("@", r"\delta"))
     assert symloss.identify(L, budget_seconds=None) == "huber"
 
 
@@ -92,7 +93,7 @@ def test_norm_of_one_row():
     [
         (r"\lVert y - t \rVert_2^2", r"\lVert", "norm of the whole batch"),
         (r"-\frac{1}{n}\sum_{i=1}^{n}\log z_{i,t_i}", "t_i", "gather"),
-        (r"\frac{1}{n}\sum_{i=1}^{n}(y_i - \bar{y})^2", r"\bar", "mean of y over the batch"),
+        (r"\frac{1}{n}\sum_{i=1}^{n}(y_i - \bar{y})^2", r"y_i - \bar", "mean of y over the batch"),
         (
             r"\frac{1}{n}\sum_{i=1}^{n}\left(y_i - \frac{1}{n}\sum_{k=1}^{n} y_k\right)^2",
             r"\sum_{k",
