@@ -111,7 +111,7 @@ def _rewrite(node: sp.Basic) -> sp.Basic:
         row = _row_of_exps(node.args[0])
         if row is not None:
             return logsumexp(*row)
-    if isinstance(node, Pow) and node.exp.is_negative:
+    if isinstance(node, Pow) and (node.exp.is_negative or node.exp.could_extract_minus_sign()):
         u = _one_plus_exp(node.base)
         if u is not None:
             return sigmoid(-u) ** (-node.exp)

@@ -28,6 +28,7 @@ Layer 8 (``latex_in``): imports :mod:`symloss.symbolic` and :mod:`symloss.symbol
 
 from __future__ import annotations
 
+import functools
 import random
 import warnings
 from fractions import Fraction
@@ -60,20 +61,27 @@ def _explicit(expr: sp.Expr) -> sp.Expr:
     return expr.doit() if expr.has(Sum) else expr
 
 
-def _draw(domain, rng: random.Random) -> sp.Rational:
-    """A random rational in *domain* (a SymPy set; ``None``: the reals)."""
-    if isinstance(domain, sp.FiniteSet):
-        return sp.nsimplify(rng.choice(sorted(domain, key=float)))
-    lo, hi = -3, 3
+@functools.lru_cache(maxsize=256)
+def _bounds(domain) -> tuple[sp.Rational, sp.Rational]:
+    """The part of *domain* (an Interval or None) in [-3, 3], as exact bounds."""
+    lo, hi = -3.0, 3.0
     if isinstance(domain, sp.Interval):
         lo = max(lo, float(domain.inf)) if domain.inf.is_finite else lo
         hi = min(hi, float(domain.sup)) if domain.sup.is_finite else hi
-    for _ in range(20):
-        x = sp.Rational(rng.randint(1, 999), 1000) * (sp.nsimplify(hi) - sp.nsimplify(lo))
-        x += sp.nsimplify(lo)
-        if domain is None or domain.contains(x) is sp.true:
+    exact = [Fraction(x).limit_denominator(10**6) for x in (lo, hi)]
+    return tuple(sp.Rational(f.numerator, f.denominator) for f in exact)
+
+
+def _draw(domain, rng: random.Random) -> sp.Rational:
+    """A random rational in *domain* (a SymPy set; ``None``: the reals)."""
+    if isinstance(domain, sp.FiniteSet):
+        return rng.choice(sorted(domain, key=float))
+    lo, hi = _bounds(domain if isinstance(domain, sp.Interval) else None)
+    for _ in range(20):  # strictly inside the interval; another set is checked
+        x = lo + sp.Rational(rng.randint(1, 999), 1000) * (hi - lo)
+        if domain is None or isinstance(domain, sp.Interval) or domain.contains(x) is sp.true:
             return x
-    return sp.nsimplify((lo + hi) / 2)
+    return (lo + hi) / 2
 
 
 def _scalars(expr: sp.Expr) -> list[Symbol]:
@@ -118,7 +126,7 @@ def _kink_points(expr, elements, base_point: dict, domains: dict, rng: random.Ra
             if not (root.is_number and root.is_real):
                 continue
             for offset in (0, KINK_OFFSET, -KINK_OFFSET):
-                value = sp.nsimplify(root) + offset
+                value = root + offset
                 if _set(domains, x).contains(value) is sp.true:
                     yield {**rest, x: value}
 

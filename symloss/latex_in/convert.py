@@ -133,9 +133,7 @@ def from_latex(
     else:
         scale, reduction = coef, "sum"
 
-    uses_logits = term.has(LOGITS) or (
-        term.has(sigmoid, softmax, logsumexp) and not term.has(PRED)
-    )
+    uses_logits = term.has(LOGITS) or (term.has(sigmoid, softmax, logsumexp) and not term.has(PRED))
     input_base = LOGITS if uses_logits else PRED
     param_objs = []
     for sym in sorted(_free_scalars(expr), key=str):
@@ -527,7 +525,20 @@ def _needed_domain(term: sp.Expr, base: IndexedBase, closed: bool = False) -> Do
 
 # ---------------------------------------------------------------------- identify
 def _canonical(loss: Loss) -> sp.Expr:
-    """``coef * summand`` with canonical index letters and parameters by name only."""
+    """``coef * summand`` with canonical index letters and parameters by name only
+    (memoised for registered losses, which every search compares with)."""
+    if loss.name in _CATALOG_FORMS and _CATALOG_FORMS[loss.name][0] is loss:
+        return _CATALOG_FORMS[loss.name][1]
+    form = _canonical_form(loss)
+    if any(c is loss for c in catalog()):
+        _CATALOG_FORMS[loss.name] = (loss, form)
+    return form
+
+
+_CATALOG_FORMS: dict = {}
+
+
+def _canonical_form(loss: Loss) -> sp.Expr:
     letters = [index(c) for c in "ijkl"]
     mapping = {v: letters[pos] for pos, (v, _) in enumerate(loss.indices)}
     term = loss.term.doit().xreplace(mapping)

@@ -290,6 +290,9 @@ def _lex(text: str) -> list[_Tok]:
             delim = raw[k][0] if k < len(raw) else ""
             if delim in ("|", r"\vert", r"\lvert", r"\rvert"):
                 out.append(_Tok("sym", _SIZERS[t], pos, raw[k][2]))
+            elif delim in (r"\|", r"\Vert", r"\lVert", r"\rVert"):  # \left\| v \right\|
+                kind = {"lbar": "lnorm", "rbar": "rnorm"}.get(_SIZERS[t], "norm")
+                out.append(_Tok("sym", kind, pos, raw[k][2]))
             elif delim in ("(", ")", "[", "]", r"\{", r"\}"):
                 out.append(_Tok("sym", _SYMBOLS[delim], pos, raw[k][2]))
             elif delim != "." or t not in (r"\left", r"\right"):

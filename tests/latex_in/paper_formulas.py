@@ -298,6 +298,33 @@ FORMULAS = [
     F("Hinton et al. (2015): distillation cross-entropy at temperature T",
       r"-\frac{1}{N}\sum_{i}\sum_{j} t_{ij}\log\mathrm{softmax}(z)_{ij}", "catsoftlogit",
       lambda z, t: -row_mean(t * log_softmax(z, axis=-1)), identify="softmax_cross_entropy"),
+    # -- written out: canonicalised to the named functions before anything is derived ----
+    F("Bishop, PRML (2006), eq. 4.90 with the sigmoid of eq. 4.59 written out",
+      r"E = -\frac{1}{N}\sum_{n=1}^{N}\left\{t_n\ln\frac{1}{1 + e^{-z_n}}"
+      r" + (1 - t_n)\ln\left(1 - \frac{1}{1 + e^{-z_n}}\right)\right\}", "logit",
+      lambda z, t: -mean(t * np.log(expit(z)) + (1 - t) * np.log(expit(-z))),
+      identify="sigmoid_binary_cross_entropy"),
+    F("Bishop, PRML (2006), eq. 4.108 with the softmax of eq. 4.104 written out",
+      r"E = -\frac{1}{N}\sum_{n=1}^{N}\sum_{k=1}^{K} t_{nk}\ln\frac{e^{z_{nk}}}{\sum_{j=1}^{K} e^{z_{nj}}}",
+      "catlogit", lambda z, t: -row_mean(t * log_softmax(z, axis=-1)),
+      identify="softmax_cross_entropy"),
+    F("Stanford CS231n notes, 'Softmax classifier': log-sum-exp minus the score, one-hot rows",
+      r"\frac{1}{N}\sum_{i}\sum_{j} t_{ij}\left(\log\sum_{k} e^{z_{ik}} - z_{ij}\right)",
+      "catlogit", lambda z, t: -row_mean(t * log_softmax(z, axis=-1)),
+      identify="softmax_cross_entropy"),
+    F("Lin et al. (2017): focal loss on logits with p = (1 + \exp(-z))^{-1} written out",
+      r"-\frac{1}{N}\sum_{i=1}^{N}\left[t_i\left(1 - (1 + \exp(-z_i))^{-1}\right)^{\gamma}"
+      r"\log\left((1 + \exp(-z_i))^{-1}\right) + (1 - t_i)(1 + \exp(-z_i))^{-\gamma}"
+      r"\log\left(1 - (1 + \exp(-z_i))^{-1}\right)\right]", "logit",
+      lambda z, t, gamma: -mean(t * expit(-z) ** gamma * np.log(expit(z))
+                                + (1 - t) * expit(z) ** gamma * np.log(expit(-z))),
+      params=dict(gamma=2.0)),
+    F("Murphy, PML (2022), 11.2: multi-output least squares, the squared norm of each row",
+      r"\frac{1}{N}\sum_{i=1}^{N}\lVert y_i - t_i\rVert_2^2", "cat",
+      lambda y, t: row_mean((y - t) ** 2)),
+    F("Row-wise L1 norm, as Ghosh et al. (2017) write MAE for label vectors",
+      r"\frac{1}{N}\sum_{i=1}^{N}\left\| y_i - t_i \right\|_1", "cat",
+      lambda y, t: row_mean(np.abs(y - t))),
     F("Multi-class L1 over rows (Ghosh et al. 2017)",
       r"\frac{1}{N}\sum_{i=1}^{N}\sum_{j=1}^{K}\lvert y_{ij} - t_{ij}\rvert", "cat",
       lambda y, t: row_mean(np.abs(y - t))),
