@@ -18,6 +18,7 @@ arrays and parameters; split apart, each half would import the other's internals
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import random
@@ -625,13 +626,54 @@ def equivalent(a: Loss, b: Loss, seconds: float | None = COMPARE_SECONDS) -> boo
     budget of *seconds* (and :data:`symloss._budget.MAX_MEMORY_MB`); a comparison
     that runs out of it is undecided, reported as not equal.
     """
-    if len(a.indices) != len(b.indices) or a.pred.label != b.pred.label:
+    if a.pred.label != b.pred.label or _row_rank(a) != _row_rank(b):
         return False
     try:
         with _budget.budget(seconds, "comparing two losses"):
-            return _equivalent(a, b)
+            if len(a.indices) == len(b.indices):
+                return _equivalent(a, b)
+            return _equivalent_per_sample(a, b)
     except Exception:  # noqa: BLE001 - an undecided comparison is "not equal"
         return False
+
+
+def _row_rank(loss: Loss) -> int:
+    """How many indices the input arrays have (a row per sample: 2)."""
+    return len(loss.element_indices or loss.indices)
+
+
+def _per_sample(loss: Loss) -> sp.Expr:
+    """The canonical summand of one sample: a loss summed over samples and classes
+    (``t_{ij}\log p_{ij}``) has its class sum put inside (``\sum_j t_{ij}\log p_{ij}``)."""
+    form = _canonical(loss)
+    if len(loss.indices) == 2:
+        form = Sum(form, (index("j"), 1, m))
+    return form
+
+
+def _equivalent_per_sample(a: Loss, b: Loss) -> bool:
+    """:func:`_equivalent` for a loss written per element against one written per
+    sample with inner sums: their per-sample summands compared, under both losses'
+    constraints (``\sum_j t_{ij} = 1``: log-sum-exp minus the target's score is the
+    softmax cross-entropy only for rows that sum to 1)."""
+    if (a.reduction == "mean") != (b.reduction == "mean"):
+        return False
+    diff = _linear_sums(_per_sample(a) - _per_sample(b))
+    for constraint in (*a.constraints, *b.constraints):
+        # _canonical keeps symbols by name only (array labels too): so must the pattern
+        labels = {
+            s: Symbol(s.name)
+            for s in constraint.lhs.free_symbols
+            if isinstance(s, Symbol) and not s.is_integer
+        }
+        diff, _ = dataclasses.replace(constraint, lhs=constraint.lhs.xreplace(labels)).apply(diff)
+    diff = sp.expand(diff)
+    if diff == 0:
+        return True
+    atoms: dict = {}
+    if sp.simplify(_atomize(diff, atoms)) == 0:
+        return True
+    return bool(numerically_equal(diff, _domains(b, a), _param_sets(a, b)))
 
 
 def _domains(*losses: Loss) -> dict:

@@ -312,6 +312,10 @@ FORMULAS = [
       r"\frac{1}{N}\sum_{i}\sum_{j} t_{ij}\left(\log\sum_{k} e^{z_{ik}} - z_{ij}\right)",
       "catlogit", lambda z, t: -row_mean(t * log_softmax(z, axis=-1)),
       identify="softmax_cross_entropy"),
+    F("Goodfellow et al. (2016), eq. 6.33 per sample: log-sum-exp minus the true class's score",
+      r"\frac{1}{N}\sum_{i=1}^{N}\left(\log\sum_{j=1}^{K} e^{z_{ij}} - \sum_{j=1}^{K} t_{ij} z_{ij}\right)",
+      "catlogit", lambda z, t: -row_mean(t * log_softmax(z, axis=-1)),
+      identify="softmax_cross_entropy"),
     F("Lin et al. (2017): focal loss on logits with p = (1 + \exp(-z))^{-1} written out",
       r"-\frac{1}{N}\sum_{i=1}^{N}\left[t_i\left(1 - (1 + \exp(-z_i))^{-1}\right)^{\gamma}"
       r"\log\left((1 + \exp(-z_i))^{-1}\right) + (1 - t_i)(1 + \exp(-z_i))^{-\gamma}"
