@@ -643,7 +643,7 @@ def _row_rank(loss: Loss) -> int:
 
 
 def _per_sample(loss: Loss) -> sp.Expr:
-    """The canonical summand of one sample: a loss summed over samples and classes
+    r"""The canonical summand of one sample: a loss summed over samples and classes
     (``t_{ij}\log p_{ij}``) has its class sum put inside (``\sum_j t_{ij}\log p_{ij}``)."""
     form = _canonical(loss)
     if len(loss.indices) == 2:
@@ -652,7 +652,7 @@ def _per_sample(loss: Loss) -> sp.Expr:
 
 
 def _equivalent_per_sample(a: Loss, b: Loss) -> bool:
-    """:func:`_equivalent` for a loss written per element against one written per
+    r""":func:`_equivalent` for a loss written per element against one written per
     sample with inner sums: their per-sample summands compared, under both losses'
     constraints (``\sum_j t_{ij} = 1``: log-sum-exp minus the target's score is the
     softmax cross-entropy only for rows that sum to 1)."""
