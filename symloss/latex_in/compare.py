@@ -29,6 +29,7 @@ Layer 8 (``latex_in``): imports :mod:`symloss.symbolic` and :mod:`symloss.symbol
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import warnings
 from fractions import Fraction
@@ -164,9 +165,13 @@ def numerically_equal(diff: sp.Expr, domains: dict | None = None, scalars: dict 
     for k in range(NUMERIC_POINTS):
         point = {e: _draw(_set(domains, e), rng) for e in elements}
         point.update({s: _draw(scalars.get(s.name, sp.Interval(0.1, 2)), rng) for s in names})
-        candidates = [point]
-        if k < NUMERIC_POINTS // 4:
-            candidates += list(_kink_points(kinks_of, elements, point, domains, rng))
+        # the random point first: most differences show there, before any kink is solved for
+        candidates = itertools.chain(
+            [point],
+            _kink_points(kinks_of, elements, point, domains, rng)
+            if k < NUMERIC_POINTS // 4
+            else (),
+        )
         for at in candidates:
             value = _value(expr, at)
             if value is None:
