@@ -601,7 +601,7 @@ FORMULAS = [
         identify="softmax_cross_entropy",
     ),
     F(
-        "Lin et al. (2017): focal loss on logits with p = (1 + \exp(-z))^{-1} written out",
+        "Lin et al. (2017): focal loss on logits with p = (1 + \\exp(-z))^{-1} written out",
         r"-\frac{1}{N}\sum_{i=1}^{N}\left[t_i\left(1 - (1 + \exp(-z_i))^{-1}\right)^{\gamma}"
         r"\log\left((1 + \exp(-z_i))^{-1}\right) + (1 - t_i)(1 + \exp(-z_i))^{-\gamma}"
         r"\log\left(1 - (1 + \exp(-z_i))^{-1}\right)\right]",
