@@ -116,3 +116,11 @@ def test_non_separable_formulas_say_why_and_where(tex, where, says):
         symloss.from_latex(tex)
     assert says in info.value.reason
     assert info.value.position == tex.index(where)
+
+
+def test_cli_parse_identify_names_the_matched_values(capsys):
+    from symloss.cli.main import main
+
+    # with the catalog's letter: found by the first, symbolic pass (no fitting)
+    assert main(["parse", "--identify", HUBER.replace("@", r"\delta")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "identified: huber with delta=delta"
