@@ -782,7 +782,8 @@ def match(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET):
         try:
             with _budget.budget(left(), "solving for hyperparameters"):
                 params = _fitted_params(loss, candidate)
-        except BudgetExceeded:
+        except (BudgetExceeded, ArithmeticError, TypeError, ValueError):
+            # out of time, or numbers beyond float64 (10^999): no values found
             params = None
         if params is not None:
             return candidate.name, params
