@@ -782,8 +782,9 @@ def match(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET):
         try:
             with _budget.budget(left(), "solving for hyperparameters"):
                 params = _fitted_params(loss, candidate)
-        except (BudgetExceeded, ArithmeticError, TypeError, ValueError):
-            # out of time, or numbers beyond float64 (10^999): no values found
+        except Exception:  # noqa: BLE001 - as in equivalent(): undecided is no match
+            # out of time, numbers beyond float64 (10^999), a function NumPy cannot
+            # evaluate (a row maximum): no values found
             params = None
         if params is not None:
             return candidate.name, params
