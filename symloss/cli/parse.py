@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from symloss.cli.common import parse_param
 from symloss.errors import ParseError, UsageError
-from symloss.latex_in import from_latex, identify
+from symloss.latex_in import from_latex, match
 
 
 def add_cli(sub) -> None:
@@ -33,7 +33,6 @@ def add_cli(sub) -> None:
     )
 
 
-
 def cmd_parse(args) -> int:
     params = dict(parse_param(p) for p in args.param)
     try:
@@ -49,8 +48,13 @@ def cmd_parse(args) -> int:
                 why = f": {dom.description}" if dom.description else ""
                 print(f"  domain of {key}: {dom.text()}{why}")
         if args.identify:
-            found = identify(L)
-            print(f"identified: {found}" if found else "identified: no registered loss matches")
+            found = match(L)
+            if found is None:
+                print("identified: no registered loss matches")
+            else:
+                name, params = found
+                values = ", ".join(f"{k}={v}" for k, v in params.items())
+                print(f"identified: {name}" + (f" with {values}" if values else ""))
     except ParseError as exc:
         raise UsageError(f"{exc.reason} (at character {exc.position})\n{exc.caret()}") from None
     return 0

@@ -7,11 +7,18 @@ and every free symbol must be the prediction, the target, a size or a declared
 parameter.  Work on the result runs under a time and size budget
 (:mod:`symloss.symbolic.budget`), because the formula came from a user.
 
-:func:`identify` names the registered loss a formula equals, symbolically.
+:func:`identify` and :func:`match` name the registered loss a formula equals on its
+domain, and the hyperparameter values that make it equal
+(:mod:`symloss.latex_in.compare` holds the numeric side).
+
+The module is long because :func:`from_latex`'s reading of sums, sizes and domains and
+the canonical forms :func:`match` compares share the same helpers for indices,
+arrays and parameters; split apart, each half would import the other's internals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import random
@@ -24,6 +31,8 @@ from sympy.concrete.expr_with_limits import ExprWithLimits
 from symloss.core.domain import Domain, Param
 from symloss.core.loss import Loss
 from symloss.errors import BudgetExceeded, ParseError
+from symloss.latex_in.canonical import canonical_activations, expand_logs
+from symloss.latex_in.compare import fit_params, numerically_equal
 from symloss.latex_in.parser import parse_latex
 from symloss.losses.common import LOGIT, ONE_HOT, REAL
 from symloss.registry import catalog
@@ -88,10 +97,22 @@ def from_latex(
     Raises
     ------
     ParseError
-        For malformed LaTeX, an unknown function, a formula with no sum over the
-        samples, a free symbol that is neither pred, target, a size nor a parameter,
-        a parameter value that is not a finite real number, or a number too large
-        for exact arithmetic (see :mod:`symloss._latex_in`).
+        For malformed LaTeX, an unknown function, a formula that is not a constant
+        times a sum over the samples (no sum; a sum inside a root, as RMSE; a norm of
+        the whole batch; a batch statistic such as ``\bar{y}`` or an inner sum over the
+        samples; a gather ``z_{i,t_i}``), an input array outside the sum, a declared
+        parameter that does not appear or whose value is not a finite real number,
+        or a number too large for exact arithmetic (see
+        :mod:`symloss.latex_in.parser`).  Symbols that are neither arrays, indices
+        nor sizes become hyperparameters, kept symbolic until bound.
+
+    Notes
+    -----
+    Written-out activations become the named ones before anything is derived
+    (:mod:`symloss.latex_in.canonical`): ``\frac{1}{1+e^{-z_i}}`` is
+    :math:`\sigma(z_i)`, the written-out softmax is ``softmax(z)_{ij}`` (and the
+    constraint :math:`\sum_j t_{ij} = 1` is recorded, as for the catalog's), so
+    gradients come out as the catalog's do.
 
     Examples
     --------
@@ -105,13 +126,15 @@ def from_latex(
     parsed = parse_latex(text, pred=pred, target=target, logits=logits, log_base=log_base)
     expr = _sizes(parsed.expr)
     coef, limits, term = _split(text, expr)
+    _refuse_batch_statistics(text, term, limits)
+    term = canonical_activations(term)
     sample_size = limits[0][1]
     if coef.has(sample_size) and (coef * sample_size).free_symbols.isdisjoint({sample_size}):
         scale, reduction = _tidy(coef * sample_size, budget_seconds), "mean"
     else:
         scale, reduction = coef, "sum"
 
-    uses_logits = term.has(LOGITS) or term.has(sigmoid, softmax, logsumexp)
+    uses_logits = term.has(LOGITS) or (term.has(sigmoid, softmax, logsumexp) and not term.has(PRED))
     input_base = LOGITS if uses_logits else PRED
     param_objs = []
     for sym in sorted(_free_scalars(expr), key=str):
@@ -167,7 +190,7 @@ def from_latex(
     for b in extra:  # further arrays (a variance): passed by keyword at call time
         domains[str(b.label)] = _needed_domain(term, b, closed=False) or REAL
     constraints = ()
-    if len(indices) == 2 and term.has(softmax):
+    if len(indices) == 2 and term.has(softmax, logsumexp):
         constraints = (ONE_HOT,)  # matched up to index renaming, see Constraint.apply
     try:
         return Loss(
@@ -191,6 +214,28 @@ def from_latex(
         )
     except ValueError as exc:
         raise ParseError(text, 0, str(exc)) from None
+
+
+def _refuse_batch_statistics(text: str, term: sp.Expr, limits) -> None:
+    r"""A ParseError where the summand sums over the samples again (a batch mean
+    ``\frac{1}{n}\sum_k y_k`` inside ``(y_i - ...)^2``): not per-sample terms."""
+    inputs = (PRED, TARGET, LOGITS)
+    for node in sp.preorder_traversal(term):
+        if not isinstance(node, Sum):
+            continue
+        for var, _, hi in node.limits:
+            over_samples = hi == n or any(
+                e.base in inputs and e.indices[0] == var for e in node.function.atoms(Indexed)
+            )
+            if over_samples:
+                second = text.find(r"\sum", text.find(r"\sum") + 1)
+                raise ParseError(
+                    text,
+                    max(second, 0),
+                    f"the sum over {var} inside the summand runs over the samples (a batch"
+                    " statistic such as a mean): the loss is not a constant times a sum of"
+                    " per-sample terms",
+                )
 
 
 #: How papers name the number of samples when a sum is written without limits
@@ -481,12 +526,32 @@ def _needed_domain(term: sp.Expr, base: IndexedBase, closed: bool = False) -> Do
 
 # ---------------------------------------------------------------------- identify
 def _canonical(loss: Loss) -> sp.Expr:
-    """``coef * summand`` with canonical index letters and parameters by name only."""
+    """``coef * summand`` with canonical index letters and parameters by name only
+    (memoised for registered losses, which every search compares with)."""
+    if loss.name in _CATALOG_FORMS and _CATALOG_FORMS[loss.name][0] is loss:
+        return _CATALOG_FORMS[loss.name][1]
+    form = _canonical_form(loss)
+    if any(c is loss for c in catalog()):
+        _CATALOG_FORMS[loss.name] = (loss, form)
+    return form
+
+
+_CATALOG_FORMS: dict = {}
+
+
+def _canonical_form(loss: Loss) -> sp.Expr:
     letters = [index(c) for c in "ijkl"]
     mapping = {v: letters[pos] for pos, (v, _) in enumerate(loss.indices)}
     term = loss.term.doit().xreplace(mapping)
     # Kernel-only helpers that a definition may use print as their math.
     term = term.replace(lambda e: type(e).__name__ == "relu", lambda e: sp.Max(0, e.args[0]))
+    term = canonical_activations(term)
+    # log softmax = z - logsumexp: one spelling for both ways of writing it
+    term = term.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0], softmax),
+        lambda e: e.args[0].args[0][e.args[0].args[1:]] - logsumexp(*e.args[0].args[:2]),
+    )
+    term = expand_logs(term, _positive_elements(loss, term))
     plain = {
         s: Symbol(s.name) for s in term.free_symbols if isinstance(s, Symbol) and not s.is_integer
     }
@@ -494,6 +559,16 @@ def _canonical(loss: Loss) -> sp.Expr:
     if loss.pred != PRED and loss.composition is None and loss.pred != LOGITS:
         term = term.xreplace({loss.pred: PRED})
     return sp.expand(loss.coef * term)
+
+
+def _positive_elements(loss: Loss, term: sp.Expr) -> dict:
+    """Positive stand-ins for the array elements of *term* whose domain lies in (0, oo)."""
+    out = {}
+    for e in term.atoms(Indexed):
+        domain = loss.domains.get(str(e.base.label))
+        if domain is not None and domain.set.is_subset(Interval.open(0, sp.oo)):
+            out[e] = sp.Dummy(str(e), positive=True)
+    return out
 
 
 def _linear_sums(expr: sp.Expr) -> sp.Expr:
@@ -551,61 +626,74 @@ def equivalent(a: Loss, b: Loss, seconds: float | None = COMPARE_SECONDS) -> boo
     budget of *seconds* (and :data:`symloss._budget.MAX_MEMORY_MB`); a comparison
     that runs out of it is undecided, reported as not equal.
     """
-    if len(a.indices) != len(b.indices) or a.pred.label != b.pred.label:
+    if a.pred.label != b.pred.label or _row_rank(a) != _row_rank(b):
         return False
     try:
         with _budget.budget(seconds, "comparing two losses"):
-            return _equivalent(a, b)
+            if len(a.indices) == len(b.indices):
+                return _equivalent(a, b)
+            return _equivalent_per_sample(a, b)
     except Exception:  # noqa: BLE001 - an undecided comparison is "not equal"
         return False
 
 
-#: Random points at which :func:`_numerically_equal` compares two summands, the least
-#: number of them where both are real and finite for a verdict, and the precision.
-NUMERIC_POINTS, NUMERIC_VALID, NUMERIC_DIGITS = 40, 12, 40
+def _row_rank(loss: Loss) -> int:
+    """How many indices the input arrays have (a row per sample: 2)."""
+    return len(loss.element_indices or loss.indices)
 
 
-def _numerically_equal(diff: sp.Expr) -> bool | None:
-    r"""Whether *diff* (a difference of summands) is 0 on the domain, numerically.
+def _per_sample(loss: Loss) -> sp.Expr:
+    r"""The canonical summand of one sample: a loss summed over samples and classes
+    (``t_{ij}\log p_{ij}``) has its class sum put inside (``\sum_j t_{ij}\log p_{ij}``)."""
+    form = _canonical(loss)
+    if len(loss.indices) == 2:
+        form = Sum(form, (index("j"), 1, m))
+    return form
 
-    Array elements and hyperparameters get random values (half the points in (0, 1),
-    where probabilities live, half in (-3, 3)); inner sums are expanded over 3 classes.
-    Points where either side is not real and finite (outside a domain) are skipped.
-    ``True`` when |diff| < 1e-25 at every valid point at 40 digits and there are at
-    least :data:`NUMERIC_VALID` of them; ``False`` at the first real difference;
-    ``None`` (undecided) otherwise.  A difference on a set of measure zero (``<``
-    against ``\le`` at a boundary where both branches agree) is the same function.
-    """
-    expr = diff.xreplace({m: sp.Integer(3), n: sp.Integer(7)})
-    expr = expr.doit() if expr.has(Sum) else expr
-    elements = sorted(expr.atoms(Indexed), key=str)
-    scalars = sorted(
-        (s for s in expr.free_symbols if isinstance(s, Symbol) and not s.is_integer), key=str
-    )
-    if (
-        expr.free_symbols
-        - set(elements)
-        - set(scalars)
-        - {b.label for b in expr.atoms(IndexedBase)}
-        - {e for x in elements for e in x.indices}
-    ):
-        return None  # a free index or size left: cannot sample it
-    rng = random.Random(1)
-    valid = 0
-    for k in range(NUMERIC_POINTS):
-        lo, hi = (1, 99) if k % 2 == 0 else (-300, 300)
-        point = {e: sp.Rational(rng.randint(lo, hi), 100) for e in elements}
-        point.update({s: sp.Rational(rng.randint(10, 200), 100) for s in scalars})
-        try:
-            value = sp.N(expr.xreplace(point), NUMERIC_DIGITS)
-        except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
-            continue
-        if not (value.is_number and value.is_real and value.is_finite):
-            continue
-        if abs(value) > 1e-25:
-            return False
-        valid += 1
-    return True if valid >= NUMERIC_VALID else None
+
+def _equivalent_per_sample(a: Loss, b: Loss) -> bool:
+    r""":func:`_equivalent` for a loss written per element against one written per
+    sample with inner sums: their per-sample summands compared, under both losses'
+    constraints (``\sum_j t_{ij} = 1``: log-sum-exp minus the target's score is the
+    softmax cross-entropy only for rows that sum to 1)."""
+    if (a.reduction == "mean") != (b.reduction == "mean"):
+        return False
+    diff = _linear_sums(_per_sample(a) - _per_sample(b))
+    for constraint in (*a.constraints, *b.constraints):
+        # _canonical keeps symbols by name only (array labels too): so must the pattern
+        labels = {
+            s: Symbol(s.name)
+            for s in constraint.lhs.free_symbols
+            if isinstance(s, Symbol) and not s.is_integer
+        }
+        diff, _ = dataclasses.replace(constraint, lhs=constraint.lhs.xreplace(labels)).apply(diff)
+    diff = sp.expand(diff)
+    if diff == 0:
+        return True
+    atoms: dict = {}
+    if sp.simplify(_atomize(diff, atoms)) == 0:
+        return True
+    return bool(numerically_equal(diff, _domains(b, a), _param_sets(a, b)))
+
+
+def _domains(*losses: Loss) -> dict:
+    """Each array's set, from the later losses first (the catalog's, when comparing)."""
+    out: dict = {}
+    for loss in losses:
+        for name, domain in loss.domains.items():
+            if domain is not None:
+                out.setdefault(name, domain.set)
+    return out
+
+
+def _param_sets(*losses: Loss) -> dict:
+    """Each hyperparameter symbol's name to the set its values are drawn from."""
+    out = {}
+    for loss in losses:
+        for p in loss.params:
+            if isinstance(p.symbol, Symbol) and p.domain is not None:
+                out.setdefault(str(p.symbol), p.domain & sp.Interval(-3, 3))
+    return out
 
 
 def _equivalent(a: Loss, b: Loss) -> bool:
@@ -624,11 +712,11 @@ def _equivalent(a: Loss, b: Loss) -> bool:
         if value.is_number and value.is_real and abs(value) > 1e-20:
             # different as written (functions of elements are opaque here): equal as
             # functions?  (sign(r) r and |r|, <= and < at a boundary where both agree)
-            return bool(_numerically_equal(diff))
+            return bool(numerically_equal(diff, _domains(a, b), _param_sets(a, b)))
     rewritten = sp.expand_log(flat.rewrite(sp.exp), force=True)
     if sp.simplify(rewritten) == 0:
         return True
-    numeric = _numerically_equal(diff)
+    numeric = numerically_equal(diff, _domains(a, b), _param_sets(a, b))
     if numeric is not None:
         return numeric
     # sqrt(a) sqrt(b) = sqrt(a b) needs a, b >= 0, which holds for the
@@ -640,9 +728,28 @@ _OWN_BUDGET: float = -1.0  # identify()'s default: the loss's own budget_seconds
 
 
 def identify(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET) -> str | None:
-    """The name of the registered loss that *loss* equals symbolically, or None.
+    """The name of the registered loss that *loss* equals, or None: the name
+    :func:`match` returns (see there for how and under which budget)."""
+    found = match(loss, budget_seconds=budget_seconds)
+    return None if found is None else found[0]
 
-    Registered losses are compared with their default hyperparameters as symbols.
+
+def match(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET):
+    r"""``(name, params)``: the registered loss that *loss* equals and the values of its
+    hyperparameters that make them equal, or ``None``.
+
+    First every registered loss is compared with its hyperparameters as symbols
+    (:func:`equivalent`): a formula that writes them with the catalog's letters
+    matches with each one mapped to the formula's symbol, or to its value where the
+    formula's parameter is bound (``params=``, :meth:`Loss.bind`).  A formula with
+    ``\delta`` matches ``("huber", {"delta": delta})``.  Then the hyperparameters of
+    each registered loss of the same shape are solved for
+    (:func:`symloss.latex_in.compare.fit_params`): a focal loss written with
+    ``\gamma = 0`` matches ``("sigmoid_focal", {"alpha": alpha, "gamma": 0.0})``,
+    Huber written with ``c`` matches ``("huber", {"delta": c})``.  Every match is
+    verified on the domain (symbolically, else at high precision at random points and
+    at the kinks).
+
     The whole search runs under *budget_seconds* (default: the loss's own
     ``budget_seconds``, so 20 s for a formula from :func:`from_latex` and no limit
     for a registered loss); each comparison gets at most :data:`COMPARE_SECONDS` of
@@ -655,31 +762,36 @@ def identify(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET) -> str |
     """
     seconds = loss.budget_seconds if budget_seconds is _OWN_BUDGET else budget_seconds
     deadline = None if seconds is None else time.monotonic() + seconds
-    for candidate in catalog():
-        left = None if deadline is None else deadline - time.monotonic()
-        if left is not None and left <= 0:
+
+    def left() -> float:
+        if deadline is None:
+            return COMPARE_SECONDS
+        rest = deadline - time.monotonic()
+        if rest <= 0:
             raise BudgetExceeded(
                 f"identifying {loss.name} took longer than its budget of {seconds:g} s"
             )
-        if equivalent(
-            loss, candidate, COMPARE_SECONDS if left is None else min(left, COMPARE_SECONDS)
-        ):
-            return candidate.name
+        return min(rest, COMPARE_SECONDS)
+
+    for candidate in catalog():
+        if equivalent(loss, candidate, left()):
+            return candidate.name, _named_params(loss, candidate)
+    for candidate in catalog():
+        if not _same_shape(loss, candidate):
+            continue
+        try:
+            with _budget.budget(left(), "solving for hyperparameters"):
+                params = _fitted_params(loss, candidate)
+        except Exception:  # noqa: BLE001 - as in equivalent(): undecided is no match
+            # out of time, numbers beyond float64 (10^999), a function NumPy cannot
+            # evaluate (a row maximum): no values found
+            params = None
+        if params is not None:
+            return candidate.name, params
     return None
 
 
-def match(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET):
-    """``(name, params)``: the registered loss that *loss* equals and the values of its
-    hyperparameters that make them equal, or ``None``.
-
-    A hyperparameter of the formula that is bound (``params=`` or :meth:`Loss.bind`)
-    maps to its value; one kept symbolic maps to its symbol: a formula with ``\\delta``
-    matches ``("huber", {"delta": delta})``.
-    """
-    name = identify(loss, budget_seconds=budget_seconds)
-    if name is None:
-        return None
-    (candidate,) = [c for c in catalog() if c.name == name]
+def _named_params(loss: Loss, candidate: Loss) -> dict:
     mine = {str(p.symbol): p for p in loss.params if isinstance(p.symbol, Symbol)}
     values = loss.param_values
     params = {}
@@ -688,7 +800,56 @@ def match(loss: Loss, *, budget_seconds: float | None = _OWN_BUDGET):
             own = mine[str(p.symbol)]
             value = values[own.name]
             params[p.name] = Symbol(str(p.symbol)) if value is None else value
-    return name, params
+    return params
+
+
+def _tunable(candidate: Loss) -> list:
+    used = {str(s) for s in candidate.term.free_symbols}
+    return [p for p in candidate.params if isinstance(p.symbol, Symbol) and str(p.symbol) in used]
+
+
+def _same_shape(loss: Loss, candidate: Loss) -> bool:
+    """Worth solving for *candidate*'s hyperparameters: it has some, and the same
+    reduction, index structure, input and extra arrays as *loss*."""
+    return (
+        bool(_tunable(candidate))
+        and len(loss.indices) == len(candidate.indices)
+        and loss.pred.label == candidate.pred.label
+        and (loss.reduction == "mean") == (candidate.reduction == "mean")
+        and {str(b.label) for b in loss.extra_inputs}
+        == {str(b.label) for b in candidate.extra_inputs}
+    )
+
+
+def _fitted_params(loss: Loss, candidate: Loss) -> dict | None:
+    """*candidate*'s hyperparameters solved for so that it equals *loss* (or None)."""
+    values = loss.param_values
+    bound = {
+        Symbol(str(p.symbol)): sp.nsimplify(values[p.name], rational=True)
+        for p in loss.params
+        if isinstance(p.symbol, Symbol) and values.get(p.name) is not None
+    }
+    mine = _canonical(loss).xreplace(bound)
+    tunable = _tunable(candidate)
+    unknown = {Symbol(str(p.symbol)): sp.Dummy(p.name, real=True) for p in tunable}
+    theirs = _canonical(candidate).xreplace(unknown)
+    defaults = candidate.param_values
+    found = fit_params(
+        mine - theirs,
+        {unknown[Symbol(str(p.symbol))]: float(defaults[p.name]) for p in tunable},
+        _domains(candidate, loss),
+        {unknown[Symbol(str(p.symbol))]: p.domain for p in tunable},
+    )
+    if found is None:
+        return None
+    return {
+        p.name: (
+            float(found[unknown[Symbol(str(p.symbol))]])
+            if found[unknown[Symbol(str(p.symbol))]].is_number
+            else found[unknown[Symbol(str(p.symbol))]]
+        )
+        for p in tunable
+    }
 
 
 __all__ = ["equivalent", "from_latex", "identify", "match"]

@@ -290,6 +290,9 @@ def _lex(text: str) -> list[_Tok]:
             delim = raw[k][0] if k < len(raw) else ""
             if delim in ("|", r"\vert", r"\lvert", r"\rvert"):
                 out.append(_Tok("sym", _SIZERS[t], pos, raw[k][2]))
+            elif delim in (r"\|", r"\Vert", r"\lVert", r"\rVert"):  # \left\| v \right\|
+                kind = {"lbar": "lnorm", "rbar": "rnorm"}.get(_SIZERS[t], "norm")
+                out.append(_Tok("sym", kind, pos, raw[k][2]))
             elif delim in ("(", ")", "[", "]", r"\{", r"\}"):
                 out.append(_Tok("sym", _SYMBOLS[delim], pos, raw[k][2]))
             elif delim != "." or t not in (r"\left", r"\right"):
@@ -502,6 +505,21 @@ class _Reader:
                 out.emit(out.slot(("positive", inner)), pos)
             else:
                 out.emit(out.slot(("group", inner)), pos)
+        elif t in ("lnorm", "norm"):  # \lVert v \rVert_p, \|v\|
+            inner = self.expr({"rnorm"} if t == "lnorm" else {"norm"})
+            if self.peek() not in ("rnorm", "norm"):
+                self.fail("unclosed norm", pos)
+            self.take()
+            order = None
+            if self.peek() == "_":
+                self.take()
+                braced = self.peek() == "{" and self.take()
+                order = (self.take().text,)
+                if braced:
+                    self.take("}")
+                if order not in (("1",), ("2",), ("infty",)):
+                    self.fail("a norm's subscript must be 1, 2 or \\infty", pos)
+            out.emit(out.slot(("norm", inner, order)), pos)
         elif t in ("lbar", "|"):
             inner = self.expr({"rbar"} if t == "lbar" else set(), in_bars=True)
             if self.peek() not in ("|", "rbar"):
@@ -576,6 +594,13 @@ class _Reader:
         opener, subs = self.take(), []
         while self.peek() != "}":
             tok = self.take() if self.peek() is not None else self.fail("unclosed '{'", opener.pos)
+            if tok.kind == "letter" and self.peek() == "_":  # z_{i,t_i}: a gather
+                self.fail(
+                    f"an index chosen by a label ({tok.text}_...) picks one element per sample"
+                    " (a gather), which needs integer labels: write the loss with one-hot"
+                    " targets, as in -\\sum_j t_{ij}\\log\\mathrm{softmax}(z)_{ij}",
+                    tok.pos,
+                )
             if tok.kind == "word" or tok.kind == "letter" and len(tok.text) == 1:
                 subs.extend(tok.text)
             elif tok.text.isdigit():
@@ -859,6 +884,8 @@ class _Reader:
             return _symbols.m if bound else _symbols.n
         if kind == "abs":
             return self.make(sp.Abs, [build(entry[1])], pos)
+        if kind == "norm":
+            return self.norm(build(entry[1]), entry[2], bound, pos)
         if kind == "positive":
             return self.make(sp.Max, [sp.S.Zero, build(entry[1])], pos)
         if kind == "iverson":
@@ -900,6 +927,29 @@ class _Reader:
             value = self.make(_FUNCS[fname], values, pos)
         return value if power is None else self.power(value, build(power), pos)
 
+    def norm(self, inner: sp.Basic, order, bound: frozenset, pos: int) -> sp.Basic:
+        r"""``\lVert v_i \rVert_p`` of one row: each input array written with the samples'
+        indices only (``y_i``) is that sample's row, summed over a new class index."""
+        if not bound:
+            self.fail(
+                "a norm of the whole batch does not split into per-sample terms: write a"
+                " sum over the samples of one row's norm, as in"
+                " \\frac{1}{n}\\sum_{i=1}^{n}\\lVert y_i - t_i\\rVert_2^2",
+                pos,
+            )
+        inputs = {_symbols.array(v) for v in self.names.values()}
+        rows = [e for e in inner.atoms(sp.Indexed) if e.base in inputs and len(e.indices) == 1]
+        if not rows:  # a scalar: the norm is its absolute value
+            return self.make(sp.Abs, [inner], pos)
+        taken = set(bound) | {str(s) for s in inner.free_symbols}
+        k = _symbols.fresh_index(taken, "jklpqrsuvw")
+        v = inner.xreplace({e: e.base[(*e.indices, k)] for e in rows})
+        if order == ("1",):
+            return self.checked(sp.Sum(sp.Abs(v), (k, 1, _symbols.m)), pos)
+        if order == ("infty",):
+            return self.checked(_symbols.rowmax(sp.Abs(v), (k, 1, _symbols.m)), pos)
+        return self.checked(sp.sqrt(sp.Sum(v**2, (k, 1, _symbols.m))), pos)
+
     def condition(self, out: _Out, bound: frozenset) -> sp.Basic:
         """A condition; a chained one (``0 < x < 1``) is the conjunction of its links."""
         relations = set(_RELATIONS.values()) | {"="}
@@ -921,6 +971,14 @@ class _Reader:
             self.fail(
                 f"{written!r} ({role}) is not indexed by the sums around it: write it with"
                 " the sum's index, as in y_i inside \\sum_{i=1}^{n}",
+                pos,
+            )
+        mean = re.fullmatch(r"\\(?:bar|overline)\{(\w+)\}", name)
+        if subs is None and mean and mean.group(1) in self.names:
+            self.fail(
+                f"{name} reads as the mean of {mean.group(1)} over the batch: a loss that uses a"
+                " statistic of the whole batch (a batch mean or standard deviation) does not"
+                " split into per-sample terms",
                 pos,
             )
         if subs is None:

@@ -155,12 +155,24 @@ def test_textbook_huber_matches_huber_with_delta_symbolic_or_bound():
 
 def test_equal_functions_written_differently_are_identified():
     S = r"\frac{1}{n}\sum_{i=1}^{n}"
-    assert symloss.identify(symloss.from_latex(S + r"\max(\tau (t_i - y_i), (\tau - 1)(t_i - y_i))")) == "pinball"
-    assert symloss.identify(symloss.from_latex(S + r"\operatorname{sign}(y_i - t_i)(y_i - t_i)")) == "mean_absolute_error"
-    assert symloss.identify(symloss.from_latex(S + r"(\log(1 + e^{z_i}) - t_i z_i)")) == "sigmoid_binary_cross_entropy"
+    assert (
+        symloss.identify(symloss.from_latex(S + r"\max(\tau (t_i - y_i), (\tau - 1)(t_i - y_i))"))
+        == "pinball"
+    )
+    assert (
+        symloss.identify(symloss.from_latex(S + r"\operatorname{sign}(y_i - t_i)(y_i - t_i)"))
+        == "mean_absolute_error"
+    )
+    assert (
+        symloss.identify(symloss.from_latex(S + r"(\log(1 + e^{z_i}) - t_i z_i)"))
+        == "sigmoid_binary_cross_entropy"
+    )
 
 
 def test_different_functions_are_not_identified():
     S = r"\frac{1}{n}\sum_{i=1}^{n}"
     assert symloss.identify(symloss.from_latex(S + r"(\log(1 + e^{-z_i}) - t_i z_i)")) is None
-    assert symloss.identify(symloss.from_latex(S + r"\max(\tau (t_i - y_i), (\tau + 1)(t_i - y_i))")) is None
+    # max(tau r, (tau + 1) r) is not pinball with quantile tau, but it is pinball with
+    # quantile tau + 1 (max(q r, (q - 1) r) with q = tau + 1): match() solves for it
+    found = symloss.match(symloss.from_latex(S + r"\max(\tau (t_i - y_i), (\tau + 1)(t_i - y_i))"))
+    assert found == ("pinball", {"quantile": __import__("sympy").Symbol("tau") + 1})
