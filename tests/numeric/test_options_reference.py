@@ -41,6 +41,7 @@ import numpy as np
 import pytest
 
 import symloss
+from symloss.numeric.kernel import SMALL_ELEMENTS
 
 BACKENDS = ["fused", "lambdify", "c"]
 W_CLASSES = np.array([1.0, 2.0, 0.5, 3.0])
@@ -258,12 +259,14 @@ def test_value_grad_hess_match_the_hand_derivation(
     "case", ["bce_logits-pos_weight", "huber", "cce_logits-weighted-smoothed", "kl_divergence"]
 )
 def test_weights_over_several_blocks_on_worker_threads(case, backend, monkeypatch, request):
-    """Each block of rows takes its own slice of the weights (blocks of 64 elements)."""
+    """Each block of rows takes its own slice of the weights (blocks of 512 elements).
+    More than SMALL_ELEMENTS elements: smaller inputs skip the blocks altogether."""
     _use_backend(backend, monkeypatch, request)
-    symloss.configure(block_elements=64)
+    symloss.configure(block_elements=512)
     name, options, make, _, _ = CASES[case]
     rng = np.random.default_rng(21)
-    pred, target = make(rng, 301)
+    pred, target = make(rng, SMALL_ELEMENTS + 301)
+    assert pred.size > SMALL_ELEMENTS
     weight = rng.uniform(0.0, 3.0, pred.shape[0])
     weight[::7] = 0.0
     L = symloss.get(name, **options)
