@@ -16,7 +16,7 @@ import sympy as sp
 from sympy import IndexedBase
 
 from symloss.errors import ArgumentError, OptionError
-from symloss.numeric.rows import via_compiled
+from symloss.numeric.rows import outside, via_compiled
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,8 @@ class Domain:
         v = _floats(values)
         bounds = self._interval
         if bounds is not None and v.size:
-            lo, lo_open, hi, hi_open = bounds
-            # NaN propagates and fails every comparison below
-            mn, mx = via_compiled("min_max", v) or (v.min(), v.max())
-            ok_lo = mn > lo if lo_open else mn >= lo
-            ok_hi = mx < hi if hi_open else mx <= hi
-            return not (ok_lo and ok_hi)
+            # NaN propagates to the extremes and fails every comparison
+            return outside(bounds, *(via_compiled("min_max", v) or (v.min(), v.max())))
         return bool(self.violations(v).any())
 
     def violations(self, values: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from symloss.errors import InputError
 from symloss.numeric.config import settings
 from symloss.numeric.kernel import SMALL_ELEMENTS
-from symloss.numeric.rows import reduce_rows
+from symloss.numeric.rows import outside, reduce_rows
 from symloss.symbolic.calculus import Constraint
 
 if TYPE_CHECKING:
@@ -75,12 +75,7 @@ def _violated(dom: Domain, arr: np.ndarray) -> bool:
     bounds = dom._interval
     if bounds is None or arr.size > SMALL_ELEMENTS or arr.dtype.kind != "f" or not arr.size:
         return dom.any_violation(arr)
-    lo, lo_open, hi, hi_open = bounds
-    mn, mx = np.minimum.reduce(arr, axis=None), np.maximum.reduce(arr, axis=None)
-    # NaN propagates and fails every comparison
-    ok_lo = mn > lo if lo_open else mn >= lo
-    ok_hi = mx < hi if hi_open else mx <= hi
-    return not (ok_lo and ok_hi)
+    return outside(bounds, np.minimum.reduce(arr, axis=None), np.maximum.reduce(arr, axis=None))
 
 
 def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:

@@ -113,3 +113,12 @@ def fallback(exc: Exception) -> None:
         _WARNED.add(str(exc))
         warnings.warn(f"symloss runs NumPy code instead: {exc}", RuntimeWarning, stacklevel=2)
     return None
+
+
+def outside(bounds: tuple[float, bool, float, bool], low, high) -> bool:
+    """Whether values whose minimum is *low* and maximum *high* leave the interval
+    *bounds* = (lo, lo_open, hi, hi_open).  NaN fails every comparison: outside."""
+    lo, lo_open, hi, hi_open = bounds
+    ok_lo = low > lo if lo_open else low >= lo
+    ok_hi = high < hi if hi_open else high <= hi
+    return not (ok_lo and ok_hi)

@@ -45,7 +45,7 @@ FILES = {
     "numeric": "symloss/numeric/stabilize.py",
     "docs": "symloss/docs/html.py",
     "cli": "symloss/cli/main.py",
-    "domain": "symloss/core/domain.py",
+    "domain": "symloss/numeric/rows.py",
     "article": "symloss/losses/article.py",
     "ci": ".ci/run",
 }
@@ -176,7 +176,7 @@ MUTANTS = [
         "open-end-accepted",
         "an open domain end (log's 0, tweedie's y = 0) is accepted",
         "domain",
-        (("ok_lo = mn > lo if lo_open else mn >= lo", "ok_lo = mn >= lo"),),
+        (("ok_lo = low > lo if lo_open else low >= lo", "ok_lo = low >= lo"),),
         ("boundaries",),
     ),
     Mutant(
