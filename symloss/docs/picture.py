@@ -73,7 +73,7 @@ def tex_picture(loss: Loss, points=()) -> str:
     sub = "{ij}" if len(loss.input_indices) == 2 else "i"
     value = [(lab, x, v, g) for lab, x, v, g in curves]
     grad = [(lab, x, g, v) for lab, x, v, g in curves]
-    lines = [r"\begin{figure}[h]\centering", r"\setlength{\unitlength}{1mm}"]
+    lines = [r"\begin{figure}[htbp]\centering", r"\setlength{\unitlength}{1mm}"]
     lines.append(rf"\begin{{picture}}({2 * _W + 14:g},{_H + 12:g})(-8,-8)")
     lines += _panel("loss $E$ (one sample)", xlabel, value, [(p[0], p[1]) for p in points], 0)
     title = rf"gradient $\partial E/\partial {pred}_{sub}$"
