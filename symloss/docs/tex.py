@@ -12,10 +12,11 @@ import sympy as sp
 from symloss.core.loss import Loss
 from symloss.docs.files import write_output
 from symloss.docs.options import computed_notes, option_effects, where_tex
+from symloss.docs.picture import tex_picture
 from symloss.docs.prose import segments
 from symloss.docs.reference import number
 from symloss.docs.site import _select
-from symloss.docs.table import article_table
+from symloss.docs.table import article_table, table_points
 from symloss.printing.breaking import aligned, broken
 from symloss.printing.printers import _PRINTERS, latex_expr
 from symloss.registry import get
@@ -274,7 +275,7 @@ def _tex_section(loss: Loss, style: str, with_derivation: bool) -> str:
         ]
     lines.append(r"\textbf{Hessian.}")
     lines.append(equation(*loss.equation("hessian")))
-    lines += _tex_table(loss, style), ""
+    lines += _tex_table(loss, style), "", tex_picture(loss, table_points(loss)), ""
     if with_derivation:
         lines.append(r"\subsection*{Derivation}")
         lines.append(r"\begin{enumerate}")

@@ -8,6 +8,7 @@ that needs a font outside the installed packages fails instead of building one.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -201,3 +202,32 @@ def test_symloss_export_command(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     compile_tex((tmp_path / "handout.tex").read_text(), tmp_path, name="compiled")
+
+
+def _read_back(panel: str):
+    """Each segment end of one panel in data units, with the data size of 0.02 mm in x."""
+    m = re.search(r"% map x (\S+) (\S+) y (\S+) (\S+) at (\S+)", panel)
+    x0, x1, y0, y1, dx = map(float, m.groups())
+    ends = re.findall(r"\\qbezier\(([-\d.]+),([-\d.]+)\)", panel)
+    sx, sy = (x1 - x0) / 62.0, (y1 - y0) / 34.0
+    return [(x0 + (float(a) - dx) * sx, y0 + float(b) * sy, 0.02 * sx, 0.02 * sy) for a, b in ends]
+
+
+def _on_curve(points, curves):
+    """Every few points lie on one of *curves* (allowing the 0.01 mm rounding of print)."""
+    assert len(points) > 100
+    for x, y, ex, ey in points[::13]:
+        near = [f(x + d) for f in curves for d in (-ex, 0.0, ex)]
+        assert min(abs(y - v) for v in near) < ey + max(
+            abs(v - f(x)) for f in curves for v in (f(x - ex), f(x + ex))
+        ), (x, y)
+
+
+def test_handout_has_a_picture_per_loss_whose_points_are_the_loss():
+    tex = docs.export_tex(None, None)
+    assert tex.count("\\begin{picture}") == tex.count("\\section{") > 10
+    # BCE by hand: E = -log(y) for t = 1, -log(1 - y) for t = 0;
+    # dE/dy = -1/y for t = 1, 1/(1 - y) for t = 0.
+    panels = docs.export_tex(["bce"], None).split("% map")[1:]
+    _on_curve(_read_back("% map" + panels[0]), [lambda x: -math.log(x), lambda x: -math.log1p(-x)])
+    _on_curve(_read_back("% map" + panels[1]), [lambda x: -1 / x, lambda x: 1 / (1 - x)])
