@@ -48,6 +48,9 @@ _TEX_ESCAPES = {
     "…": r"\dots{}",
     "×": r"\ensuremath{\times}",
     "·": r"\ensuremath{\cdot}",
+    "⋅": r"\ensuremath{\cdot}",  # SymPy's pretty printer's product
+    "ℯ": "e",  # ... and its Euler number
+    "⋯": r"\ensuremath{\cdots}",
     "½": r"\ensuremath{\tfrac{1}{2}}",
     "±": r"\ensuremath{\pm}",
     "≤": r"\ensuremath{\leq}",

@@ -179,8 +179,11 @@ def test_pdflatex_compiles_every_loss(loss, style, tmp_path):
 
 @pytest.mark.parametrize("style", ["standard", "article"])
 def test_pdflatex_compiles_the_whole_catalog(style, tmp_path):
-    log = compile_tex(docs.export_tex(None, None, derivation=True, style=style), tmp_path)
+    tex = docs.export_tex(None, None, derivation=True, style=style)
+    log = compile_tex(tex, tmp_path)
     assert "Output written on handout.pdf" in log
+    # Every character of the notes was typeset, none left as a [U+XXXX] placeholder.
+    assert "[U+" not in tex, tex[tex.index("[U+") - 200 : tex.index("[U+") + 50]
     # Long formulas are broken across lines: nothing runs into the margin.
     overfull = [line for line in log.splitlines() if line.startswith("Overfull \\hbox")]
     assert not overfull, overfull
