@@ -147,26 +147,24 @@ def _eager_cpu(loss, pred, target, weight, extra) -> bool:
 
 
 class _Staging(threading.local):
-    """float64 copies of float32 inputs, in arrays kept from one call to the next (one
-    set per thread and module): a training loop converts into memory it already has,
-    instead of allocating (and, on first touch, faulting in) new arrays every step."""
+    """Inputs as NumPy arrays of the prediction's dtype: views of the tensors where they
+    have it (float32 stays float32: symloss's kernels compute in float32 with float64
+    sums, docs/numerics.md), else copies into arrays kept from one call to the next (one
+    set per thread and module), so that a training loop converts into memory it already
+    has instead of allocating new arrays every step."""
 
     def __init__(self):
         self.arrays: dict = {}
 
-    def numpy(self, x, slot: str):
-        """A float64 NumPy array with *x*'s values (a view of *x* when it is float64)."""
+    def numpy(self, x, slot: str, dtype):
+        """A NumPy array of *dtype* with *x*'s values (a view of *x* when it has it)."""
         a = x.detach().contiguous().numpy()
-        if a.dtype != np.float32:
+        if a.dtype == dtype or a.dtype.kind not in "fc":  # integer labels stay as they are
             return a
-        return self.into(slot, a.shape, a)
-
-    def into(self, slot: str, shape, values=None):
         buf = self.arrays.get(slot)
-        if buf is None or buf.shape != shape:
-            buf = self.arrays[slot] = np.empty(shape)
-        if values is not None:
-            np.copyto(buf, values)
+        if buf is None or buf.shape != a.shape or buf.dtype != dtype:
+            buf = self.arrays[slot] = np.empty(a.shape, dtype)
+        np.copyto(buf, a)
         return buf
 
 
@@ -181,17 +179,13 @@ def _kernel_function():
         @staticmethod
         def forward(ctx, pred, target, weight, crit, keys, *extras):
             loss, staging = crit.loss, crit._staging
-            p, t = staging.numpy(pred, "pred"), staging.numpy(target, "target")
-            w = None if weight is None else staging.numpy(weight, "weight").reshape(-1)
-            kw = {k: staging.numpy(e, k) for k, e in zip(keys, extras)}
-            if ctx.needs_input_grad[0]:
-                if pred.dtype == torch.float64:  # the gradient written into the tensor
-                    grad = torch.empty_like(pred, memory_format=torch.contiguous_format)
-                    value, _ = loss.value_and_grad(p, t, weight=w, out=grad.numpy(), **kw)
-                else:
-                    g = staging.into("grad", p.shape)
-                    value, _ = loss.value_and_grad(p, t, weight=w, out=g, **kw)
-                    grad = torch.from_numpy(g).to(pred.dtype)
+            p = pred.detach().contiguous().numpy()  # float32 or float64: the call's dtype
+            t = staging.numpy(target, "target", p.dtype)
+            w = None if weight is None else staging.numpy(weight, "weight", p.dtype).reshape(-1)
+            kw = {k: staging.numpy(e, k, p.dtype) for k, e in zip(keys, extras)}
+            if ctx.needs_input_grad[0]:  # the gradient written into the tensor
+                grad = torch.empty_like(pred, memory_format=torch.contiguous_format)
+                value, _ = loss.value_and_grad(p, t, weight=w, out=grad.numpy(), **kw)
             else:
                 value, grad = loss(p, t, weight=w, **kw), None
             ctx.save_for_backward(pred, target, weight, grad, *extras)

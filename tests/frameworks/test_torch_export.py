@@ -111,6 +111,26 @@ def test_float32_in_float32_out_within_float32_tolerance(loss, backend):
     assert close32(value.item(), want_v) and close32(z.grad.numpy(), want_g)
 
 
+@registry_params()
+def test_float32_calls_run_the_float32_kernels_without_a_float64_copy(loss):
+    """float32 tensors reach symloss's float32 kernels as views: nothing is staged in
+    float64, and the gradient is the kernels' own float32 output."""
+    case = random_case(loss, seed=5)
+    crit = loss.to_torch(backend="auto")
+    z = _t(case.pred, torch.float32).requires_grad_(True)
+    kw = {k: _t(v, torch.float32) for k, v in case.kw.items()}
+    value = crit(z, _t(case.target, torch.float32), **kw)
+    value.backward()
+    assert all(a.dtype != np.float64 for a in crit._staging.arrays.values())
+    want_v, want_g = loss.value_and_grad(
+        case.pred.astype(np.float32),
+        case.target.astype(np.float32) if case.target.dtype.kind == "f" else case.target,
+        **{k: v.astype(np.float32) for k, v in case.kw.items()},
+    )
+    assert want_g.dtype == np.float32
+    assert close32(value.item(), want_v) and close32(z.grad.numpy(), want_g)
+
+
 # ------------------------------------------------------------------ derivatives
 @registry_params()
 @pytest.mark.parametrize("backend", BACKENDS)
