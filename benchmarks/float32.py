@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from timing import best_of  # noqa: E402
 
 import symloss  # noqa: E402
 
@@ -50,17 +51,6 @@ def inputs(loss, size: int, classes, dtype):
     if dom is not None and dom.text() in ("(0, 1)", "[0, 1]"):
         z = 1 / (1 + np.exp(-z))
     return z.astype(dtype), t.astype(dtype)
-
-
-def best_of(fn, repeat: int) -> float:
-    """The least CPU time of the calling thread over *repeat* runs (on a shared
-    machine, wall time also counts other processes' turns); hence ``--threads 1``."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
 
 
 def peak_extra(fn) -> int:

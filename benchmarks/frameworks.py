@@ -34,18 +34,15 @@ import numpy as np
 # sys.path, the repository root is not).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import timing  # noqa: E402
+
 import symloss  # noqa: E402
 from symloss.numeric.config import settings  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
-    fn()  # warm up: kernels generated, jit compiled
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    """Wall-clock time (torch and JAX run their own threads), after a warm-up run."""
+    return timing.best_of(fn, repeat, clock=time.perf_counter, warm_up=True)
 
 
 # ------------------------------------------------------------------ inputs

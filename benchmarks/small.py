@@ -32,19 +32,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from timing import best_of  # noqa: E402
+
 import symloss  # noqa: E402
-
-
-def best_of(fn, repeat: int) -> float:
-    """The least CPU time of the calling thread over *repeat* runs of *fn*: on a
-    shared machine, wall-clock time also counts the time other processes held the
-    core (everything here runs on one thread: symloss, NumPy and torch alike)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - start)
-    return best
 
 
 def inner(fn, budget: float = 0.02):
