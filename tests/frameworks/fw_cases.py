@@ -105,6 +105,17 @@ def same(a, b) -> bool:
     return _same(a, b)
 
 
+def hessian_entries(loss, pred, full) -> np.ndarray:
+    """The entries ``loss.hess`` returns, taken from a framework's full Hessian *full*
+    (shape pred.shape * 2): its diagonal, or the per-sample (m, m) blocks of a loss
+    whose rows are not separable."""
+    if pred.ndim == 1:
+        return np.diagonal(full)
+    if loss.separable:
+        return np.einsum("ijij->ij", full)
+    return np.einsum("ijik->ijk", full)
+
+
 def close32(a, b, rtol: float = 2e-4) -> bool:
     """float32 results against float64 ones: float32's precision, relative to the
     largest entry (a value that cancels to near 0 keeps float32's absolute error)."""
