@@ -422,8 +422,8 @@ class Loss:
                 sp.Tuple(*value)
                 if isinstance(value, tuple)
                 else sp.Float(value, 6)
-                if isinstance(value, float) and not float(value).is_integer()
-                else sp.sympify(value)
+                if not float(value).is_integer()
+                else sp.Float(value)  # (Param.validate made every value a float)
             )
             bound.append(mathml_block(sp.Eq(symbol, shown, evaluate=False), display=False))
         if bound:
