@@ -122,7 +122,18 @@ class Kernels:
         """*expr* rewritten into its float64-stable form (under the loss's budget)."""
         loss = self.loss
         with budget.budget(loss.budget_seconds, f"stabilising the kernel of {loss.name}"):
-            return stabilize(expr, frozenset({loss.target}))
+            return stabilize(expr, frozenset({loss.target}), self.nonzero)
+
+    @cached_property
+    def nonzero(self) -> frozenset:
+        """The input arrays whose domain excludes 0 (the stable forms may divide by them)."""
+        loss = self.loss
+        found = set()
+        for base in (loss.pred, loss.target, *loss.extra_inputs):
+            domain = loss.domains.get(str(base.label))
+            if domain is not None and domain.accepted.contains(0) is sp.false:
+                found.add(base)
+        return frozenset(found)
 
     def _compile(self, expr, layout, what: str) -> Kernel:
         loss = self.loss
