@@ -186,7 +186,9 @@ gamma_deviance = elementwise(
         "mean_gamma_deviance (not the half deviance of its HalfGammaLoss), with "
         "y, t > 0.  The log of the ratio is written log y - log t, so that ratios "
         "beyond the float64 range do not overflow.  The gradient kernel evaluates "
-        "2/y - 2t/y^2, which needs y^2 in the float64 range (y > 1e-154)."
+        "2 (y - t) / y / y (and the Hessian 2 (2t - y) / y / y / y): one numerator, "
+        "divided step by step, so that it is exact at y = t and overflows to -inf "
+        "only where the true value does, down to the smallest subnormal y."
     ),
 )
 

@@ -25,7 +25,7 @@ import sympy as sp
 from sympy import Add, Mul, Pow, S
 from sympy.codegen.cfunctions import expm1, log1p
 
-from symloss.numeric.ops import maximum, minimum, where_nonneg
+from symloss.numeric.ops import maximum, minimum, quotient, where_nonneg
 from symloss.symbols import relu, step, xdivy, xlogy
 
 
@@ -190,6 +190,8 @@ class _Emitter:
         # user's function that happens to be called "maximum" is not numpy.maximum).
         if func is maximum or func is minimum:
             return self.ufunc(func.__name__, *[self.emit(a) for a in node.args])
+        if func is quotient:
+            return self.ufunc("divide", *[self.emit(a) for a in node.args])
         if func is where_nonneg:
             x, a, b = (self.emit(v) for v in node.args)
             return self.select(b, [(a, self.ufunc("greater_equal", x, "0.0", dtype="?"))])

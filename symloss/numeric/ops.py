@@ -1,5 +1,5 @@
-"""Kernel-only SymPy functions (``maximum``, ``minimum``, ``where_nonneg``) and the NumPy forms of
-every function a kernel may call."""
+"""Kernel-only SymPy functions (``maximum``, ``minimum``, ``where_nonneg``, ``quotient``) and the
+NumPy forms of every function a kernel may call."""
 
 from __future__ import annotations
 
@@ -23,6 +23,23 @@ class where_nonneg(Function):
     """``a if x >= 0 else b``, element-wise; a kernel-only helper (``numpy.where``)."""
 
     nargs = 3
+
+
+class quotient(Function):
+    """``x / y``, kept as its own node; kernel-only.
+
+    SymPy merges ``(x / y) / y`` into ``x * y**-2``, whose ``y**2`` leaves the float64
+    range before the quotient does (see ``symloss.numeric.stabilize._over_common_power``).
+    """
+
+    nargs = 2
+
+    def fdiff(self, argindex=1):
+        x, y = self.args
+        return 1 / y if argindex == 1 else -x / y**2
+
+    def _eval_rewrite_as_exp(self, x, y, **kwargs):
+        return x / y
 
 
 def _np_sigmoid(x):
@@ -62,6 +79,7 @@ NUMPY_FUNCS = {
     "where_nonneg": _np_where_nonneg,
     "maximum": np.maximum,
     "minimum": np.minimum,
+    "quotient": np.divide,
 }
 
 

@@ -8,7 +8,7 @@ import sympy as sp
 from sympy import Abs, Add, Indexed, Mul, Pow, S, Sum, Symbol, exp, log
 from sympy.codegen.cfunctions import expm1, log1p
 
-from symloss.numeric.ops import maximum, minimum, where_nonneg
+from symloss.numeric.ops import maximum, minimum, quotient, where_nonneg
 from symloss.symbols import (
     logsumexp,
     relu,
@@ -29,7 +29,9 @@ def _depends_on(expr: sp.Basic, bases: frozenset) -> bool:
     return False
 
 
-def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
+def stabilize(
+    expr: sp.Expr, targets: frozenset = frozenset(), nonzero: frozenset = frozenset()
+) -> sp.Expr:
     """An expression equal to *expr* that float64 evaluates without overflow or ``0 * inf``.
 
     Parameters
@@ -40,6 +42,10 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
         Arrays that may hold exact zeros (targets).  A product ``a * log(b)`` or
         ``a / b`` whose ``a`` depends on them becomes ``xlogy(a, b)`` or
         ``xdivy(a, b)``, so that a zero target contributes exactly 0, as the limit does.
+    nonzero : frozenset of IndexedBase
+        Arrays whose domain excludes 0.  A sum of terms ``c_k / y**k`` of one of their
+        elements is written over one numerator, divided by ``y`` step by step (see
+        ``_over_common_power``; at ``y = 0`` that form would be ``0 / 0``).
     """
 
     def rule(node: sp.Basic) -> sp.Basic:
@@ -59,6 +65,8 @@ def stabilize(expr: sp.Expr, targets: frozenset = frozenset()) -> sp.Expr:
             node = _hyperbolic(node)
         if isinstance(node, Add) and targets:
             node = _residual(node, targets)
+        if isinstance(node, Add) and nonzero:
+            node = _over_common_power(node, nonzero)
         if isinstance(node, Mul):
             node = _merge_powers(node)
             if isinstance(node, xdivy):  # the cofactor may still weight a log by a target
@@ -114,6 +122,61 @@ def _expm1_pairs(node: sp.Basic) -> sp.Basic:
             terms.remove(partner)
             terms.append(-c)
     return Add(*terms)
+
+
+def _inverse_power(term: sp.Expr) -> tuple[Indexed, sp.Expr, int] | None:
+    """``(b, c, k)`` for a term ``c / b**k`` (also written ``c * xdivy(w, b**k)``) of an
+    array element ``b`` and an integer ``k >= 1``, else None."""
+    found = []
+    for f in Mul.make_args(term):
+        if isinstance(f, Pow) and isinstance(f.base, Indexed):
+            if f.exp.is_Integer and f.exp < 0:
+                found.append((f, f.base, S.One, int(-f.exp)))
+        elif isinstance(f, xdivy):
+            w, d = f.args
+            b, k = d.as_base_exp()
+            if isinstance(b, Indexed) and k.is_Integer and k > 0:
+                found.append((f, b, w, int(k)))
+    if len(found) != 1:
+        return None
+    (f, b, w, k) = found[0]
+    return b, Mul(*[g for g in Mul.make_args(term) if g is not f]) * w, k
+
+
+def _over_common_power(node: Add, nonzero: frozenset) -> sp.Expr:
+    """``a / y + b / y**2`` -> ``((a y + b) / y) / y``: one numerator, divided step by step.
+
+    Each term alone leaves the float64 range before the sum does: at ``y = t = 1e-200``
+    the gamma deviance's gradient ``2/y - 2t/y**2`` is ``2e200 - inf``, and at the
+    smallest subnormal ``y`` it is ``inf - inf``, NaN, where the true values are 0 and
+    ``-inf`` (beyond the range).  The numerator ``a y**(K-k) + ...`` (``K`` the highest
+    power) is in range wherever its terms are, and near ``y = t`` it cancels exactly
+    (Sterbenz) instead of subtracting two rounded quotients.  Dividing by ``y`` ``K``
+    times, rather than by ``y**K``, overflows or underflows only where the quotient does.
+    ``quotient`` keeps each division a node of its own (SymPy would merge ``y**-1 y**-1``
+    into ``y**-2``).
+
+    Applied only to arrays whose domain excludes 0: at ``y = t = 0`` the numerator of
+    ``1/y + t/y**2`` is 0 and the quotient ``0 / 0``, where the sum of the terms gives
+    the limit, inf.
+    """
+    groups: dict[Indexed, list[tuple[sp.Expr, sp.Expr, int]]] = {}
+    for term in node.args:
+        found = _inverse_power(term)
+        if found is not None and found[0].base in nonzero:
+            b, c, k = found
+            groups.setdefault(b, []).append((term, c, k))
+    for b in sorted(groups, key=str):
+        parts = groups[b]
+        if len(parts) < 2:
+            continue
+        top = max(k for _, _, k in parts)
+        ratio = Add(*(c * b ** (top - k) for _, c, k in parts))
+        for _ in range(top):
+            ratio = quotient(ratio, b)
+        used = {term for term, _, _ in parts}
+        return Add(*(a for a in node.args if a not in used), ratio)
+    return node
 
 
 def _residual(node: Add, targets: frozenset) -> sp.Expr:

@@ -279,15 +279,71 @@ def test_gamma_deviance_at_extreme_ratios_matches_mpmath(mu, tt):
         # log y - log t keeps the ratio's log finite; near y = t the value is ~1e-30 and
         # the float64 sum of log terms carries an absolute error of ~1e-15.
         assert got == pytest.approx(value, rel=1e-14, abs=1e-14)
-    if mu < 1e-150:
-        return  # the gradient 2/y - 2t/y^2 needs y^2 in range (documented)
     grad = reference(lambda a, b: 2 * (a - b) / a**2, mu, tt)
-    g = L.grad(np.array([mu]), np.array([tt]))[0]
-    if abs(grad) > 1e308:
-        assert g == -np.inf
+    assert L.grad(np.array([mu]), np.array([tt]))[0] == pytest.approx(grad, rel=1e-14)
+
+
+# (y, t) where 2/y and 2t/y^2 leave the float64 range before their sum does: y^2
+# underflows (y < 1e-154), y is the smallest subnormal (5e-324, where the two terms
+# were inf - inf), y = t (true gradient 0), and large y.
+TINY_Y = [
+    (5e-324, 1.0),
+    (5e-324, 5e-324),
+    (1e-310, 3e-310),
+    (2.2250738585072014e-308, 1.0),
+    (1e-200, 1e-200),
+    (1e-200, 2e-200),
+    (1e-160, 1.0000001e-160),
+    (1e-100, 1.0),
+    (1.0, 5e-324),
+    (3.0, 3.0 + 3e-15),
+    (1e300, 1.0),
+]
+
+
+def _as_float64(x):
+    """An mpmath number rounded to float64, ±inf beyond the range (as IEEE rounds)."""
+    return float(x) if abs(x) < mpmath.mpf(2) ** 1024 else math.copysign(math.inf, x)
+
+
+@pytest.mark.parametrize("backend", ["fused", "c", "lambdify"])
+@pytest.mark.parametrize(("mu", "tt"), TINY_Y, ids=str)
+def test_gamma_deviance_gradient_and_hessian_at_tiny_predictions_match_mpmath(
+    mu, tt, backend, configure, request
+):
+    if backend == "c":
+        request.getfixturevalue("backend_c")
     else:
-        # 2/y - 2t/y^2 cancels near y = t: absolute accuracy ~1e-16 / y.
-        assert g == pytest.approx(grad, rel=1e-12, abs=1e-15)
+        configure(backend=backend)
+    # Hand derivation: d/dy 2 (log y - log t + t/y - 1) = 2 (y - t) / y^2, and
+    # d2/dy2 = 2 (2t - y) / y^3; mpmath at 50 and 100 digits (no overflow there).
+    with mpmath.workdps(100):
+        a, b = mpmath.mpf(mu), mpmath.mpf(tt)
+        grad, hess = _as_float64(2 * (a - b) / a**2), _as_float64(2 * (2 * b - a) / a**3)
+    L = symloss.get("gamma_deviance", reduction="sum")
+    g = L.grad(np.array([mu]), np.array([tt]))[0]
+    h = L.hess(np.array([mu]), np.array([tt]))[0]
+    # The numerator y - t is exact (Sterbenz or the larger term); each division rounds
+    # once, and a subnormal y's quotient keeps ~1e-13 relative accuracy.
+    for got, want in ((g, grad), (h, hess)):
+        if math.isinf(want):
+            assert got == want
+        else:
+            assert got == pytest.approx(want, rel=1e-13, abs=1e-300)
+
+
+def test_a_rational_gradient_of_a_user_loss_stays_finite_at_tiny_predictions():
+    # Itakura-Saito divergence t/y - log(t/y) - 1 from LaTeX, not in the catalog: the
+    # same rewrite applies to any array whose domain excludes 0 (here y > 0, from the
+    # log).  Gradient (y - t)/y^2 by hand: 0 at y = t, -1e200 at (1e-200, 2e-200).
+    L = symloss.from_latex(r"\sum_{i=1}^{n}\left(\frac{t_i}{y_i} - \log\frac{t_i}{y_i} - 1\right)")
+    y_ = np.array([1e-200, 1e-200, 5e-324, 1e300])
+    t_ = np.array([1e-200, 2e-200, 5e-324, 1.0])
+    np.testing.assert_array_equal(L.grad(y_, t_), [0.0, -1e200, 0.0, 1e-300])
+    # Where 0 is in the domain the sum keeps its terms: 1/y + t/y^2 at y = t = 0 is
+    # -1/y^2 - 2t/y^3 = -inf, not the 0/0 of a common numerator.
+    M = symloss.from_latex(r"\sum_{i=1}^{n}\left(\frac{t_i}{y_i^2} + \frac{1}{y_i}\right)")
+    assert M.grad(np.array([0.0]), np.array([0.0]))[0] == -np.inf
 
 
 @pytest.mark.parametrize("margin", [-745.0, -30.0, 0.0, 30.0, 709.0])

@@ -99,6 +99,24 @@ def test_domain_errors_are_the_same_on_both_paths(n):
         symloss.get("bce_logits").grad(z, np.zeros(n))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_logits_whose_sum_overflows_are_finite_and_accepted(dtype):
+    # A whole-line domain is checked by one sum (finite: every element is finite);
+    # these finite logits sum to inf or NaN and must still pass, while inf, -inf and
+    # NaN among them are refused.  bce_logits at |z| = big with t = 1: softplus(-z),
+    # so relu(-z) + log1p(exp(-|z|)): values 0 and big, gradients 0 and -1 (by hand).
+    big = float(np.finfo(dtype).max)
+    L = symloss.get("bce_logits", reduction="sum")
+    z = np.array([big, big, -big, 1.0], dtype)
+    value, grad = L.value_and_grad(z, np.ones(4, dtype))
+    assert value == pytest.approx(big + np.log1p(np.exp(-1.0)), rel=1e-6)
+    np.testing.assert_allclose(grad, [0.0, 0.0, -1.0, -1.0 / (1.0 + np.e)], rtol=1e-6)
+    for bad in (np.inf, -np.inf, np.nan):
+        z[1] = bad
+        with pytest.raises(symloss.InputError, match=rf"z\[1\] = {bad!r} is outside"):
+            L.value_and_grad(z, np.ones(4, dtype))
+
+
 @pytest.mark.parametrize("rows", [16, 50_000])
 def test_row_sum_and_shape_errors_are_the_same_on_both_paths(rows):
     C = symloss.get("cce_logits")
@@ -120,7 +138,11 @@ def test_small_path_weights_labels_and_reductions_match_the_blocked_path(blocked
     labels[3] = -100
     w = rng.uniform(0.1, 2.0, 40)
     cases = [
-        (symloss.get("cce_logits", ignore_index=-100, class_weight=[1, 2, 1, 3, 1]), (z, labels), {}),
+        (
+            symloss.get("cce_logits", ignore_index=-100, class_weight=[1, 2, 1, 3, 1]),
+            (z, labels),
+            {},
+        ),
         (symloss.get("cce_logits", reduction="none"), (z, np.eye(5)[labels % 5]), {"weight": w}),
         (symloss.get("huber", reduction="sum"), (z[:, 0], z[:, 1]), {"weight": w}),
     ]
