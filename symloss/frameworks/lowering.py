@@ -39,7 +39,7 @@ import sympy as sp
 from sympy import Indexed, IndexedBase, KroneckerDelta, S, Sum, Symbol
 from sympy.codegen.cfunctions import expm1, log1p
 
-from symloss.numeric.ops import maximum, minimum, where_nonneg
+from symloss.numeric.ops import maximum, minimum, quotient, where_nonneg
 from symloss.numeric.stabilize import expand_kernel_functions
 from symloss.symbols import (
     argmax_share,
@@ -216,7 +216,7 @@ class Namer:
         if isinstance(expr, xlogy):
             a, b = (d(x) for x in expr.args)
             return f"{a}_log_{b}" if a and b else None
-        if isinstance(expr, xdivy):
+        if isinstance(expr, (xdivy, quotient)):
             a, b = (d(x) for x in expr.args)
             return f"{a}_over_{b}" if a and b else None
         word = _WORDS.get(type(expr))
@@ -250,6 +250,8 @@ def _kind_word(expr: sp.Basic) -> str:
         return "branch"
     if isinstance(expr, (xlogy, xdivy)):
         return type(expr).__name__
+    if isinstance(expr, quotient):
+        return "ratio"
     if isinstance(expr, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)):
         return "condition"
     word = _WORDS.get(type(expr))

@@ -23,7 +23,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from symloss.frameworks.lowering import Statement
-from symloss.numeric.ops import maximum, minimum, where_nonneg
+from symloss.numeric.ops import maximum, minimum, quotient, where_nonneg
 
 #: symloss's functions, printed as calls to the generated module's helpers.
 HELPERS = ("sigmoid", "softplus", "xlogy", "xdivy", "relu", "step")
@@ -252,6 +252,13 @@ class ArrayCodePrinter:
 
     def _print_minimum(self, expr):
         return self._call(f"{self.prefix}.minimum", expr)
+
+    def _print_quotient(self, expr):
+        # One division per node (the stable form divides step by step: see
+        # symloss.numeric.stabilize._over_common_power).
+        x, y = expr.args
+        num = self.parenthesize(x, PRECEDENCE["Mul"])
+        return f"{num} / {self.parenthesize(y, PRECEDENCE['Mul'], strict=True)}"
 
     def _print_where_nonneg(self, expr):
         x, a, b = expr.args
