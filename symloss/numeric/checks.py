@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from symloss.errors import InputError
+from symloss.numeric import compiled
 from symloss.numeric.config import settings
 from symloss.numeric.kernel import SMALL_ELEMENTS
 from symloss.numeric.rows import outside, reduce_rows
@@ -70,6 +71,36 @@ class Validator:
             check(loss, c, t, start)
 
 
+    def passes_compiled(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        """Whether every check passes, told by the compiled helpers (each input's
+        extremes in one pass, the target's row sums in C): the checks of a small call
+        whose kernel runs compiled, a few microseconds where NumPy's reductions take
+        ten.  False where they cannot tell or something fails: the caller then runs
+        the checks themselves, which name the offending element."""
+        try:
+            return self._passes_compiled(arrays)
+        except compiled.Unavailable:  # the helpers did not build: NumPy's checks run
+            return False
+
+    def _passes_compiled(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        for key, dom in self.domains:
+            bounds = dom._interval
+            found = None if bounds is None else compiled.extremes(arrays[key])
+            if found is None or outside(bounds, *found):
+                return False
+        for _, check in self.constraints:
+            if check is not _check_rows_sum_to_one:
+                return False
+            t = arrays[self.target]
+            found = compiled.row_sum_extremes(t)
+            tolerance = _row_sum_tolerance(t)
+            if found is None or not (
+                found[0] >= 1.0 - tolerance and found[1] <= 1.0 + tolerance
+            ):
+                return False
+        return True
+
+
 def _violated(dom: Domain, arr: np.ndarray) -> bool:
     """``dom.any_violation(arr)``, without its dispatch on small float64 arrays."""
     bounds = dom._interval
@@ -80,8 +111,7 @@ def _violated(dom: Domain, arr: np.ndarray) -> bool:
 
 def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
     sums = reduce_rows(np.add, t)
-    # float32 rows hold values rounded to float32 (half an ulp, 6e-8, each)
-    tolerance = (1e-9 if t.dtype == np.float64 else 1e-6) * t.shape[-1]
+    tolerance = _row_sum_tolerance(t)
     # The extremes first: two reductions and scalar tests (NaN fails them) on the
     # common, valid call; the row is looked for only when one is off.
     low, high = np.minimum.reduce(sums), np.maximum.reduce(sums)
@@ -95,6 +125,11 @@ def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int 
             f"{loss.name}: target row {row + start} sums to {float(f'{sums[row]:.12g}')!r}, "
             f"but {c.description}"
         )
+
+
+def _row_sum_tolerance(t: np.ndarray) -> float:
+    # float32 rows hold values rounded to float32 (half an ulp, 6e-8, each)
+    return (1e-9 if t.dtype == np.float64 else 1e-6) * t.shape[-1]
 
 
 CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {

@@ -686,13 +686,14 @@ def _identity() -> str:
     return found
 
 
-def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
+def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4, compile: bool = True):
     """Function *symbol* of C *code*, compiled (or loaded from the disk cache).
 
     Its arguments are ``nargs`` integers and pointers (``long`` first, then
     addresses), none of them returned.  Raises :class:`Unavailable`: for every
     kernel once the environment failed (no compiler, no private cache), for this
-    code only when it alone failed (a compiler error).
+    code only when it alone failed (a compiler error).  With *compile* false, None
+    instead of running the compiler: the function only if it is loaded or cached.
     """
     fn = _FUNCS.get((code, symbol))
     if fn is not None:
@@ -705,7 +706,10 @@ def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
         lib = _LOADED.get(code)
         if lib is None:
             try:
-                lib = _LOADED[code] = _build(code)
+                lib = _build(code, compile)
+                if lib is None:
+                    return None
+                _LOADED[code] = lib
             except Unavailable as exc:
                 if exc.environment:
                     _STATE["unavailable"] = exc  # once per process, not per block
@@ -722,8 +726,9 @@ def build(code: str, symbol: str = "symloss_kernel", nargs: int = 4):
     return fn
 
 
-def _build(code: str):
-    """Load *code*'s object from the cache, or compile it into place (docs/cache-trust.md)."""
+def _build(code: str, compile: bool = True):
+    """Load *code*'s object from the cache, or compile it into place (docs/cache-trust.md);
+    with *compile* false, None where it is not cached."""
     key = hashlib.sha256((_identity() + code).encode()).hexdigest()[:32]
     name = f"k{key}.so"
     folder, real = _open_cache()
@@ -732,6 +737,8 @@ def _build(code: str):
         if obj is not None:
             with contextlib.suppress(OSError):  # sealed, yet it will not load: compiled again
                 return _load_bytes(folder, real, obj)
+        if not compile:
+            return None
         marker, mkey = _toolchain_marker()
         known = None if _STATE.get("retry") else _read_cached(folder, marker, mkey)
         if known is not None:
@@ -1009,16 +1016,23 @@ class CompiledKernel:
         self._outputs = outputs
         self._stats = tuple(stats)  # row statistics computed in the loop (see source)
         self._fns: dict[tuple, object] = {}
+        self._small: dict[tuple, object] = {}  # see small()
         # (a row statistic may be an exponent: it is never a constant)
         self._exponents = frozenset(k for k in exponent_leaves(statements) if k < nleaves)
         source(statements, outputs, "f" * nleaves, stats=stats)  # Unsupported now, not at a call
 
     def function(
-        self, kinds: str, constants: dict[int, float], modes: str, width=None, real="double"
+        self,
+        kinds: str,
+        constants: dict[int, float],
+        modes: str,
+        width=None,
+        real="double",
+        compile: bool = True,
     ):
         """The compiled loop for leaves of these kinds (and constant exponents), these
         output *modes* and this float type (see :func:`source`), and which outputs are
-        per element."""
+        per element; with *compile* false, None where that needs the compiler."""
         # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
         consts = tuple(sorted((k, v.hex()) for k, v in constants.items()))
         key = kinds, consts, modes, width, real
@@ -1028,7 +1042,10 @@ class CompiledKernel:
             code = source(
                 self._statements, self._outputs, kinds, constants, modes, self._stats, width, real
             )
-            plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
+            fn = build(code, compile=compile)
+            if fn is None:
+                return None
+            plan = self._fns[key] = fn, [level.get(o) == "f" for o in self._outputs]
         return plan
 
     def __call__(self, *values, expand=True, summed=(), length=None, into=None):
@@ -1124,6 +1141,133 @@ class CompiledKernel:
         ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
         fn(rows, m, ins, ptrs)
         return outs
+
+
+    def small(self, values, length: int, g: np.ndarray, divisor: float, after: int | None, total: bool):
+        """The outputs of a small block without the general call's bookkeeping: output
+        1 divided by *divisor* and written into *g* (a new C-contiguous array of the
+        leaves' shape, which no leaf shares), and output 0, the value: with *total*,
+        a value per element comes summed over the last axis (an array of the leading
+        shape); otherwise a new array per element, or per row.  Returns ``(value,
+        summed)``, or None where the general call is needed (leaves broadcast,
+        strided or of another type) or where the loop is neither loaded nor cached
+        on disk and the compiler is not to run yet: it runs at the call after *after*
+        such calls of one signature (never when *after* is None).
+
+        What a call of one signature needs (the loop, the row count, where each leaf
+        goes) is worked out once and kept, and each thread fills its own pointer
+        table: a call costs a few microseconds besides the loop.
+        """
+        ndarray = np.ndarray
+        sig = [g.shape, g.dtype.char, length, total]
+        for v in values:  # a loop: this runs on every call
+            if isinstance(v, ndarray) and v.ndim:
+                sig.append((v.shape, v.dtype.char, v.flags.c_contiguous))
+            else:
+                sig.append(None)
+        for k in self._exponents:  # an exponent compiled in is part of the loop
+            v = values[k]
+            sig.append(None if isinstance(v, ndarray) and v.ndim else float(v))
+        sig = tuple(sig)
+        plan = self._small.get(sig)
+        if plan is None:
+            plan = self._small_plan(sig, values, length, g, after == 0, total)
+        if plan.__class__ is list:  # waiting: [calls so far]
+            plan[0] += 1
+            if after is None or plan[0] <= after:
+                return None
+            plan = self._small_plan(sig, values, length, g, True, total)
+        if plan is False:
+            return None
+        fn, rows, m, arrays, scalars, value_shape, summed, tables = plan
+        value = np.empty(value_shape, np.float64 if summed else g.dtype)
+        try:
+            ins, outs, numbers = tables.buffers
+        except AttributeError:  # this thread's first call of this signature
+            ins, outs, numbers = tables.buffers = tables.make()
+        for j, k in enumerate(scalars):
+            numbers[j] = float(values[k])
+        numbers[len(scalars)] = divisor
+        for k in arrays:
+            ins[k] = _address(values[k])
+        outs[0] = _address(value)
+        outs[1] = _address(g)
+        fn(rows, m, ins, outs)
+        return value, summed
+
+    def _small_plan(self, sig: tuple, values, length, g, compile: bool, total: bool):
+        """What :meth:`small` needs for calls of signature *sig*, kept: a tuple; False
+        where the general call is needed (and where the loop failed to build: the
+        :class:`Unavailable` is raised once); a list (waiting) where the loop is not
+        available without the compiler and *compile* is false."""
+        if len(self._small) >= 64:  # inputs of ever-changing shapes
+            self._small.clear()
+        self._small[sig] = False
+        plan = self._small[sig] = self._plan_small(values, length, g, compile, total)
+        return plan
+
+    def _plan_small(self, values, length: int, g: np.ndarray, compile: bool, total: bool):
+        shape, dtype = g.shape, g.dtype
+        if (self._stats and (len(shape) < 2 or shape[-1] != length)) or len(self._outputs) != 2:
+            return False
+        lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
+        kinds = "".join(_kind(v, shape, lead, m) for v in values)
+        for v, kind in zip(values, kinds):
+            want = shape if kind == "f" else lead + (1,)
+            if kind != "s" and (v.shape != want or v.dtype != dtype or not v.flags.c_contiguous):
+                return False
+        # A value per element is summed in the loop (over the last axis, of the true
+        # row length here): no array of values, and no NumPy sum of it.
+        summed = total and levels(self._statements, self._outputs, kinds).get(self._outputs[0]) == "f"
+        rowwise = "r" in kinds or self._stats or summed
+        rows = math.prod(lead) if rowwise else 1
+        row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
+        constants = {
+            k: float(values[k])
+            for k in self._exponents
+            if kinds[k] == "s"
+            and (2 * float(values[k])).is_integer()
+            and abs(float(values[k])) <= 8
+        }
+        width = m if rows > 1 and 8 <= m <= 32 else None
+        real = "float" if dtype == np.float32 else "double"
+        modes = "sd" if summed else "pd"
+        found = self.function(kinds, constants, modes, width, real, compile=compile)
+        if found is None:
+            return [0]
+        fn, full = found
+        scalars = [k for k, kind in enumerate(kinds) if kind == "s"]
+        arrays = [k for k, kind in enumerate(kinds) if kind != "s"]
+        value_shape = lead if summed else shape if full[0] else row_shape
+        tables = _Tables(len(values), scalars)
+        return fn, rows, math.prod(shape) // rows, arrays, scalars, value_shape, summed, tables
+
+
+class _Tables(threading.local):
+    """One thread's pointer tables for :meth:`CompiledKernel.small` (``buffers``): the
+    leaves' and divisor's addresses, the outputs', and the numbers the scalar leaves'
+    and divisor's addresses point at."""
+
+    def __init__(self, nleaves: int, scalars: list[int]):
+        self.nleaves, self.scalars = nleaves, scalars
+
+    def make(self):
+        numbers = (ctypes.c_double * (len(self.scalars) + 1))()
+        at = ctypes.addressof(numbers)
+        ins = (ctypes.c_void_p * (self.nleaves + 1))()
+        for j, k in enumerate(self.scalars):
+            ins[k] = at + 8 * j
+        ins[self.nleaves] = at + 8 * len(self.scalars)
+        return ins, (ctypes.c_void_p * 2)(), numbers
+
+
+def _address(a: np.ndarray) -> int:
+    """The address of C-contiguous *a*'s data: through ctypes' buffer view, three times
+    cheaper than ``a.ctypes.data`` (which a read-only array still needs)."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except TypeError:
+        return a.ctypes.data
 
 
 def _shape_of(values) -> tuple:
@@ -1261,6 +1405,29 @@ def min_max(v: np.ndarray) -> tuple[float, float] | None:
     out = np.empty(2, v.dtype)
     build(_ROW_CODE[v.dtype], "symloss_min_max")(v.size, 0, v.ctypes.data, out.ctypes.data)
     return float(out[0]), float(out[1])
+
+
+def extremes(v: np.ndarray) -> list[float] | None:
+    """As :func:`min_max`, for the checks of a small call (compiled loop already
+    running): the helper is looked up, not searched for, and the addresses are read
+    through :func:`_address`.  None where :func:`min_max` gives None."""
+    code = _ROW_CODE.get(v.dtype)
+    if code is None or not v.flags.c_contiguous or not v.size:
+        return None
+    out = np.empty(2, v.dtype)
+    build(code, "symloss_min_max")(v.size, 0, _address(v), _address(out))
+    return out.tolist()
+
+
+def row_sum_extremes(v: np.ndarray) -> list[float] | None:
+    """The smallest and largest row sum of *v* (as :func:`extremes`), or None where
+    :func:`_rows_of` does not apply."""
+    shape = _rows_of(v)
+    if shape is None:
+        return None
+    sums = np.empty(shape[0], v.dtype)
+    build(_ROW_CODE[v.dtype], "symloss_row_sum")(*shape, _address(v), _address(sums))
+    return extremes(sums)
 
 
 def row_stats(z: np.ndarray):

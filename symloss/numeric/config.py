@@ -44,6 +44,7 @@ ENVIRONMENT = {
     "threads": "SYMLOSS_NUM_THREADS",
     "block_elements": "SYMLOSS_BLOCK_ELEMENTS",
     "compile_min_elements": "SYMLOSS_COMPILE_MIN_ELEMENTS",
+    "compile_after_calls": "SYMLOSS_COMPILE_AFTER_CALLS",
 }
 
 
@@ -63,12 +64,19 @@ class Settings:
         Under ``"auto"``, blocks smaller than this run NumPy's fused code, so a small
         input never waits for the compiler (about 0.1 s per kernel, once per machine:
         the compiled objects are cached on disk).
+    compile_after_calls : int
+        Under ``"auto"``, a smaller input runs the compiled loop once that loop is
+        loaded or cached on disk (a large call or ``symloss build`` made it), or once
+        the same kernel has been called this many times on inputs of one shape and
+        type in this process: the compiler then runs once, and every later call
+        skips NumPy's per-operation cost.  0 compiles at the first call.
     """
 
     backend: str = "auto"
     threads: int = os.cpu_count() or 1
     block_elements: int | None = None
     compile_min_elements: int = 65536
+    compile_after_calls: int = 1000
 
 
 #: The accepted range of each numeric setting (block_elements 0 means "pick by backend").
@@ -76,6 +84,7 @@ _RANGES = {
     "threads": (1, 1024),
     "block_elements": (0, 2**31),
     "compile_min_elements": (0, 2**62),
+    "compile_after_calls": (0, 2**62),
 }
 
 

@@ -59,6 +59,10 @@ class Names:
     sample_keys: frozenset
     #: The Validator of each (input shape, target is not labels), made on first use.
     validators: dict = field(default_factory=dict, compare=False)
+    #: The Batch of a plain call (two float arrays of one shape and type, nothing
+    #: else), by (shape, type, defer, keep_float32): the next such call only swaps
+    #: the arrays in (:func:`prepare`).
+    plain: dict = field(default_factory=dict, compare=False)
 
 
 def names_of(loss: Loss) -> Names:
@@ -260,7 +264,7 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         and per is None
         and n * row_size <= SMALL_ELEMENTS
     ):
-        return _small_value_and_grad(loss, batch, fused, g, target_key)
+        return _small_value_and_grad(loss, batch, fused, g, target_key, out is None)
 
     # A value per element of a 2-D input is summed over each row as it is computed
     # (the kernels' last axis is then the value's); the gradient and Hessian go
@@ -340,22 +344,39 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     return result, g, h
 
 
-def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str):
+def _small_value_and_grad(
+    loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str, fresh: bool
+):
     """:func:`compute`'s value and gradient of a small input without weights (the
     common call, and the one whose fixed costs show): the same steps as one block of
-    :func:`compute`, without its closures and bookkeeping."""
-    arrays = batch.arrays
+    :func:`compute`, without its closures and bookkeeping.  *fresh*: *g* is a new
+    array (not the caller's ``out``), which the compiled loop may write directly."""
+    inputs = batch.arrays
     settings()  # an invalid setting in the environment raises, as for blocks
-    if batch.validate is not None:
-        batch.validate(arrays, 0)
-    arrays = batch.block(arrays, target)
-    # The count as a scalar of g's type: NumPy converts a Python float on every call
-    # (1.0 us against 0.6 at n = 10); exact, as a small count is in float32 too.
-    into = {1: (g, g.dtype.type(batch.count))}
+    arrays = batch.block(inputs, target)
+    value_shape = batch.value_shape
+    # The compiled loop first, into new arrays (a value per element may come summed
+    # over rows), then the checks: in C too when it ran, else as NumPy's code does.
+    done = (
+        fused.small(arrays, batch.sizes, g, batch.count, len(value_shape) == len(batch.shape))
+        if fresh
+        else None
+    )
+    check = batch.validate
+    if check is not None and not (done is not None and check.passes_compiled(inputs)):
+        check(inputs, 0)
+    if done is not None and done[1]:
+        total = float(np.add.reduce(done[0], axis=None, dtype=np.float64))
+        return batch.scalar(total / batch.count + 0.0), g, None
+    if done is not None:
+        v = done[0]
+    else:
+        # The count as a scalar of g's type: NumPy converts a Python float on every
+        # call (1.0 us against 0.6 at n = 10); exact, as a small count is in float32 too.
+        into = {1: (g, g.dtype.type(batch.count))}
+        v = np.asarray(fused.evaluate(arrays, batch.sizes, into=into)[0])
     # Only the total is wanted: the values per element are added up at once, not
     # row by row first (a value constant along a row is broadcast: it counts m times).
-    v = np.asarray(fused.evaluate(arrays, batch.sizes, into=into)[0])
-    value_shape = batch.value_shape
     extra = v.ndim - len(value_shape)
     if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
         v = v[(..., *(0,) * extra)]
@@ -407,6 +428,14 @@ class Batch:
         if not out.flags.c_contiguous or not out.flags.writeable:
             raise InputError("out must be C-contiguous and writeable")
         return out.reshape(self.shape)  # a view: contiguous
+
+    def with_inputs(self, pred_key: str, pred: np.ndarray, target_key: str, target) -> Batch:
+        """This batch with other prediction and target arrays of the same shape and
+        type (see :func:`prepare`)."""
+        batch = object.__new__(Batch)
+        batch.__dict__.update(self.__dict__)
+        batch.arrays = {**self.arrays, pred_key: pred, target_key: target}
+        return batch
 
     def block(self, arrays: dict[str, np.ndarray], target: str) -> dict[str, np.ndarray]:
         """A block's arrays for the kernels: integer labels made one-hot rows."""
@@ -489,8 +518,42 @@ def prepare(
     each block while it is in cache.  With *keep_float32*, float32 inputs stay
     float32 (:func:`float_type`; no copy), else every input is made float64.
     """
-    name = loss.name
     keys = names_of(loss)
+    ndarray = np.ndarray
+    plain = (
+        weight is None
+        and not extra
+        and type(pred) is ndarray
+        and type(target) is ndarray
+        and pred.shape == target.shape
+        and pred.dtype == target.dtype
+        and (pred.dtype == np.float64 or (keep_float32 and pred.dtype == np.float32))
+    )
+    if plain:
+        # Everything but the arrays depends only on their shape and type: the batch
+        # of the first such call, with these arrays in (no check is skipped: the
+        # element-wise ones run on the arrays, the rest held for this shape).
+        template = keys.plain.get((pred.shape, pred.dtype.char, defer, keep_float32))
+        if template is not None:
+            if template.validate is None and not defer:
+                keys.validators[pred.shape, True](
+                    {**template.arrays, keys.pred: pred, keys.target: target}, 0
+                )
+            return template.with_inputs(keys.pred, pred, keys.target, target)
+    batch = _prepare(loss, keys, pred, target, weight, extra, defer, keep_float32)
+    if plain and batch.shape == pred.shape and batch.weight is None and not batch.labels:
+        if len(keys.plain) >= 64:  # inputs of ever-changing shapes
+            keys.plain.clear()
+        # (without this call's arrays: a template must not keep a large input alive)
+        template = batch.with_inputs(keys.pred, None, keys.target, None)
+        keys.plain[pred.shape, pred.dtype.char, defer, keep_float32] = template
+    return batch
+
+
+def _prepare(
+    loss: Loss, keys: Names, pred, target, weight, extra, defer: bool, keep_float32: bool
+) -> Batch:
+    name = loss.name
     role = "logit" if loss.composition is not None else "prediction"
     p = as_real(pred, name, role, cast=False)
     t_raw = as_real(target, name, "target", cast=False)

@@ -73,7 +73,9 @@ def _exact(expr: sp.Basic) -> bool:
     return True
 
 
-def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
+def _row_form(
+    exprs: Sequence[sp.Expr], layout: Layout, softmax_in_loop: bool = False
+) -> tuple[list, list]:
     """A kernel over rows ``(i, j)`` with its row statistics made symbols, for the
     compiled loop to compute row by row (:func:`symloss.numeric.compiled.source`'s *stats*).
 
@@ -83,7 +85,9 @@ def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
     by the row helpers of :mod:`symloss.numeric.compiled`).  Returns
     ``(stats, exprs)``: *stats* lists ``(symbol, summand over (i, j), "sum" | "max")``
     in an order they can be computed in, one per node (the compiled loop computes
-    equal summands once).  Raises
+    equal summands once).  With *softmax_in_loop*, softmax and log-sum-exp are made
+    of statistics too (the row's maximum M and the sum S of ``exp(z - M)``): a small
+    block then needs no leaf but its inputs.  Raises
     :class:`symloss.numeric.fused.Unsupported` for what is not a statistic of a whole row (a
     sum that varies along ``j``, one over another length, several indices at once).
     """
@@ -116,9 +120,17 @@ def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
         if isinstance(node, rowmax):
             return statistic(node.function, node.limits, "max", bound)
         if isinstance(node, (softmax, logsumexp)):
-            # Leaves: NumPy's row_stats helper exponentiates each logit once; in the
-            # loop, a row's max, sum and outputs would be three passes and two exps.
-            return node
+            if not softmax_in_loop:
+                # Leaves: NumPy's row_stats helper exponentiates each logit once; in the
+                # loop, a row's max, sum and outputs would be three passes and two exps.
+                return node
+            base, r = node.args[:2]
+            limits = ((_IN_ROW, 1, size),)
+            top = statistic(base[r, _IN_ROW], limits, "max", bound)
+            total = statistic(sp.exp(base[r, _IN_ROW] - top), limits, "sum", bound)
+            if isinstance(node, logsumexp):
+                return top + sp.log(total)
+            return sp.exp(base[r, node.args[2]] - top) / total
         if isinstance(node, argmax_share):
             best, d = node.args
             ((var, lo, hi),) = best.limits
@@ -139,6 +151,11 @@ def _row_form(exprs: Sequence[sp.Expr], layout: Layout) -> tuple[list, list]:
         return node.func(*[walk(a, bound) for a in node.args])
 
     return stats, [walk(e, frozenset()) for e in exprs]
+
+
+#: The bound index of the row statistics softmax and log-sum-exp are made of (one
+#: symbol: the softmax's and the log-sum-exp's maximum of one row are one statistic).
+_IN_ROW = sp.Dummy("k", integer=True)
 
 
 def _placer(indices: Sequence[sp.Basic], layout: Layout) -> Callable[[np.ndarray], np.ndarray]:
@@ -392,11 +409,23 @@ class Kernel:
         that a block is read once; None for a kernel with none, or with one that is
         not over a whole row."""
 
+        return self._program_with_row_statistics(softmax_in_loop=False)
+
+    @cached_property
+    def _small_program(self):
+        """As :attr:`_row_program`, with softmax and log-sum-exp computed in the loop
+        too (for :meth:`small`: no NumPy call before the loop); None for a kernel
+        without row statistics."""
+        return self._program_with_row_statistics(softmax_in_loop=True)
+
+    def _program_with_row_statistics(self, softmax_in_loop: bool):
         exprs = self.expr if isinstance(self.expr, tuple) else (self.expr,)
         if len(self.layout) != 2 or self._inplace is None:
             return None
         try:
-            stats, outputs = _row_form([expand_kernel_functions(e) for e in exprs], self.layout)
+            stats, outputs = _row_form(
+                [expand_kernel_functions(e) for e in exprs], self.layout, softmax_in_loop
+            )
             if not stats:
                 return None
             keep = [sym for sym, _, _ in stats]
@@ -463,6 +492,34 @@ class Kernel:
                 np.divide(outs[k], divisor, out=array)
                 outs[k] = array
         return outs if multi else outs[0]
+
+    def small(self, arrays, sizes, g: np.ndarray, divisor: float, total: bool):
+        """A value-and-gradient kernel's outputs on a small block through the compiled
+        loop, called directly (:meth:`compiled.CompiledKernel.small`): ``(value,
+        summed)`` (with *total*, a value per element summed over the last axis, and
+        *summed* true) and the gradient divided by *divisor*, written into *g* (new, of
+        the layout's shape).  None where NumPy's code runs instead: under
+        ``"fused"`` and ``"lambdify"``, for leaves the direct call does not take, and
+        under ``"auto"`` until the loop is loaded, cached on disk, or worth compiling
+        (``compile_after_calls``).
+        """
+        current = settings()
+        if current.backend == "auto":
+            after = current.compile_after_calls
+        elif current.backend == "c":
+            after = 0
+        else:
+            return None
+        program = self._small_program
+        makers, loop = (self._leaves, self._compiled) if program is None else program
+        if loop is None:
+            return None
+        cache: dict = {}
+        values = [make(arrays, sizes, cache) for make in makers]
+        try:
+            return loop.small(values, int(sizes[self.layout[-1][1]]), g, divisor, after, total)
+        except compiled.Unavailable as exc:
+            return fallback(exc)
 
     @staticmethod
     def _run_compiled(values, loop, **how):

@@ -98,7 +98,11 @@ def _warm(loss: Loss, classes: int, dtype=np.float64) -> list[str]:
     if pred.ndim == 2 and any(c.name == "one_hot" for c in loss.constraints):
         variants.append((" with labels", np.arange(rows) % pred.shape[1], {}))
     # "auto" with no size threshold: the kernels specialised as a large call's blocks.
-    with configured(backend="auto", compile_min_elements=0), warnings.catch_warnings():
+    # and compile_after_calls=0: the loops of small calls too (Kernel.small).
+    with (
+        configured(backend="auto", compile_min_elements=0, compile_after_calls=0),
+        warnings.catch_warnings(),
+    ):
         warnings.simplefilter("ignore", RuntimeWarning)  # failures are returned instead
         for part in PARTS:
             for how, target_as, kw in variants:

@@ -1115,6 +1115,7 @@ SETTINGS = {
     "SYMLOSS_BLOCK_ELEMENTS": (0, 2**31),
     "SYMLOSS_NUM_THREADS": (1, 1024),
     "SYMLOSS_COMPILE_MIN_ELEMENTS": (0, 2**62),
+    "SYMLOSS_COMPILE_AFTER_CALLS": (0, 2**62),
 }
 BAD_VALUES = ["-5", "-1", "1e5", "1.5", "0x10", "abc", "5 5", "1_000", "٣", "nan", "inf"]
 

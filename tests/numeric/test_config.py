@@ -79,6 +79,7 @@ def test_blocks_and_threads_from_the_api_give_the_same_numbers(configure):
         ("SYMLOSS_BLOCK_ELEMENTS", "1e5", "SYMLOSS_BLOCK_ELEMENTS='1e5' is not accepted"),
         ("SYMLOSS_NUM_THREADS", "0", "SYMLOSS_NUM_THREADS='0' is not accepted"),
         ("SYMLOSS_COMPILE_MIN_ELEMENTS", "many", "SYMLOSS_COMPILE_MIN_ELEMENTS='many' is not"),
+        ("SYMLOSS_COMPILE_AFTER_CALLS", "-1", "SYMLOSS_COMPILE_AFTER_CALLS='-1' is not accepted"),
     ],
 )
 def test_a_bad_environment_variable_is_named_at_first_use_not_at_import(variable, value, message):
