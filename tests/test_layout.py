@@ -169,7 +169,9 @@ def test_modules_stay_short_or_say_why(module):
     assert "long because" in doc, f"{module} has {lines} lines and its docstring does not say why"
 
 
-@pytest.mark.parametrize("package", sorted(m for m, p in MODULES.items() if p.name == "__init__.py"))
+@pytest.mark.parametrize(
+    "package", sorted(m for m, p in MODULES.items() if p.name == "__init__.py")
+)
 def test_every_subpackage_says_what_lives_there_and_what_it_may_import(package):
     doc = ast.get_docstring(ast.parse(MODULES[package].read_text(encoding="utf-8"))) or ""
     assert len(doc) > 200, f"{package} needs a docstring: what lives there, what it may import"

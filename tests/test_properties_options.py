@@ -147,6 +147,7 @@ def test_gradient_near_kinks_with_drawn_hyperparameters(base, data):
     with np.errstate(all="ignore"):
         g = L.grad(pred, target, **kw)
         assume(np.all(np.isfinite(g)))
+
         def central(h):
             fd = np.zeros_like(pred)
             for idx in np.ndindex(pred.shape):

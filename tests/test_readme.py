@@ -25,7 +25,9 @@ FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.M | re.S)
 
 
 def blocks(path: Path, language: str) -> list[str]:
-    return [body for lang, body in FENCE.findall(path.read_text(encoding="utf-8")) if lang == language]
+    return [
+        body for lang, body in FENCE.findall(path.read_text(encoding="utf-8")) if lang == language
+    ]
 
 
 def environment(tmp_path: Path) -> dict:

@@ -31,12 +31,8 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("value", nargs="?", metavar="MODULE:FUNCTION", help="your loss function")
     p.add_argument("--grad", metavar="MODULE:FUNCTION", help="your gradient function")
     p.add_argument("--torch", action="store_true", help="the functions take torch tensors")
-    p.add_argument(
-        "--seed", type=whole(0), default=0, help="seed of the input draws (default 0)"
-    )
-    p.add_argument(
-        "--samples", type=whole(1), default=20, help="inputs per family (default 20)"
-    )
+    p.add_argument("--seed", type=whole(0), default=0, help="seed of the input draws (default 0)")
+    p.add_argument("--samples", type=whole(1), default=20, help="inputs per family (default 20)")
     p.add_argument(
         "--param",
         action="append",
@@ -69,8 +65,6 @@ def _load(spec: str) -> Callable:
     if not callable(obj):
         raise UsageError(f"{spec} is not callable")
     return obj
-
-
 
 
 def run_cli(args: argparse.Namespace) -> int:

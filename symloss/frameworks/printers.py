@@ -23,7 +23,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter
 
 from symloss.frameworks.lowering import Statement
-from symloss.numeric.ops import maximum, minimum, quotient, where_nonneg
+from symloss.numeric.ops import maximum, minimum, where_nonneg
 
 #: symloss's functions, printed as calls to the generated module's helpers.
 HELPERS = ("sigmoid", "softplus", "xlogy", "xdivy", "relu", "step")

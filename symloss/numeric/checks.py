@@ -70,7 +70,6 @@ class Validator:
         for c, check in self.constraints:
             check(loss, c, t, start)
 
-
     def passes_compiled(self, arrays: Mapping[str, np.ndarray]) -> bool:
         """Whether every check passes, told by the compiled helpers (each input's
         extremes in one pass, the target's row sums in C): the checks of a small call
@@ -94,9 +93,7 @@ class Validator:
             t = arrays[self.target]
             found = compiled.row_sum_extremes(t)
             tolerance = _row_sum_tolerance(t)
-            if found is None or not (
-                found[0] >= 1.0 - tolerance and found[1] <= 1.0 + tolerance
-            ):
+            if found is None or not (found[0] >= 1.0 - tolerance and found[1] <= 1.0 + tolerance):
                 return False
         return True
 

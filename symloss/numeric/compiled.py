@@ -1142,8 +1142,9 @@ class CompiledKernel:
         fn(rows, m, ins, ptrs)
         return outs
 
-
-    def small(self, values, length: int, g: np.ndarray, divisor: float, after: int | None, total: bool):
+    def small(
+        self, values, length: int, g: np.ndarray, divisor: float, after: int | None, total: bool
+    ):
         """The outputs of a small block without the general call's bookkeeping: output
         1 divided by *divisor* and written into *g* (a new C-contiguous array of the
         leaves' shape, which no leaf shares), and output 0, the value: with *total*,
@@ -1218,7 +1219,9 @@ class CompiledKernel:
                 return False
         # A value per element is summed in the loop (over the last axis, of the true
         # row length here): no array of values, and no NumPy sum of it.
-        summed = total and levels(self._statements, self._outputs, kinds).get(self._outputs[0]) == "f"
+        summed = (
+            total and levels(self._statements, self._outputs, kinds).get(self._outputs[0]) == "f"
+        )
         rowwise = "r" in kinds or self._stats or summed
         rows = math.prod(lead) if rowwise else 1
         row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)

@@ -11,6 +11,10 @@ Everything :class:`~symloss.Loss`'s ``__call__``, ``grad``, ``hess`` and
   from the stabilised derivatives of :mod:`symloss.symbolic.derivatives`;
 * :func:`compute` evaluates them block by block (:func:`~symloss.numeric.blocks.map_blocks`),
   scaling gradient rows by the sample weights and the reduction's count while in cache.
+
+The module is long because the small-call path (a plain call's batch reused, the
+compiled loop called directly) sits beside the blocked path it must agree with:
+both read the same :class:`Batch`, and a change to one is reviewed with the other.
 """
 
 from __future__ import annotations

@@ -69,7 +69,9 @@ def test_gradient_matches_central_differences(f, parsed):
         up, down = y.copy(), y.copy()
         up[k] += h
         down[k] -= h
-        numeric[k] = (f.ref(up, t, **f.params, **extra) - f.ref(down, t, **f.params, **extra)) / (2 * h)
+        numeric[k] = (f.ref(up, t, **f.params, **extra) - f.ref(down, t, **f.params, **extra)) / (
+            2 * h
+        )
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7, err_msg=f.tex)
 
 

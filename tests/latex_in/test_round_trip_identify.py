@@ -18,11 +18,19 @@ def test_identify_from_latex_names_the_loss(loss, style):
     assert found is not None and found[0] == loss.name, loss.latex(style=style)
     # symbolic: each hyperparameter matches the symbol the loss is written with
     used = {str(s) for s in loss.term.free_symbols}
-    own = {p.name: sp.Symbol(str(p.symbol)) for p in loss.params
-           if isinstance(p.symbol, sp.Symbol) and str(p.symbol) in used}
+    own = {
+        p.name: sp.Symbol(str(p.symbol))
+        for p in loss.params
+        if isinstance(p.symbol, sp.Symbol) and str(p.symbol) in used
+    }
     assert found[1] == own
     # bound to the loss's values, the match returns those values
     values = loss.param_values
-    bound = parsed.bind(**{str(p.symbol): values[p.name] for p in loss.params
-                           if p.name in own and values[p.name] is not None})
+    bound = parsed.bind(
+        **{
+            str(p.symbol): values[p.name]
+            for p in loss.params
+            if p.name in own and values[p.name] is not None
+        }
+    )
     assert symloss.match(bound)[1] == {k: values[k] for k in own}

@@ -78,5 +78,7 @@ def test_every_error_a_caller_can_meet_is_a_symloss_error():
     exported = {name for name in symloss.__all__ if name.endswith(("Error", "Exceeded", "Failed"))}
     from symloss import errors
 
-    defined = {n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Exception)}
+    defined = {
+        n for n, v in vars(errors).items() if isinstance(v, type) and issubclass(v, Exception)
+    }
     assert defined - {"CompilerUnavailable"} <= exported | {"UntrustedCache"}

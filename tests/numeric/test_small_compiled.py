@@ -70,9 +70,7 @@ def _reference(loss, pred, target, kw):
 LAYOUTS = [(L, 3) for L in LOSSES] + [(L, 12) for L in LOSSES if len(L.input_indices) == 2]
 
 
-@pytest.mark.parametrize(
-    ("loss", "classes"), LAYOUTS, ids=[f"{L.name}-{m}" for L, m in LAYOUTS]
-)
+@pytest.mark.parametrize(("loss", "classes"), LAYOUTS, ids=[f"{L.name}-{m}" for L, m in LAYOUTS])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_compiled_small_call_matches_the_numpy_code(loss, dtype, classes, compiled_small):
     pred, target, kw = inputs(loss, rows=7, classes=classes)
@@ -149,7 +147,12 @@ def test_no_compiler_for_small_calls_under_fused(configure):
         ("bce_logits", [0.0, 1.0, np.inf], [0.0, 1.0, 1.0], r"logit z\[2\] = inf is outside"),
         ("bce_logits", [0.0, 1.0, 2.0], [0.0, 1.5, 1.0], r"target t\[1\] = 1.5 is outside"),
         ("bce", [0.5, 1.5, 0.2], [0.0, 1.0, 1.0], r"prediction y\[1\] = 1.5 is outside"),
-        ("cce_logits", [[0.0, 1.0], [2.0, 3.0]], [[1.0, 0.0], [0.7, 0.7]], "row 1 sums to 1.(4|39)"),
+        (
+            "cce_logits",
+            [[0.0, 1.0], [2.0, 3.0]],
+            [[1.0, 0.0], [0.7, 0.7]],
+            "row 1 sums to 1.(4|39)",
+        ),
         ("cce_logits", [[0.0, 1.0], [2.0, 3.0]], [[1.0, 0.0], [np.nan, 1.0]], r"t\[1, 0\] = nan"),
     ],
 )
@@ -160,8 +163,10 @@ def test_errors_are_the_numpy_codes_on_the_compiled_small_call(
     pred, target = np.array(pred), np.array(target)
     for dtype in (np.float64, np.float32):
         # a valid call of this shape first: its batch and plan are then reused
-        ok_pred = np.where(np.isfinite(pred), pred, 0.0).clip(0.1, 0.9) if name == "bce" else (
-            np.nan_to_num(pred, posinf=0.0)
+        ok_pred = (
+            np.where(np.isfinite(pred), pred, 0.0).clip(0.1, 0.9)
+            if name == "bce"
+            else (np.nan_to_num(pred, posinf=0.0))
         )
         ok_target = np.eye(2)[[0, 1]] if pred.ndim == 2 else np.array([0.0, 1.0, 1.0])
         L.value_and_grad(ok_pred.astype(dtype), ok_target.astype(dtype))
