@@ -53,6 +53,7 @@ FILES = {
 #: Test files by role: the only place their paths are written.
 TESTS = {
     "options": "tests/numeric/test_options_reference.py",
+    "small_compiled": "tests/numeric/test_small_compiled.py",
     "torch_options": "tests/integration/test_torch_options.py",
     "torch_classification": "tests/integration/test_torch_classification.py",
     "boundaries": "tests/numeric/test_boundaries.py",
@@ -119,6 +120,20 @@ MUTANTS = [
           "COMMAND_MODULES = (catalog, parse, check, build)"),),
         ("cli_commands", "docs::test_symloss_docs_command",
          "export::test_symloss_export_command"),
+    ),
+    Mutant(
+        "small-call-without-1/n",
+        "a small call through the compiled loop divides its gradient by 1, not n",
+        "compiled",
+        (("        numbers[len(scalars)] = divisor\n", "        numbers[len(scalars)] = 1.0\n"),),
+        ("small_compiled",),
+    ),
+    Mutant(
+        "small-call-checks-skipped",
+        "a small call through the compiled loop skips its input checks",
+        "checks",
+        (("            return self._passes_compiled(arrays)\n", "            return True\n"),),
+        ("small_compiled",),
     ),
     Mutant(
         "mean-without-1/n",
