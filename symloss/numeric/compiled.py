@@ -1090,6 +1090,17 @@ class CompiledKernel:
         )
         return self._run(values, shape, expand, modes, into, dtype)
 
+    def _constants(self, values, kinds: str) -> dict[int, float]:
+        """The exponents compiled in: small integer and half-integer scalars (one
+        object per value; a sweep over real-valued exponents shares the general one)."""
+        return {
+            k: float(values[k])
+            for k in self._exponents
+            if kinds[k] == "s"
+            and (2 * float(values[k])).is_integer()
+            and abs(float(values[k])) <= 8
+        }
+
     def _run(self, values, shape: tuple, expand: bool, modes: str, into: dict, dtype=np.float64):
         sums = "s" in modes
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
@@ -1097,15 +1108,7 @@ class CompiledKernel:
         rows = math.prod(lead) if "r" in kinds or sums or self._stats else 1
         m = math.prod(shape) // rows if rows else 0
         row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
-        # Small integer and half-integer exponent parameters are compiled in (one object
-        # per value; a sweep over real-valued exponents shares the general one).
-        constants = {
-            k: float(values[k])
-            for k in self._exponents
-            if kinds[k] == "s"
-            and (2 * float(values[k])).is_integer()
-            and abs(float(values[k])) <= 8
-        }
+        constants = self._constants(values, kinds)
         wants = [shape if kind == "f" else row_shape for kind in kinds]
         if not expand and any(
             k != "s" and v.size != math.prod(w) for v, k, w in zip(values, kinds, wants)
@@ -1225,13 +1228,7 @@ class CompiledKernel:
         rowwise = "r" in kinds or self._stats or summed
         rows = math.prod(lead) if rowwise else 1
         row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
-        constants = {
-            k: float(values[k])
-            for k in self._exponents
-            if kinds[k] == "s"
-            and (2 * float(values[k])).is_integer()
-            and abs(float(values[k])) <= 8
-        }
+        constants = self._constants(values, kinds)
         width = m if rows > 1 and 8 <= m <= 32 else None
         real = "float" if dtype == np.float32 else "double"
         modes = "sd" if summed else "pd"
