@@ -198,6 +198,7 @@ def source(
     stats=(),
     width=None,
     real: str = "double",
+    bounds=(),
 ) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
@@ -232,6 +233,12 @@ def source(
     at (but the numbers, the divisors and the ``"s"`` outputs, which stay double)
     hold floats, every statement computes in float with libm's and libmvec's float
     functions (``expf``), and the row sums and statistics accumulate in double.
+
+    *bounds* are leaves of kind ``"f"`` whose smallest and largest values the loop
+    finds as it reads them (an input's domain check, without a pass of its own):
+    ``out[len(outputs) + e]`` receives two doubles, the minimum and maximum of leaf
+    ``bounds[e]`` over every row, both NaN if it holds a NaN or an infinity (as
+    ``symloss_min_max``).
     """
     single = real == "float"
     # A row of 8 to 32 floats, its length compiled in: 8 lanes, or a row of 10 would run
@@ -332,7 +339,8 @@ def source(
             else f"const double L{len(kinds) + k} = {stat};"
         )
         outer += lines(everything, False, k + 1)
-    inner = lines(needed(outputs), True)
+    checked = [f"L{k}" for k in bounds]
+    inner = lines(needed([*outputs, *checked]), True)
     after, sums = [], []
     divisors = len(kinds)
     for j, (o, mode) in enumerate(zip(outputs, modes or "p" * len(outputs))):
@@ -361,6 +369,26 @@ def source(
     # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (adding
     # from the first element gives -0.0 there): this reduction starts them at -0.0.
     pragma = f"{simd} reduction(sl_add:{', '.join(sums)})" if sums else simd
+    # The checked leaves' extremes, over all rows; a probe (a sum of x * 0) turns NaN
+    # at a NaN or an infinity.  In the loop's own type: float lanes stay 8 or 16 wide.
+    zero = "0.0f" if single else "0.0"
+    tail = []
+    for e, leaf in enumerate(checked):
+        low, high, probe = f"B{e}lo", f"B{e}hi", f"B{e}p"
+        setup.append(
+            f"    {real} {low} = __builtin_inf(), {high} = -__builtin_inf(), {probe} = {zero};"
+        )
+        inner += [
+            f"{low} = {leaf} < {low} ? {leaf} : {low};",
+            f"{high} = {leaf} > {high} ? {leaf} : {high};",
+            f"{probe} += {leaf} * {zero};",
+        ]
+        pragma += f" reduction(min:{low}) reduction(max:{high}) reduction(+:{probe})"
+        j = len(outputs) + e
+        tail += [
+            f"    out[{j}][0] = {probe} == {zero} ? (double){low} : (double){probe};",
+            f"    out[{j}][1] = {probe} == {zero} ? (double){high} : (double){probe};",
+        ]
     if sums or any(op == "sum" for _, op in stats):
         head.append(
             "#pragma omp declare reduction(sl_add : double : omp_out += omp_in)"
@@ -384,6 +412,7 @@ def source(
             *[f"        {line}" for line in _row_loop(inner, pragma, sums)],
             *[f"        {line}" for line in after],
             "    }",
+            *tail,
             "}",
             "",
         ]
@@ -1014,36 +1043,57 @@ class CompiledKernel:
         source(statements, outputs, "f" * nleaves, stats=stats)  # Unsupported now, not at a call
 
     def function(
-        self, kinds: str, constants: dict[int, float], modes: str, width=None, real="double"
+        self,
+        kinds: str,
+        constants: dict[int, float],
+        modes: str,
+        width=None,
+        real="double",
+        bounds=(),
     ):
         """The compiled loop for leaves of these kinds (and constant exponents), these
-        output *modes* and this float type (see :func:`source`), and which outputs are
-        per element."""
+        output *modes*, this float type and these checked leaves (see :func:`source`),
+        and which outputs are per element."""
         # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
         consts = tuple(sorted((k, v.hex()) for k, v in constants.items()))
-        key = kinds, consts, modes, width, real
+        key = kinds, consts, modes, width, real, bounds
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
             code = source(
-                self._statements, self._outputs, kinds, constants, modes, self._stats, width, real
+                self._statements,
+                self._outputs,
+                kinds,
+                constants,
+                modes,
+                self._stats,
+                width,
+                real,
+                bounds,
             )
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
 
-    def __call__(self, *values, expand=True, summed=(), length=None, into=None):
+    def __call__(self, *values, expand=True, summed=(), length=None, into=None, bounds=None):
         """The outputs for these leaf values.
 
         Outputs numbered in *summed* come summed over the last axis, of length
-        *length* (new arrays of the leading shape); *into* maps output numbers to
+        *length* (new float64 arrays of the leading shape: 0-d for leaves of one
+        axis, the whole total, added in double); *into* maps output numbers to
         ``(array, divisor)``: the output divided by *divisor*, written into *array*
         (of the leaves' broadcast shape, C-contiguous float64, else left to the
         caller) and returned.  None when *summed* or the row statistics cannot be
-        met (the leaves' shape has no such last axis and another before it).
+        met (the leaves' shape has no such last axis, or, for row statistics, no
+        axis before it).
 
         A leaf broadcast along the rows (a (1, m) class weight, a (n, 1, m) softmax of
         a Hessian) is first copied to the full shape; with *expand* false, None is
         returned instead (the NumPy code broadcasts without copies).
+
+        *bounds* maps leaf positions to None; the loop replaces each None by the
+        leaf's ``(minimum, maximum)`` (both NaN if it holds a NaN or an infinity) when
+        the leaf is an array of the full shape, read in the same pass (see
+        :func:`source`), and leaves the others None.
         """
         shape = _shape_of(values)
         summed = frozenset(summed)
@@ -1051,7 +1101,9 @@ class CompiledKernel:
         dtype = np.float32 if fused.single(values) else np.float64
         # Row sums and row statistics run over the leaves' last axis: it must be the
         # row's true length (a sum whose summand is constant along it counts m times).
-        if (summed or self._stats) and (len(shape) < 2 or shape[-1] != length):
+        if (summed or self._stats) and (
+            len(shape) < (2 if self._stats else 1) or shape[-1] != length
+        ):
             return None
         chosen: dict[int, tuple] = {}
         for j, (a, d) in sorted((into or {}).items()):
@@ -1071,9 +1123,18 @@ class CompiledKernel:
         modes = "".join(
             "s" if j in summed else "d" if j in into else "p" for j in range(len(self._outputs))
         )
-        return self._run(values, shape, expand, modes, into, dtype)
+        return self._run(values, shape, expand, modes, into, dtype, bounds)
 
-    def _run(self, values, shape: tuple, expand: bool, modes: str, into: dict, dtype=np.float64):
+    def _run(
+        self,
+        values,
+        shape: tuple,
+        expand: bool,
+        modes: str,
+        into: dict,
+        dtype=np.float64,
+        bounds=None,
+    ):
         sums = "s" in modes
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
@@ -1097,7 +1158,8 @@ class CompiledKernel:
         # Rows of 8 to 32 elements: the row length is compiled in (one object per m).
         width = m if rows > 1 and 8 <= m <= 32 else None
         real = "float" if dtype is np.float32 else "double"
-        fn, full = self.function(kinds, constants, modes, width, real)
+        checked = tuple(sorted(k for k in bounds or () if kinds[k] == "f"))
+        fn, full = self.function(kinds, constants, modes, width, real, checked)
         numbers = [float(v) for v, k in zip(values, kinds) if k == "s"]
         numbers = np.array(numbers + [float(d) for _, d in into.values()] or [0.0])
         keep, addresses, j = [numbers], [], 0
@@ -1120,9 +1182,14 @@ class CompiledKernel:
                 outs.append(into[k][0])
             else:
                 outs.append(fused.SCRATCH.array(dtype, -1 - k, shape if f else row_shape))
+        extremes = np.empty((len(checked), 2))
         ins = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
-        ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
+        pointers = [o.ctypes.data for o in outs]
+        pointers += [extremes.ctypes.data + 16 * e for e in range(len(checked))]
+        ptrs = (ctypes.c_void_p * len(pointers))(*pointers)
         fn(rows, m, ins, ptrs)
+        for k, (low, high) in zip(checked, extremes.tolist()):
+            bounds[k] = (low, high)
         return outs
 
 
