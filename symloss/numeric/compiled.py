@@ -199,6 +199,7 @@ def source(
     width=None,
     real: str = "double",
     bounds=(),
+    finite=(),
 ) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
@@ -238,7 +239,10 @@ def source(
     finds as it reads them (an input's domain check, without a pass of its own):
     ``out[len(outputs) + e]`` receives two doubles, the minimum and maximum of leaf
     ``bounds[e]`` over every row, both NaN if it holds a NaN or an infinity (as
-    ``symloss_min_max``).
+    ``symloss_min_max``).  The leaves of *bounds* also in *finite* are only checked to
+    be finite (a domain that is the whole real line), by one shared probe: they
+    receive ``(-DBL_MAX, DBL_MAX)``, a range holding every finite value, or NaN for
+    both when one of them holds a NaN or an infinity.
     """
     single = real == "float"
     # A row of 8 to 32 floats, its length compiled in: 8 lanes, or a row of 10 would run
@@ -373,7 +377,18 @@ def source(
     # at a NaN or an infinity.  In the loop's own type: float lanes stay 8 or 16 wide.
     zero = "0.0f" if single else "0.0"
     tail = []
-    for e, leaf in enumerate(checked):
+    if finite:
+        setup.append(f"    {real} Fp = {zero};")
+        pragma += " reduction(+:Fp)"
+    for e, (k, leaf) in enumerate(zip(bounds, checked)):
+        j = len(outputs) + e
+        if k in finite:
+            inner.append(f"Fp += {leaf} * {zero};")
+            tail += [
+                f"    out[{j}][0] = Fp == {zero} ? -__DBL_MAX__ : (double)Fp;",
+                f"    out[{j}][1] = Fp == {zero} ? __DBL_MAX__ : (double)Fp;",
+            ]
+            continue
         low, high, probe = f"B{e}lo", f"B{e}hi", f"B{e}p"
         setup.append(
             f"    {real} {low} = __builtin_inf(), {high} = -__builtin_inf(), {probe} = {zero};"
@@ -384,7 +399,6 @@ def source(
             f"{probe} += {leaf} * {zero};",
         ]
         pragma += f" reduction(min:{low}) reduction(max:{high}) reduction(+:{probe})"
-        j = len(outputs) + e
         tail += [
             f"    out[{j}][0] = {probe} == {zero} ? (double){low} : (double){probe};",
             f"    out[{j}][1] = {probe} == {zero} ? (double){high} : (double){probe};",
@@ -1050,13 +1064,14 @@ class CompiledKernel:
         width=None,
         real="double",
         bounds=(),
+        finite=(),
     ):
         """The compiled loop for leaves of these kinds (and constant exponents), these
         output *modes*, this float type and these checked leaves (see :func:`source`),
         and which outputs are per element."""
         # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
         consts = tuple(sorted((k, v.hex()) for k, v in constants.items()))
-        key = kinds, consts, modes, width, real, bounds
+        key = kinds, consts, modes, width, real, bounds, finite
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
@@ -1070,6 +1085,7 @@ class CompiledKernel:
                 width,
                 real,
                 bounds,
+                finite,
             )
             plan = self._fns[key] = build(code), [level.get(o) == "f" for o in self._outputs]
         return plan
@@ -1090,10 +1106,12 @@ class CompiledKernel:
         a Hessian) is first copied to the full shape; with *expand* false, None is
         returned instead (the NumPy code broadcasts without copies).
 
-        *bounds* maps leaf positions to None; the loop replaces each None by the
-        leaf's ``(minimum, maximum)`` (both NaN if it holds a NaN or an infinity) when
-        the leaf is an array of the full shape, read in the same pass (see
-        :func:`source`), and leaves the others None.
+        *bounds* maps leaf positions to None, or to ``"finite"`` where finite values
+        are all that is asked (a domain that is the whole real line); the loop
+        replaces each by the leaf's ``(minimum, maximum)`` (for ``"finite"``,
+        ``(-DBL_MAX, DBL_MAX)``), both NaN if it holds a NaN or an infinity, when the
+        leaf is an array of the full shape, read in the same pass (see
+        :func:`source`), and sets the others to None.
         """
         shape = _shape_of(values)
         summed = frozenset(summed)
@@ -1158,8 +1176,10 @@ class CompiledKernel:
         # Rows of 8 to 32 elements: the row length is compiled in (one object per m).
         width = m if rows > 1 and 8 <= m <= 32 else None
         real = "float" if dtype is np.float32 else "double"
-        checked = tuple(sorted(k for k in bounds or () if kinds[k] == "f"))
-        fn, full = self.function(kinds, constants, modes, width, real, checked)
+        bounds = bounds if bounds is not None else {}
+        checked = tuple(sorted(k for k in bounds if kinds[k] == "f"))
+        finite = tuple(k for k in checked if bounds[k] == "finite")
+        fn, full = self.function(kinds, constants, modes, width, real, checked, finite)
         numbers = [float(v) for v, k in zip(values, kinds) if k == "s"]
         numbers = np.array(numbers + [float(d) for _, d in into.values()] or [0.0])
         keep, addresses, j = [numbers], [], 0
@@ -1188,6 +1208,8 @@ class CompiledKernel:
         pointers += [extremes.ctypes.data + 16 * e for e in range(len(checked))]
         ptrs = (ctypes.c_void_p * len(pointers))(*pointers)
         fn(rows, m, ins, ptrs)
+        for k in bounds:
+            bounds[k] = None
         for k, (low, high) in zip(checked, extremes.tolist()):
             bounds[k] = (low, high)
         return outs

@@ -306,6 +306,8 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     # checks, and those the loop could not make, run on the block as before.
     validate = batch.validate
     in_loop = validate is not None and bool(validate.intervals) and (value or grad)
+    # Whole-line domains need finite values only: one cheaper test in the loop.
+    wanted = {} if not in_loop else {k: _asked(b) for k, b in validate.intervals.items()}
 
     def check(raw, lo, found):
         done = {k: v for k, v in found.items() if v is not None}
@@ -315,7 +317,7 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
 
     def run(arrays, lo, hi):
         raw = arrays
-        found = dict.fromkeys(validate.intervals) if in_loop else None
+        found = dict(wanted) if in_loop else None
         if validate is not None and not in_loop:
             validate(arrays, lo)
         arrays = batch.block(arrays, target_key)
@@ -367,6 +369,13 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
         result = batch.scalar(total / batch.count + 0.0)
     return result, g, h
+
+
+def _asked(bounds: tuple[float, bool, float, bool]) -> str | None:
+    """What the loop must find of an input whose domain is the interval *bounds*:
+    ``"finite"`` for the whole real line, else None (its minimum and maximum)."""
+    lo, lo_open, hi, hi_open = bounds
+    return "finite" if lo == -math.inf and hi == math.inf and lo_open and hi_open else None
 
 
 def _small_value_and_grad(loss: Loss, batch: Batch, fused: Kernel, g: np.ndarray, target: str):

@@ -236,9 +236,7 @@ class Kernel:
     def _positions(self, leaves: Mapping[Symbol, Leaf]) -> dict[str, int]:
         """``{array name: position among *leaves*}`` of the input arrays read as they are."""
         return {
-            self._input_leaves[sym]: k
-            for k, sym in enumerate(leaves)
-            if sym in self._input_leaves
+            self._input_leaves[sym]: k for k, sym in enumerate(leaves) if sym in self._input_leaves
         }
 
     def _lift(self, expr: sp.Basic, leaves: dict[Symbol, Leaf], memo: dict, keep) -> sp.Basic:
@@ -445,10 +443,12 @@ class Kernel:
         compiled loop does both as it goes.  Other arrays returned belong to the
         calling thread's scratch pool: use them before this thread's next ``evaluate``.
 
-        *bounds* maps input array names to None: where the compiled loop runs and
-        reads the array as it is, it finds the array's ``(minimum, maximum)`` in the
-        same pass (both NaN if it holds a NaN or an infinity) and puts them there;
-        the others stay None (their caller checks them itself).
+        *bounds* maps input array names to None, or to ``"finite"`` where only
+        finite values are asked for: where the compiled loop runs and reads the
+        array as it is, it finds the array's ``(minimum, maximum)`` in the same pass
+        (for ``"finite"``, ``(-DBL_MAX, DBL_MAX)``; both NaN if it holds a NaN or an
+        infinity) and puts them there; the others are set to None (their caller
+        checks them itself).
         """
         multi = isinstance(self.expr, tuple)
         into = into or {}
@@ -456,6 +456,8 @@ class Kernel:
             length = int(sizes[self.layout[-1][1]])
         outs = None
         if not self.fused:
+            if bounds:
+                bounds.update(dict.fromkeys(bounds))  # nothing checked: the caller checks
             outs = self(arrays, sizes, cache)
             outs = list(outs) if multi else [outs]
         else:
@@ -477,6 +479,8 @@ class Kernel:
                             values, self._compiled, bounds=bounds, inputs=self._inputs, **how
                         )
                 summed = () if outs is not None else summed  # summed in the loop
+                if outs is None and bounds:
+                    bounds.update(dict.fromkeys(bounds))  # nothing checked: the caller checks
                 if outs is None:
                     # Small arrays: NumPy allocates faster than the pool is searched.
                     outs = (self._inplace.fresh if _small(values) else self._inplace)(*values)
@@ -505,15 +509,14 @@ class Kernel:
         expand = settings().backend == "c"
         found = None
         if bounds:
-            found = {inputs[name]: None for name in bounds if name in inputs}
+            found = {inputs[name]: want for name, want in bounds.items() if name in inputs}
         try:
             outs = loop(*values, expand=expand, **how, bounds=found)
         except compiled.Unavailable as exc:
             return fallback(exc)
-        if outs is not None and found:
+        if outs is not None and bounds:
             for name in bounds:
-                if name in inputs:
-                    bounds[name] = found[inputs[name]]
+                bounds[name] = found[inputs[name]] if name in inputs else None
         return outs
 
 

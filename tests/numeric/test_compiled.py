@@ -467,6 +467,9 @@ def test_min_max_in_one_pass():
     assert _compiled.min_max(np.empty(0)) is None
 
 
+DBL_MAX = np.finfo(np.float64).max
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_loop_finds_its_inputs_extremes_as_it_reads_them(dtype):
     """Kernel.evaluate(bounds=...): the minimum and maximum of each input read as it
@@ -483,12 +486,26 @@ def test_the_loop_finds_its_inputs_extremes_as_it_reads_them(dtype):
         np.testing.assert_array_equal(out, (y - t) ** 2)
         assert found["y"] == (y.min(), y.max()) and found["t"] == (t.min(), t.max())
         assert found["w"] is None
+        # "finite": only whether the values are finite (a whole-line domain)
+        found = {"y": "finite", "t": None}
+        kernel.evaluate({"y": y, "t": t}, {n: size}, bounds=found)
+        assert found == {"y": (-DBL_MAX, DBL_MAX), "t": (t.min(), t.max())}
         for bad in (np.nan, np.inf, -np.inf):
             v = t.copy()
             v[size // 2] = bad
             found = {"y": None, "t": None}
             kernel.evaluate({"y": y, "t": v}, {n: size}, bounds=found)
             assert found["y"] == (y.min(), y.max()) and all(np.isnan(found["t"]))
+            found = {"y": "finite", "t": "finite"}  # one probe for both: both NaN
+            kernel.evaluate({"y": v, "t": t}, {n: size}, bounds=found)
+            assert all(np.isnan(found["y"])) and all(np.isnan(found["t"]))
+            found = {"y": "finite", "t": None}
+            kernel.evaluate({"y": v, "t": t}, {n: size}, bounds=found)
+            assert all(np.isnan(found["y"])) and found["t"] == (t.min(), t.max())
+    with config.configured(backend="fused"):  # no loop: nothing is checked
+        found = {"y": "finite", "t": None}
+        kernel.evaluate({"y": y, "t": t}, {n: size}, bounds=found)
+        assert found == {"y": None, "t": None}
     # Rows: the extremes are over every row, from the row program's loop too.
     (i, j, k, _), layout, (n, m) = _row_layout()
     Z = sp.IndexedBase("z")
@@ -545,6 +562,18 @@ def test_domains_checked_in_the_loop_raise_the_same_errors(monkeypatch, configur
     for call in (L, L.grad, L.value_and_grad):
         call(y, t)
     assert calls == []
+    # A whole-line domain asks the loop for finite values only; [0, 1] for extremes.
+    asked = {
+        k: evaluate._asked(b)
+        for k, b in evaluate.prepare(L, y, t, None, {}, True).validate.intervals.items()
+    }
+    assert asked == (
+        {"y": None, "t": None}
+        if unit
+        else {"y": "finite", "t": "finite"}
+        if name != "bce_logits"
+        else {"z": "finite", "t": None}
+    )
     pred = "prediction y" if name != "bce_logits" else "logit z"
     cases = [(y, 14321, np.nan), (y, 7, np.inf), (t, 19999, -np.inf), (t, 1234, np.nan)]
     cases += [(t, 9000, 1.5)] if name != "mse" and name != "huber" else []
