@@ -12,12 +12,14 @@ Two paths, one formula:
 * **symloss's own kernels** for CPU tensors in eager mode (``backend="auto"``, the
   default): the same stabilised expressions as compiled C loops (or in-place NumPy
   code), one pass over the data for the value and the gradient, checked block by
-  block (:mod:`symloss.numeric.evaluate`), inside a ``torch.autograd.Function`` of
-  their own.  Op-by-op torch code allocates a fresh tensor per operation (about 30
-  for a focal loss and its gradient), which the kernels do not; see
-  ``benchmarks/frameworks.py``.  Values are computed in float64 and returned in the
-  input's dtype.  A double backward through this path re-runs the generated code
-  (its Hessian Function).
+  block (:mod:`symloss.numeric.evaluate`; on large inputs, domains that are intervals
+  are checked by the extremes the same loop finds, and an element-wise loss's total
+  is added up in it), inside a ``torch.autograd.Function`` of their own; backward
+  scales the gradient forward kept.  Op-by-op torch code allocates a fresh tensor
+  per operation (about 30 for a focal loss and its gradient), which the kernels do
+  not; see ``benchmarks/frameworks.py``.  float32 tensors run the float32 kernels
+  (as views, no float64 copy); values are returned in the input's dtype.  A double
+  backward through this path re-runs the generated code (its Hessian Function).
 
 torch is imported when the first module is made.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,10 +44,23 @@ class Validator:
     constraints: tuple[tuple[Constraint, Callable], ...]
     target: str  # the target array's name
 
-    def __call__(self, arrays: Mapping[str, np.ndarray], start: int) -> None:
+    @cached_property
+    def intervals(self) -> dict[str, tuple[float, bool, float, bool]]:
+        """``{array name: (lo, lo_open, hi, hi_open)}`` of the domains that are
+        intervals: checked by the array's extremes alone, which a kernel's loop may
+        find as it reads the array (:func:`outside` tells the verdict)."""
+        return {key: dom._interval for key, dom in self.domains if dom._interval is not None}
+
+    def __call__(
+        self, arrays: Mapping[str, np.ndarray], start: int, skip: frozenset = frozenset()
+    ) -> None:
+        """Raise :class:`InputError` for the first offending element; the domains of
+        the arrays named in *skip* are not checked (their extremes were)."""
         loss = self.loss
         settings()  # an invalid setting in the environment raises here, as it always has
         for key, dom in self.domains:
+            if key in skip:
+                continue
             arr = arrays[key]
             if not _violated(dom, arr):
                 continue

@@ -198,6 +198,8 @@ def source(
     stats=(),
     width=None,
     real: str = "double",
+    bounds=(),
+    finite=(),
 ) -> str:
     """C source of ``void symloss_kernel(long rows, long m, const double **in, double **out)``.
 
@@ -232,6 +234,15 @@ def source(
     at (but the numbers, the divisors and the ``"s"`` outputs, which stay double)
     hold floats, every statement computes in float with libm's and libmvec's float
     functions (``expf``), and the row sums and statistics accumulate in double.
+
+    *bounds* are leaves of kind ``"f"`` whose smallest and largest values the loop
+    finds as it reads them (an input's domain check, without a pass of its own):
+    ``out[len(outputs) + e]`` receives two doubles, the minimum and maximum of leaf
+    ``bounds[e]`` over every row, both NaN if it holds a NaN or an infinity (as
+    ``symloss_min_max``).  The leaves of *bounds* also in *finite* are only checked to
+    be finite (a domain that is the whole real line), by one shared probe: they
+    receive ``(-DBL_MAX, DBL_MAX)``, a range holding every finite value, or NaN for
+    both when one of them holds a NaN or an infinity.
     """
     single = real == "float"
     # A row of 8 to 32 floats, its length compiled in: 8 lanes, or a row of 10 would run
@@ -332,7 +343,8 @@ def source(
             else f"const double L{len(kinds) + k} = {stat};"
         )
         outer += lines(everything, False, k + 1)
-    inner = lines(needed(outputs), True)
+    checked = [f"L{k}" for k in bounds]
+    inner = lines(needed([*outputs, *checked]), True)
     after, sums = [], []
     divisors = len(kinds)
     for j, (o, mode) in enumerate(zip(outputs, modes or "p" * len(outputs))):
@@ -361,6 +373,36 @@ def source(
     # OpenMP's + starts each lane at +0.0, which turns a row of -0.0 into +0.0 (adding
     # from the first element gives -0.0 there): this reduction starts them at -0.0.
     pragma = f"{simd} reduction(sl_add:{', '.join(sums)})" if sums else simd
+    # The checked leaves' extremes, over all rows; a probe (a sum of x * 0) turns NaN
+    # at a NaN or an infinity.  In the loop's own type: float lanes stay 8 or 16 wide.
+    zero = "0.0f" if single else "0.0"
+    tail = []
+    if finite:
+        setup.append(f"    {real} Fp = {zero};")
+        pragma += " reduction(+:Fp)"
+    for e, (k, leaf) in enumerate(zip(bounds, checked)):
+        j = len(outputs) + e
+        if k in finite:
+            inner.append(f"Fp += {leaf} * {zero};")
+            tail += [
+                f"    out[{j}][0] = Fp == {zero} ? -__DBL_MAX__ : (double)Fp;",
+                f"    out[{j}][1] = Fp == {zero} ? __DBL_MAX__ : (double)Fp;",
+            ]
+            continue
+        low, high, probe = f"B{e}lo", f"B{e}hi", f"B{e}p"
+        setup.append(
+            f"    {real} {low} = __builtin_inf(), {high} = -__builtin_inf(), {probe} = {zero};"
+        )
+        inner += [
+            f"{low} = {leaf} < {low} ? {leaf} : {low};",
+            f"{high} = {leaf} > {high} ? {leaf} : {high};",
+            f"{probe} += {leaf} * {zero};",
+        ]
+        pragma += f" reduction(min:{low}) reduction(max:{high}) reduction(+:{probe})"
+        tail += [
+            f"    out[{j}][0] = {probe} == {zero} ? (double){low} : (double){probe};",
+            f"    out[{j}][1] = {probe} == {zero} ? (double){high} : (double){probe};",
+        ]
     if sums or any(op == "sum" for _, op in stats):
         head.append(
             "#pragma omp declare reduction(sl_add : double : omp_out += omp_in)"
@@ -384,6 +426,7 @@ def source(
             *[f"        {line}" for line in _row_loop(inner, pragma, sums)],
             *[f"        {line}" for line in after],
             "    }",
+            *tail,
             "}",
             "",
         ]
@@ -1028,19 +1071,31 @@ class CompiledKernel:
         modes: str,
         width=None,
         real="double",
+        bounds=(),
+        finite=(),
         compile: bool = True,
     ):
         """The compiled loop for leaves of these kinds (and constant exponents), these
-        output *modes* and this float type (see :func:`source`), and which outputs are
-        per element; with *compile* false, None where that needs the compiler."""
+        output *modes*, this float type and these checked leaves (see :func:`source`),
+        and which outputs are per element; with *compile* false, None where that
+        needs the compiler."""
         # By bits: 0.0 == -0.0, but x**-0.0 and x**0.0 are compiled with their own sign.
         consts = tuple(sorted((k, v.hex()) for k, v in constants.items()))
-        key = kinds, consts, modes, width, real
+        key = kinds, consts, modes, width, real, bounds, finite
         plan = self._fns.get(key)
         if plan is None:
             level = levels(self._statements, self._outputs, kinds)
             code = source(
-                self._statements, self._outputs, kinds, constants, modes, self._stats, width, real
+                self._statements,
+                self._outputs,
+                kinds,
+                constants,
+                modes,
+                self._stats,
+                width,
+                real,
+                bounds,
+                finite,
             )
             fn = build(code, compile=compile)
             if fn is None:
@@ -1048,19 +1103,28 @@ class CompiledKernel:
             plan = self._fns[key] = fn, [level.get(o) == "f" for o in self._outputs]
         return plan
 
-    def __call__(self, *values, expand=True, summed=(), length=None, into=None):
+    def __call__(self, *values, expand=True, summed=(), length=None, into=None, bounds=None):
         """The outputs for these leaf values.
 
         Outputs numbered in *summed* come summed over the last axis, of length
-        *length* (new arrays of the leading shape); *into* maps output numbers to
+        *length* (new float64 arrays of the leading shape: 0-d for leaves of one
+        axis, the whole total, added in double); *into* maps output numbers to
         ``(array, divisor)``: the output divided by *divisor*, written into *array*
         (of the leaves' broadcast shape, C-contiguous float64, else left to the
         caller) and returned.  None when *summed* or the row statistics cannot be
-        met (the leaves' shape has no such last axis and another before it).
+        met (the leaves' shape has no such last axis, or, for row statistics, no
+        axis before it).
 
         A leaf broadcast along the rows (a (1, m) class weight, a (n, 1, m) softmax of
         a Hessian) is first copied to the full shape; with *expand* false, None is
         returned instead (the NumPy code broadcasts without copies).
+
+        *bounds* maps leaf positions to None, or to ``"finite"`` where finite values
+        are all that is asked (a domain that is the whole real line); the loop
+        replaces each by the leaf's ``(minimum, maximum)`` (for ``"finite"``,
+        ``(-DBL_MAX, DBL_MAX)``), both NaN if it holds a NaN or an infinity, when the
+        leaf is an array of the full shape, read in the same pass (see
+        :func:`source`), and sets the others to None.
         """
         shape = _shape_of(values)
         summed = frozenset(summed)
@@ -1068,7 +1132,9 @@ class CompiledKernel:
         dtype = np.float32 if fused.single(values) else np.float64
         # Row sums and row statistics run over the leaves' last axis: it must be the
         # row's true length (a sum whose summand is constant along it counts m times).
-        if (summed or self._stats) and (len(shape) < 2 or shape[-1] != length):
+        if (summed or self._stats) and (
+            len(shape) < (2 if self._stats else 1) or shape[-1] != length
+        ):
             return None
         chosen: dict[int, tuple] = {}
         for j, (a, d) in sorted((into or {}).items()):
@@ -1088,7 +1154,7 @@ class CompiledKernel:
         modes = "".join(
             "s" if j in summed else "d" if j in into else "p" for j in range(len(self._outputs))
         )
-        return self._run(values, shape, expand, modes, into, dtype)
+        return self._run(values, shape, expand, modes, into, dtype, bounds)
 
     def _constants(self, values, kinds: str) -> dict[int, float]:
         """The exponents compiled in: small integer and half-integer scalars (one
@@ -1101,7 +1167,16 @@ class CompiledKernel:
             and abs(float(values[k])) <= 8
         }
 
-    def _run(self, values, shape: tuple, expand: bool, modes: str, into: dict, dtype=np.float64):
+    def _run(
+        self,
+        values,
+        shape: tuple,
+        expand: bool,
+        modes: str,
+        into: dict,
+        dtype=np.float64,
+        bounds=None,
+    ):
         sums = "s" in modes
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
@@ -1117,7 +1192,10 @@ class CompiledKernel:
         # Rows of 8 to 32 elements: the row length is compiled in (one object per m).
         width = m if rows > 1 and 8 <= m <= 32 else None
         real = "float" if dtype is np.float32 else "double"
-        fn, full = self.function(kinds, constants, modes, width, real)
+        bounds = bounds if bounds is not None else {}
+        checked = tuple(sorted(k for k in bounds if kinds[k] == "f"))
+        finite = tuple(k for k in checked if bounds[k] == "finite")
+        fn, full = self.function(kinds, constants, modes, width, real, checked, finite)
         numbers = [float(v) for v, k in zip(values, kinds) if k == "s"]
         numbers = np.array(numbers + [float(d) for _, d in into.values()] or [0.0])
         keep, addresses, j = [numbers], [], 0
@@ -1140,9 +1218,16 @@ class CompiledKernel:
                 outs.append(into[k][0])
             else:
                 outs.append(fused.SCRATCH.array(dtype, -1 - k, shape if f else row_shape))
+        extremes = np.empty((len(checked), 2))
         ins = (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
-        ptrs = (ctypes.c_void_p * len(outs))(*[o.ctypes.data for o in outs])
+        pointers = [o.ctypes.data for o in outs]
+        pointers += [extremes.ctypes.data + 16 * e for e in range(len(checked))]
+        ptrs = (ctypes.c_void_p * len(pointers))(*pointers)
         fn(rows, m, ins, ptrs)
+        for k in bounds:
+            bounds[k] = None
+        for k, (low, high) in zip(checked, extremes.tolist()):
+            bounds[k] = (low, high)
         return outs
 
     def small(

@@ -5,12 +5,16 @@ Everything :class:`~symloss.Loss`'s ``__call__``, ``grad``, ``hess`` and
 
 * :func:`prepare` checks one call's inputs (shapes, dtypes, integer labels, extra
   inputs, weights) and lays them out as a :class:`Batch`; the element-wise checks
-  (domains, row constraints) are deferred to each block, while it is in cache;
+  (domains, row constraints) are deferred to each block, while it is in cache (a
+  domain that is an interval, by the extremes the compiled loop finds as it reads
+  the block: no pass of its own);
 * :func:`of` gives the loss's compiled :class:`~symloss.numeric.kernel.Kernel`
   objects (value, gradient, Hessian and the fused value-and-gradient), built once
   from the stabilised derivatives of :mod:`symloss.symbolic.derivatives`;
 * :func:`compute` evaluates them block by block (:func:`~symloss.numeric.blocks.map_blocks`),
-  scaling gradient rows by the sample weights and the reduction's count while in cache.
+  scaling gradient rows by the sample weights and the reduction's count while in cache
+  (and, when only an element-wise loss's total is wanted, adding the values up in
+  the loop, in double, without storing them).
 
 The module is long because the small-call path (a plain call's batch reused, the
 compiled loop called directly) sits beside the blocked path it must agree with:
@@ -35,7 +39,7 @@ from symloss.numeric.checks import CONSTRAINT_CHECKS, Validator
 from symloss.numeric.config import settings
 from symloss.numeric.fused import SCRATCH
 from symloss.numeric.kernel import SMALL_ELEMENTS, Kernel
-from symloss.numeric.rows import reduce_rows
+from symloss.numeric.rows import outside, reduce_rows
 from symloss.numeric.stabilize import stabilize
 from symloss.symbolic import budget, derivatives
 from symloss.symbolic.calculus import Constraint
@@ -273,13 +277,18 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
     # A value per element of a 2-D input is summed over each row as it is computed
     # (the kernels' last axis is then the value's); the gradient and Hessian go
     # straight into g and h, divided by the count there (both in the compiled loop;
-    # see Kernel.evaluate).
-    summed = (0,) if len(batch.value_shape) == len(batch.shape) == 2 else ()
+    # see Kernel.evaluate).  When only the total of an element-wise loss is wanted,
+    # each block's values are added up in the loop too (in double), never stored.
+    total = len(batch.shape) == 1 and per is None and weight is None
+    summed = (0,) if total or len(batch.value_shape) == len(batch.shape) == 2 else ()
     divisor = batch.count if weight is None else 1.0  # else scale_rows does both
     value_shape = batch.value_shape[1 : len(batch.value_shape) - len(summed)]
 
     def take(v, lo, hi):
         # Kernel.evaluate's arrays are scratch: used here, before the next kernel.
+        if total:  # the block's total, a 0-d float64 array
+            partial[lo] = float(v)
+            return
         v = np.asarray(v)
         extra = v.ndim - 1 - len(value_shape)
         if extra > 0:  # a row-wise summand from a fused kernel: constant along a row
@@ -300,18 +309,40 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         else:
             partial[lo] = float(np.add.reduce(rowsum, axis=None, dtype=np.float64))
 
+    # Domains that are intervals are checked by the extremes the first kernel's
+    # compiled loop finds as it reads the inputs (no pass of their own); the other
+    # checks, and those the loop could not make, run on the block as before.
+    validate = batch.validate
+    in_loop = validate is not None and bool(validate.intervals) and (value or grad)
+    # Whole-line domains need finite values only: one cheaper test in the loop.
+    wanted = {} if not in_loop else {k: _asked(b) for k, b in validate.intervals.items()}
+
+    def check(raw, lo, found):
+        done = {k: v for k, v in found.items() if v is not None}
+        if any(outside(validate.intervals[k], *v) for k, v in done.items()):
+            validate(raw, lo)  # raises, naming the first offending element
+        validate(raw, lo, skip=frozenset(done))
+
     def run(arrays, lo, hi):
-        if batch.validate is not None:
-            batch.validate(arrays, lo)
+        raw = arrays
+        found = dict(wanted) if in_loop else None
+        if validate is not None and not in_loop:
+            validate(arrays, lo)
         arrays = batch.block(arrays, target_key)
+        length = hi - lo if total else None  # the summed axis: this block's samples
         if fused is not None:
             into = {1: (g[lo:hi], divisor)}
-            take(fused.evaluate(arrays, sizes, summed=summed, into=into)[0], lo, hi)
+            how = {"summed": summed, "into": into, "length": length, "bounds": found}
+            take(fused.evaluate(arrays, sizes, **how)[0], lo, hi)
         else:
             if value:
-                take(built.value.evaluate(arrays, sizes, summed=summed), lo, hi)
+                how = {"summed": summed, "length": length, "bounds": found}
+                take(built.value.evaluate(arrays, sizes, **how), lo, hi)
             if grad:
-                built.gradient.evaluate(arrays, sizes, into={0: (g[lo:hi], divisor)})
+                into = {0: (g[lo:hi], divisor)}
+                built.gradient.evaluate(arrays, sizes, into=into, bounds=None if value else found)
+        if in_loop:
+            check(raw, lo, found)
         if grad and weight is not None:
             batch.scale_rows(g[lo:hi], lo)
         if hess:
@@ -346,6 +377,13 @@ def compute(loss: Loss, batch: Batch, value: bool, grad: bool, hess: bool = Fals
         total = math.fsum(sums) if all(map(math.isfinite, sums)) else sum(sums)
         result = batch.scalar(total / batch.count + 0.0)
     return result, g, h
+
+
+def _asked(bounds: tuple[float, bool, float, bool]) -> str | None:
+    """What the loop must find of an input whose domain is the interval *bounds*:
+    ``"finite"`` for the whole real line, else None (its minimum and maximum)."""
+    lo, lo_open, hi, hi_open = bounds
+    return "finite" if lo == -math.inf and hi == math.inf and lo_open and hi_open else None
 
 
 def _small_value_and_grad(

@@ -220,8 +220,12 @@ class Kernel:
         self.expr = expr
         # A tuple: several outputs sharing subexpressions.
         exprs = expr if isinstance(expr, tuple) else (expr,)
+        #: The leaves that are an input array as it is (its indices the layout's):
+        #: leaf symbol -> array name, for the checks the compiled loop can make.
+        self._input_leaves: dict[Symbol, str] = {}
         leaves, outputs, arrays = self._lift_all([expand_kernel_functions(e) for e in exprs])
         self._leaves = list(leaves.values())
+        self._inputs = self._positions(leaves)
         body = outputs if isinstance(expr, tuple) else outputs[0]
         replacements, reduced = sp.cse(outputs)  # once, for both code generators
         # lambdify's code is compiled on first use (the fallback and the tests' reference).
@@ -246,6 +250,12 @@ class Kernel:
         arrays = [sym for node, sym in memo.items() if not isinstance(node, Symbol)]
         return leaves, bodies, arrays
 
+    def _positions(self, leaves: Mapping[Symbol, Leaf]) -> dict[str, int]:
+        """``{array name: position among *leaves*}`` of the input arrays read as they are."""
+        return {
+            self._input_leaves[sym]: k for k, sym in enumerate(leaves) if sym in self._input_leaves
+        }
+
     def _lift(self, expr: sp.Basic, leaves: dict[Symbol, Leaf], memo: dict, keep) -> sp.Basic:
         """*expr* with its array-valued pieces replaced by leaf symbols (added to
         *leaves* and *memo*, each with the function that makes its array); the symbols
@@ -264,7 +274,10 @@ class Kernel:
                 return node
             if isinstance(node, Indexed):
                 name, place = str(node.base.label), _placer(node.indices, layout)
-                return leaf(node, lambda a, s, c: place(np.asarray(a[name])))
+                sym = leaf(node, lambda a, s, c: place(np.asarray(a[name])))
+                if tuple(node.indices) == tuple(v for v, _ in layout):
+                    self._input_leaves[sym] = name
+                return sym
             if isinstance(node, softmax):
                 base, r, c = node.args
                 name, place = str(base.label), _placer((r, c), layout)
@@ -404,10 +417,10 @@ class Kernel:
 
     @cached_property
     def _row_program(self):
-        """``(leaves, compiled)``: the kernel with its row statistics (sums, maxima,
-        argmax shares) computed inside the C loop, row by row (:func:`_row_form`), so
-        that a block is read once; None for a kernel with none, or with one that is
-        not over a whole row."""
+        """``(leaves, compiled, inputs)``: the kernel with its row statistics (sums,
+        maxima, argmax shares) computed inside the C loop, row by row (:func:`_row_form`),
+        so that a block is read once, and its input leaves (:meth:`_positions`); None
+        for a kernel with none, or with one that is not over a whole row."""
 
         return self._program_with_row_statistics(softmax_in_loop=False)
 
@@ -441,25 +454,39 @@ class Kernel:
             )
         except fused.Unsupported:
             return None
-        return list(leaves.values()), loop
+        return list(leaves.values()), loop, self._positions(leaves)
 
-    def evaluate(self, arrays, sizes, cache=None, *, summed=(), into=None):
+    def evaluate(
+        self, arrays, sizes, cache=None, *, summed=(), into=None, length=None, bounds=None
+    ):
         """As calling the kernel, through generated code: the compiled C loop
         (:mod:`symloss.numeric.compiled`) or the fused in-place NumPy code
         (:mod:`symloss.numeric.fused`), as the backend setting says (:mod:`symloss.numeric.config`).
 
         Outputs numbered in *summed* come summed over the layout's last axis (new
-        arrays of the leading shape).  *into* maps output numbers to ``(array,
-        divisor)``: that output divided by *divisor*, written into *array* (of the
-        layout's shape) and returned.  The compiled loop does both as it goes.
-        Other arrays returned belong to the calling thread's scratch pool: use them
-        before this thread's next ``evaluate``.
+        arrays of the leading shape; over an element-wise kernel's only axis, a 0-d
+        float64 array: the block's total, added in double).  *length* is that axis's
+        length when it is not its size's (a block of an element-wise loss's samples).
+        *into* maps output numbers to ``(array, divisor)``: that output divided by
+        *divisor*, written into *array* (of the layout's shape) and returned.  The
+        compiled loop does both as it goes.  Other arrays returned belong to the
+        calling thread's scratch pool: use them before this thread's next ``evaluate``.
+
+        *bounds* maps input array names to None, or to ``"finite"`` where only
+        finite values are asked for: where the compiled loop runs and reads the
+        array as it is, it finds the array's ``(minimum, maximum)`` in the same pass
+        (for ``"finite"``, ``(-DBL_MAX, DBL_MAX)``; both NaN if it holds a NaN or an
+        infinity) and puts them there; the others are set to None (their caller
+        checks them itself).
         """
         multi = isinstance(self.expr, tuple)
         into = into or {}
-        length = int(sizes[self.layout[-1][1]])
+        if length is None:
+            length = int(sizes[self.layout[-1][1]])
         outs = None
         if not self.fused:
+            if bounds:
+                bounds.update(dict.fromkeys(bounds))  # nothing checked: the caller checks
             outs = self(arrays, sizes, cache)
             outs = list(outs) if multi else [outs]
         else:
@@ -471,12 +498,18 @@ class Kernel:
                 program = self._row_program if use_compiled(arrays.values()) else None
                 if program is not None:
                     values = [make(arrays, sizes, cache) for make in program[0]]
-                    outs = self._run_compiled(values, program[1], **how)
+                    outs = self._run_compiled(
+                        values, program[1], bounds=bounds, inputs=program[2], **how
+                    )
                 if outs is None:
                     values = [make(arrays, sizes, cache) for make in self._leaves]
                     if use_compiled(values):
-                        outs = self._run_compiled(values, self._compiled, **how)
+                        outs = self._run_compiled(
+                            values, self._compiled, bounds=bounds, inputs=self._inputs, **how
+                        )
                 summed = () if outs is not None else summed  # summed in the loop
+                if outs is None and bounds:
+                    bounds.update(dict.fromkeys(bounds))  # nothing checked: the caller checks
                 if outs is None:
                     # Small arrays: NumPy allocates faster than the pool is searched.
                     outs = (self._inplace.fresh if _small(values) else self._inplace)(*values)
@@ -486,7 +519,9 @@ class Kernel:
             # counts m times.  Other axes broadcast later.
             v = _floating(outs[k])
             v = v.reshape((1,) * (ndim - v.ndim) + v.shape)
-            outs[k] = reduce_rows(np.add, np.broadcast_to(v, v.shape[:-1] + (length,)))
+            v = np.broadcast_to(v, v.shape[:-1] + (length,))
+            # (one axis: a float32 block is added in float64, as the compiled loop does)
+            outs[k] = reduce_rows(np.add, v) if ndim > 1 else np.add.reduce(v, dtype=np.float64)
         for k, (array, divisor) in into.items():
             if outs[k] is not array:
                 np.divide(outs[k], divisor, out=array)
@@ -511,7 +546,7 @@ class Kernel:
         else:
             return None
         program = self._small_program
-        makers, loop = (self._leaves, self._compiled) if program is None else program
+        makers, loop = (self._leaves, self._compiled) if program is None else program[:2]
         if loop is None:
             return None
         cache: dict = {}
@@ -522,16 +557,24 @@ class Kernel:
             return fallback(exc)
 
     @staticmethod
-    def _run_compiled(values, loop, **how):
-
+    def _run_compiled(values, loop, bounds=None, inputs=None, **how):
+        """*loop*'s outputs, or None; *bounds* (see :meth:`evaluate`) filled for the
+        arrays among *inputs* (name -> leaf position) that the loop checked."""
         if loop is None:
             return None  # an operation with no C form: the NumPy code runs
         # "auto" leaves inputs that would have to be expanded to NumPy's broadcasting.
         expand = settings().backend == "c"
+        found = None
+        if bounds:
+            found = {inputs[name]: want for name, want in bounds.items() if name in inputs}
         try:
-            return loop(*values, expand=expand, **how)
+            outs = loop(*values, expand=expand, **how, bounds=found)
         except compiled.Unavailable as exc:
             return fallback(exc)
+        if outs is not None and bounds:
+            for name in bounds:
+                bounds[name] = found[inputs[name]] if name in inputs else None
+        return outs
 
 
 def _floating(values) -> np.ndarray:

@@ -19,6 +19,7 @@ import sympy as sp
 
 from symloss.numeric import compiled
 from symloss.numeric.config import configured
+from symloss.numeric.kernel import SMALL_ELEMENTS
 
 if TYPE_CHECKING:
     from symloss.core.loss import Loss
@@ -82,7 +83,18 @@ def warm(
 
 
 def _warm(loss: Loss, classes: int, dtype=np.float64) -> list[str]:
-    pred, target, extra = inputs(loss, classes=classes)
+    # A few rows, and just more elements than a small call has: a large call's value
+    # and value-and-gradient run other loops (the total added up in the loop, the
+    # domains checked in it) than the small-input path's.
+    large = SMALL_ELEMENTS // (classes if len(loss.input_indices) == 2 else 1) + 1
+    problems: list[str] = []
+    for rows in (4, large):
+        problems += _warm_rows(loss, rows, classes, dtype)
+    return problems
+
+
+def _warm_rows(loss: Loss, rows: int, classes: int, dtype) -> list[str]:
+    pred, target, extra = inputs(loss, rows=rows, classes=classes)
     pred, target = pred.astype(dtype), target.astype(dtype)
     extra = {key: value.astype(dtype) for key, value in extra.items()}
     problems = []

@@ -331,6 +331,68 @@ def test_bad_input_raises_the_numpy_paths_error(name, pred, target, kw, opts, ba
     assert str(torch_error.value) == str(numpy_error.value)
 
 
+LARGE = 100_000  # above compile_min_elements: the compiled loop runs, in blocks
+
+
+def _large(name, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(scale=3.0, size=LARGE).astype(dtype)
+    binary = name in ("bce_logits", "sigmoid_focal")
+    t = (rng.random(LARGE) < 0.5) if binary else rng.normal(size=LARGE)
+    return z, t.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["mse", "huber", "bce_logits", "sigmoid_focal"])
+def test_a_large_forward_keeps_the_gradient_a_separate_pass_gives(name, dtype):
+    """The kernels' forward computes the value and the gradient in one pass (the
+    total added up in the loop, the domains checked in it) and backward returns that
+    gradient, scaled by grad_output: it equals the gradient kernel run on its own, and
+    the value the value kernel's."""
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    L = symloss.get(name)
+    z, t = _large(name, np_dtype)
+    crit = L.to_torch()
+    zt = torch.tensor(z).requires_grad_(True)
+    value = crit(zt, torch.tensor(t))
+    (3.0 * value).backward()
+    assert value.dtype == dtype and zt.grad.dtype == dtype
+    want_g, want_v = L.grad(z, t), L(z, t)  # two separate kernels, two passes
+    assert want_g.dtype == np_dtype
+    np.testing.assert_allclose(zt.grad.numpy(), 3.0 * want_g, rtol=4 * np.finfo(np_dtype).eps)
+    assert value.item() == pytest.approx(float(want_v), rel=4 * float(np.finfo(np_dtype).eps))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "name, where, bad",
+    [
+        ("mse", ("pred", LARGE - 1), np.nan),
+        ("mse", ("target", 70_000), np.inf),
+        ("huber", ("pred", 12_345), -np.inf),
+        ("bce_logits", ("pred", 99_000), np.inf),
+        ("bce_logits", ("target", 50_001), 1.5),
+        ("bce_logits", ("target", 3), np.nan),
+    ],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_large_inputs_raise_the_numpy_paths_error(name, where, bad, dtype, backend):
+    """On large inputs the kernels check interval domains in their loop: a NaN, an
+    infinity or a value outside the domain anywhere still raises the error the NumPy
+    path's separate checks raise (the NumPy backend: no compiled loop)."""
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    L = symloss.get(name)
+    z, t = _large(name, np_dtype)
+    (z if where[0] == "pred" else t)[where[1]] = bad
+    with symloss.backend("fused"), pytest.raises(symloss.InputError) as numpy_error:
+        L(z, t)
+    assert f"[{where[1]}] = " in str(numpy_error.value)
+    crit = L.to_torch(backend=backend)
+    with pytest.raises(symloss.InputError) as torch_error:
+        crit(torch.tensor(z).requires_grad_(True), torch.tensor(t))
+    assert str(torch_error.value) == str(numpy_error.value)
+
+
 def test_a_target_that_requires_grad_is_refused():
     crit = symloss.get("mse").to_torch()
     t = torch.zeros(3, dtype=torch.float64, requires_grad=True)

@@ -467,6 +467,137 @@ def test_min_max_in_one_pass():
     assert _compiled.min_max(np.empty(0)) is None
 
 
+DBL_MAX = np.finfo(np.float64).max
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_loop_finds_its_inputs_extremes_as_it_reads_them(dtype):
+    """Kernel.evaluate(bounds=...): the minimum and maximum of each input read as it
+    is, from the same pass, equal to NumPy's; both NaN at a NaN or an infinity, in
+    any lane and any row; an array the kernel does not read stays None."""
+    i, n = sp.Symbol("i", integer=True), sp.Symbol("n", integer=True, positive=True)
+    Y, T = sp.IndexedBase("y"), sp.IndexedBase("t")
+    kernel = _numeric.Kernel((Y[i] - T[i]) ** 2, [(i, n)])
+    rng = np.random.default_rng(3)
+    for size in (1, 17, 1000, 5000):
+        y, t = rng.normal(size=size).astype(dtype), rng.normal(size=size).astype(dtype)
+        found = {"y": None, "t": None, "w": None}
+        out = kernel.evaluate({"y": y, "t": t}, {n: size}, bounds=found)
+        np.testing.assert_array_equal(out, (y - t) ** 2)
+        assert found["y"] == (y.min(), y.max()) and found["t"] == (t.min(), t.max())
+        assert found["w"] is None
+        # "finite": only whether the values are finite (a whole-line domain)
+        found = {"y": "finite", "t": None}
+        kernel.evaluate({"y": y, "t": t}, {n: size}, bounds=found)
+        assert found == {"y": (-DBL_MAX, DBL_MAX), "t": (t.min(), t.max())}
+        for bad in (np.nan, np.inf, -np.inf):
+            v = t.copy()
+            v[size // 2] = bad
+            found = {"y": None, "t": None}
+            kernel.evaluate({"y": y, "t": v}, {n: size}, bounds=found)
+            assert found["y"] == (y.min(), y.max()) and all(np.isnan(found["t"]))
+            found = {"y": "finite", "t": "finite"}  # one probe for both: both NaN
+            kernel.evaluate({"y": v, "t": t}, {n: size}, bounds=found)
+            assert all(np.isnan(found["y"])) and all(np.isnan(found["t"]))
+            found = {"y": "finite", "t": None}
+            kernel.evaluate({"y": v, "t": t}, {n: size}, bounds=found)
+            assert all(np.isnan(found["y"])) and found["t"] == (t.min(), t.max())
+    with config.configured(backend="fused"):  # no loop: nothing is checked
+        found = {"y": "finite", "t": None}
+        kernel.evaluate({"y": y, "t": t}, {n: size}, bounds=found)
+        assert found == {"y": None, "t": None}
+    # Rows: the extremes are over every row, from the row program's loop too.
+    (i, j, k, _), layout, (n, m) = _row_layout()
+    Z = sp.IndexedBase("z")
+    rows = _numeric.Kernel(Z[i, j] - sp.Sum(Z[i, k] ** 2, (k, 1, m)), layout)
+    assert rows._row_program is not None
+    zz = rng.normal(size=(300, 10)).astype(dtype)
+    found = {"z": None}
+    rows.evaluate({"z": zz}, {n: 300, m: 10}, bounds=found)
+    assert found["z"] == (zz.min(), zz.max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("backend", ["c", "fused"])
+def test_an_element_wise_total_is_added_in_double_in_the_loop(configure, dtype, backend):
+    """A large call's value of an element-wise loss is added up in the loop, in double
+    (never a float32 sum): 1 + 16383 * 2^-26, where float32 sums lose every 2^-26."""
+    configure(backend=backend, block_elements=4096)
+    y = np.zeros(2**14, dtype)
+    t = np.full(2**14, 2.0**-13, dtype)
+    t[0] = 1.0
+    L = symloss.get("mse", reduction="sum")
+    want = 1 + 16383 * 2.0**-26
+    for value in (L(y, t), L.value_and_grad(y, t)[0]):
+        assert value == (want if dtype == np.float64 else np.float32(want))
+    mean = symloss.get("mse")
+    assert mean(y, t) == (want / 2**14 if dtype == np.float64 else np.float32(want / 2**14))
+
+
+def _checks_outside_the_loop(monkeypatch):
+    """Count the domain checks that read an array by themselves."""
+    from symloss.numeric import checks
+
+    calls = []
+    real = checks._violated
+    monkeypatch.setattr(checks, "_violated", lambda d, a: calls.append(a.size) or real(d, a))
+    return calls
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["mse", "huber", "bce_logits", "bce"])
+def test_domains_checked_in_the_loop_raise_the_same_errors(monkeypatch, configure, name, dtype):
+    """Interval domains are checked by the extremes the kernels' loop finds (no pass of
+    their own: the checks outside the loop read nothing on valid inputs), and bad
+    inputs raise the error the separate checks raise, naming the first offending
+    element of the whole input, whichever block it is in."""
+    configure(block_elements=4096, threads=2)
+    L = symloss.get(name)
+    n = 20000  # more than a small call's elements (the small path checks apart)
+    rng = np.random.default_rng(2)
+    unit = name == "bce"
+    y = (rng.uniform(0.1, 0.9, n) if unit else rng.normal(size=n)).astype(dtype)
+    t = (rng.random(n) < 0.5).astype(dtype)
+    calls = _checks_outside_the_loop(monkeypatch)
+    for call in (L, L.grad, L.value_and_grad):
+        call(y, t)
+    assert calls == []
+    # A whole-line domain asks the loop for finite values only; [0, 1] for extremes.
+    asked = {
+        k: evaluate._asked(b)
+        for k, b in evaluate.prepare(L, y, t, None, {}, True).validate.intervals.items()
+    }
+    assert asked == (
+        {"y": None, "t": None}
+        if unit
+        else {"y": "finite", "t": "finite"}
+        if name != "bce_logits"
+        else {"z": "finite", "t": None}
+    )
+    pred = "prediction y" if name != "bce_logits" else "logit z"
+    cases = [(y, 14321, np.nan), (y, 7, np.inf), (t, 19999, -np.inf), (t, 1234, np.nan)]
+    cases += [(t, 9000, 1.5)] if name != "mse" and name != "huber" else []
+    cases += [(y, 12500, 1.5)] if unit else []
+    for arr, where, bad in cases:
+        y2, t2 = y.copy(), t.copy()
+        (y2 if arr is y else t2)[where] = bad
+        configure(backend="fused")  # the checks as they run without the loop
+        with pytest.raises(symloss.InputError) as want:
+            L(y2, t2)
+        assert f"[{where}] = " in str(want.value)
+        assert (pred if arr is y else "target") in str(want.value)
+        configure(backend="c")
+        for call in (L, L.grad, L.value_and_grad):
+            with pytest.raises(symloss.InputError) as got:
+                call(y2, t2)
+            assert str(got.value) == str(want.value)
+    # Both bad: the prediction's error, as the separate checks give.
+    y2, t2 = y.copy(), t.copy()
+    y2[14000], t2[10] = np.nan, np.nan
+    with pytest.raises(symloss.InputError, match=rf"{pred}\[14000\] = nan"):
+        L.value_and_grad(y2, t2)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -0.5, 1.5])
 def test_domain_errors_are_the_same_on_both_backends(bad, configure):
     """An out-of-domain prediction deep inside a large input: the same message (value
