@@ -98,7 +98,7 @@ class Validator:
     def _passes_compiled(self, arrays: Mapping[str, np.ndarray]) -> bool:
         for key, dom in self.domains:
             bounds = dom._interval
-            found = None if bounds is None else compiled.extremes(arrays[key])
+            found = None if bounds is None else compiled.min_max(arrays[key])
             if found is None or outside(bounds, *found):
                 return False
         for _, check in self.constraints:
@@ -106,8 +106,7 @@ class Validator:
                 return False
             t = arrays[self.target]
             found = compiled.row_sum_extremes(t)
-            tolerance = _row_sum_tolerance(t)
-            if found is None or not (found[0] >= 1.0 - tolerance and found[1] <= 1.0 + tolerance):
+            if found is None or not _sums_near_one(*found, t):
                 return False
         return True
 
@@ -122,12 +121,11 @@ def _violated(dom: Domain, arr: np.ndarray) -> bool:
 
 def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
     sums = reduce_rows(np.add, t)
-    tolerance = _row_sum_tolerance(t)
     # The extremes first: two reductions and scalar tests (NaN fails them) on the
     # common, valid call; the row is looked for only when one is off.
-    low, high = np.minimum.reduce(sums), np.maximum.reduce(sums)
-    if low >= 1.0 - tolerance and high <= 1.0 + tolerance:
+    if _sums_near_one(np.minimum.reduce(sums), np.maximum.reduce(sums), t):
         return
+    tolerance = _row_sum_tolerance(t)
     bad = ~(np.abs(sums - 1.0) <= tolerance)  # a NaN sum is bad too
     if bad.any():
         row = int(np.argmax(bad))
@@ -141,6 +139,13 @@ def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int 
 def _row_sum_tolerance(t: np.ndarray) -> float:
     # float32 rows hold values rounded to float32 (half an ulp, 6e-8, each)
     return (1e-9 if t.dtype == np.float64 else 1e-6) * t.shape[-1]
+
+
+def _sums_near_one(low, high, t: np.ndarray) -> bool:
+    """Whether row sums from *low* to *high* are all 1 within *t*'s tolerance (a NaN
+    fails)."""
+    tolerance = _row_sum_tolerance(t)
+    return bool(low >= 1.0 - tolerance and high <= 1.0 + tolerance)
 
 
 CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {

@@ -1156,6 +1156,17 @@ class CompiledKernel:
         )
         return self._run(values, shape, expand, modes, into, dtype, bounds)
 
+    def _rows(self, shape: tuple, kinds: str, sums: bool) -> tuple[int, int, tuple, int | None]:
+        """``(rows, m, row_shape, width)`` of a loop over leaves of these *kinds*: the
+        rows it runs (one unless a leaf, a sum or a row statistic is per row), their
+        length, the shape of a per-row array, and the row length compiled in (rows of
+        8 to 32 elements: one object per m) or None."""
+        lead = shape[:-1] if shape else ()
+        rows = math.prod(lead) if "r" in kinds or sums or self._stats else 1
+        m = math.prod(shape) // rows if rows else 0
+        row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
+        return rows, m, row_shape, m if rows > 1 and 8 <= m <= 32 else None
+
     def _constants(self, values, kinds: str) -> dict[int, float]:
         """The exponents compiled in: small integer and half-integer scalars (one
         object per value; a sweep over real-valued exponents shares the general one)."""
@@ -1180,17 +1191,13 @@ class CompiledKernel:
         sums = "s" in modes
         lead, m = (shape[:-1], shape[-1]) if shape else ((), 1)
         kinds = "".join(_kind(v, shape, lead, m) for v in values)
-        rows = math.prod(lead) if "r" in kinds or sums or self._stats else 1
-        m = math.prod(shape) // rows if rows else 0
-        row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
+        rows, m, row_shape, width = self._rows(shape, kinds, sums)
         constants = self._constants(values, kinds)
         wants = [shape if kind == "f" else row_shape for kind in kinds]
         if not expand and any(
             k != "s" and v.size != math.prod(w) for v, k, w in zip(values, kinds, wants)
         ):
             return None
-        # Rows of 8 to 32 elements: the row length is compiled in (one object per m).
-        width = m if rows > 1 and 8 <= m <= 32 else None
         real = "float" if dtype is np.float32 else "double"
         bounds = bounds if bounds is not None else {}
         checked = tuple(sorted(k for k in bounds if kinds[k] == "f"))
@@ -1310,11 +1317,8 @@ class CompiledKernel:
         summed = (
             total and levels(self._statements, self._outputs, kinds).get(self._outputs[0]) == "f"
         )
-        rowwise = "r" in kinds or self._stats or summed
-        rows = math.prod(lead) if rowwise else 1
-        row_shape = lead + (1,) if "r" in kinds or self._stats else (1,) * len(shape)
+        rows, m, row_shape, width = self._rows(shape, kinds, summed)
         constants = self._constants(values, kinds)
-        width = m if rows > 1 and 8 <= m <= 32 else None
         real = "float" if dtype == np.float32 else "double"
         modes = "sd" if summed else "pd"
         found = self.function(kinds, constants, modes, width, real, compile=compile)
@@ -1325,7 +1329,7 @@ class CompiledKernel:
         arrays = [k for k, kind in enumerate(kinds) if kind != "s"]
         value_shape = lead if summed else shape if full[0] else row_shape
         tables = _Tables(len(values), scalars)
-        return fn, rows, math.prod(shape) // rows, arrays, scalars, value_shape, summed, tables
+        return fn, rows, m, arrays, scalars, value_shape, summed, tables
 
 
 class _Tables(threading.local):
@@ -1484,35 +1488,26 @@ def row_reduce(ufunc, v: np.ndarray) -> np.ndarray | None:
 def min_max(v: np.ndarray) -> tuple[float, float] | None:
     """``(v.min(), v.max())`` in one pass, both NaN if *v* holds a NaN or an infinity
     (outside every domain: infinite bounds are open), or None for an array that is
-    not C-contiguous float64 or is empty."""
-    if v.dtype not in _ROW_CODE or not v.flags.c_contiguous or not v.size:
-        return None
-    out = np.empty(2, v.dtype)
-    build(_ROW_CODE[v.dtype], "symloss_min_max")(v.size, 0, v.ctypes.data, out.ctypes.data)
-    return float(out[0]), float(out[1])
-
-
-def extremes(v: np.ndarray) -> list[float] | None:
-    """As :func:`min_max`, for the checks of a small call (compiled loop already
-    running): the helper is looked up, not searched for, and the addresses are read
-    through :func:`_address`.  None where :func:`min_max` gives None."""
+    not C-contiguous float64 or float32, or is empty.  Cheap enough for the checks
+    of a small call: the addresses are read through :func:`_address`."""
     code = _ROW_CODE.get(v.dtype)
     if code is None or not v.flags.c_contiguous or not v.size:
         return None
     out = np.empty(2, v.dtype)
     build(code, "symloss_min_max")(v.size, 0, _address(v), _address(out))
-    return out.tolist()
+    low, high = out.tolist()
+    return low, high
 
 
-def row_sum_extremes(v: np.ndarray) -> list[float] | None:
-    """The smallest and largest row sum of *v* (as :func:`extremes`), or None where
+def row_sum_extremes(v: np.ndarray) -> tuple[float, float] | None:
+    """The smallest and largest row sum of *v* (as :func:`min_max`), or None where
     :func:`_rows_of` does not apply."""
     shape = _rows_of(v)
     if shape is None:
         return None
     sums = np.empty(shape[0], v.dtype)
     build(_ROW_CODE[v.dtype], "symloss_row_sum")(*shape, _address(v), _address(sums))
-    return extremes(sums)
+    return min_max(sums)
 
 
 def row_stats(z: np.ndarray):
