@@ -324,12 +324,6 @@ class JaxCode(ArrayCodePrinter, JaxPrinter):
     prefix = "jnp"
     sympy_module = "jax.numpy"
 
-    def softmax(self, array: str) -> str:
-        return f"jax.nn.softmax({array}, axis=-1)"
-
-    def logsumexp(self, array: str) -> str:
-        return f"jax.nn.logsumexp({array}, axis=-1, keepdims=True)"
-
 
 def _torch_code():
     """:class:`TorchCode`, made on first use: importing ``sympy.printing.pytorch`` imports

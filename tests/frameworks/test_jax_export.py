@@ -284,3 +284,19 @@ def test_check_grads_is_reverse_mode_only(name):
     check_grads(lambda z: f(z, t), (_a(case.pred),), order=1, modes=["rev"], eps=1e-6)
     with pytest.raises(TypeError, match="custom_vjp"):
         check_grads(lambda z: f(z, t), (_a(case.pred),), order=1, modes=["fwd"])
+
+
+@pytest.mark.parametrize("target", ["labels", "one-hot"])
+def test_softmax_and_logsumexp_share_their_exponentials_under_jit(target):
+    """Cross-entropy's value needs logsumexp and its gradient softmax: the generated
+    helpers shift by the same row maximum, so XLA computes exp once per element, as
+    optax's cross-entropy does (jax.nn.softmax and jax.nn.logsumexp shift differently:
+    two exponentials, 1.7x optax's time in benchmarks/frameworks.py)."""
+    rng = np.random.default_rng(4)
+    z = jnp.asarray(rng.normal(size=(64, 5)))
+    labels = rng.integers(0, 5, 64)
+    t = jnp.asarray(labels if target == "labels" else np.eye(5)[labels])
+    f = symloss.get("cce_logits").to_jax()
+    hlo = jax.jit(jax.value_and_grad(f)).lower(z, t).compile().as_text()
+    exps = [line for line in hlo.splitlines() if " exponential(" in line]
+    assert len(exps) == 1, exps
