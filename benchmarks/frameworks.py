@@ -40,9 +40,10 @@ import symloss  # noqa: E402
 from symloss.numeric.config import settings  # noqa: E402
 
 
-def best_of(fn, repeat: int) -> float:
-    """Wall-clock time (torch and JAX run their own threads), after a warm-up run."""
-    return timing.best_of(fn, repeat, clock=time.perf_counter, warm_up=True)
+def best_of(fns, repeat: int) -> list[float]:
+    """Wall-clock time of each of *fns* (torch and JAX run their own threads), after a
+    warm-up run of each; the runs taken in turns."""
+    return timing.best_of_each(fns, repeat, clock=time.perf_counter, warm_up=True)
 
 
 # ------------------------------------------------------------------ inputs
@@ -130,7 +131,7 @@ def torch_rows(n, rows, dtype, repeat, device):
             a = fn().item()
             assert np.isclose(a, b, rtol=tol), (case, a, b)
             assert torch.allclose(z.grad, gb, rtol=tol, atol=tol * float(gb.abs().max())), case
-        times = [best_of(fn, repeat) for fn in (theirs, ours, generated)]
+        times = best_of((theirs, ours, generated), repeat)
         out.append((f"torch {device}", case, tuple(z.shape), *times))
     return out
 
@@ -198,7 +199,7 @@ def jax_rows(n, rows, dtype, repeat):
         def timed(fn, z=z, t=t):
             return lambda: jax.block_until_ready(fn(z, t))
 
-        times = [best_of(timed(fn), repeat) for fn in (theirs, ours)]
+        times = best_of((timed(theirs), timed(ours)), repeat)
         out.append((f"jax {device}", case, tuple(z.shape), *times, None))
     return out
 

@@ -4,7 +4,7 @@ as ``python benchmarks/NAME.py``, which puts this folder on ``sys.path``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def best_of(
@@ -26,4 +26,25 @@ def best_of(
         start = clock()
         fn()
         best = min(best, clock() - start)
+    return best
+
+
+def best_of_each(
+    fns: Sequence[Callable[[], object]],
+    repeat: int,
+    clock: Callable[[], float] = time.thread_time,
+    warm_up: bool = False,
+) -> list[float]:
+    """The least time of *repeat* runs of each of *fns*, the runs taken in turns (one of
+    each, *repeat* times): a burst of load from another process slows every function's
+    runs alike, not the runs of whichever function it happened to meet."""
+    if warm_up:
+        for fn in fns:
+            fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for k, fn in enumerate(fns):
+            start = clock()
+            fn()
+            best[k] = min(best[k], clock() - start)
     return best
