@@ -134,8 +134,6 @@ def _eager_cpu(loss, pred, target, weight, extra) -> bool:
             return False
     if pred.device.type != "cpu" or not isinstance(target, torch.Tensor):
         return False
-    if target.dtype == torch.float32 and any(c.name == "one_hot" for c in loss.constraints):
-        return False  # rows that sum to 1 in float32, not to the NumPy path's 1e-9
     labels = not target.is_floating_point() and target.ndim == 1 and pred.ndim == 2
     if target.shape != pred.shape and not labels:
         return False

@@ -121,10 +121,16 @@ def test_float32_in_float32_out_within_float32_tolerance(loss, backend):
 
 @registry_params()
 def test_float32_calls_run_the_float32_kernels_without_a_float64_copy(loss):
-    """float32 tensors reach symloss's float32 kernels as views: nothing is staged in
-    float64, and the gradient is the kernels' own float32 output."""
+    """float32 tensors reach symloss's float32 kernels as views (float32 target rows
+    too): nothing is staged in float64, and the gradient is the kernels' own float32
+    output."""
     case = random_case(loss, seed=5)
     crit = loss.to_torch(backend="auto")
+
+    def generated(*args):
+        raise AssertionError("the call took the generated torch code, not symloss's kernels")
+
+    crit._runtime = generated
     z = _t(case.pred, torch.float32).requires_grad_(True)
     kw = {k: _t(v, torch.float32) for k, v in case.kw.items()}
     value = crit(z, _t(case.target, torch.float32), **kw)
@@ -137,6 +143,25 @@ def test_float32_calls_run_the_float32_kernels_without_a_float64_copy(loss):
     )
     assert want_g.dtype == np.float32
     assert close32(value.item(), want_v) and close32(z.grad.numpy(), want_g)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_row_is_held_to_the_calls_dtype_as_in_the_numpy_path(backend):
+    """Thirds rounded to float32 sum to 1 + 3e-8: inside a float32 call's tolerance
+    (1e-6 per class), outside a float64 call's (1e-9 per class).  Every path casts the
+    target to the call's dtype first, so each accepts and refuses the same rows."""
+    L = symloss.get("cce_logits")
+    z = np.random.default_rng(6).normal(size=(4, 3))
+    t = np.full((4, 3), 1 / 3, dtype=np.float32)
+    crit = L.to_torch(backend=backend)
+    value = crit(torch.tensor(z, dtype=torch.float32), torch.tensor(t))
+    assert close32(value.item(), L(z.astype(np.float32), t))
+    with pytest.raises(symloss.InputError) as numpy_path:
+        L(z, t)
+    with pytest.raises(symloss.InputError) as torch_path:
+        crit(torch.tensor(z), torch.tensor(t))
+    assert str(torch_path.value) == str(numpy_path.value)
+    assert "target row 0 sums to 1.0000000298" in str(numpy_path.value)
 
 
 # ------------------------------------------------------------------ derivatives
