@@ -427,6 +427,7 @@ def _conventions(s: Spec, kernels: dict[str, str]) -> str:
         f"rank={s.rank}",
         f"row_value={s.row_value}",
         f"labels={s.labels}",
+        f"label_gather={s.label_gather}",
         f"row_sum={literal(s.row_sum)}",
         f"ignore_index={literal(s.ignore_index)}",
         f"label_reduction={s.label_reduction}",

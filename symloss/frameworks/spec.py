@@ -20,7 +20,7 @@ from sympy import IndexedBase
 from symloss.errors import SymlossError
 from symloss.frameworks.lowering import safe_identifier
 from symloss.numeric import evaluate
-from symloss.symbols import m, n
+from symloss.symbols import argmax_share, m, n, rowgap, rowmax, xdivy, xlogy
 
 if TYPE_CHECKING:
     from symloss.core.loss import Loss
@@ -72,6 +72,7 @@ class Spec:
     rank: int  # 1: element-wise, any shape; 2: rows (n, m)
     row_value: bool  # one value per row (cosine, Dice) rather than per element
     labels: bool  # integer class labels accepted for one-hot rows
+    label_gather: bool  # with labels, a row's value is the value at t = 1 at its label
     row_sum: str | None  # the row constraint's description, when rows must sum to 1
     ignore_index: int | None
     label_reduction: bool
@@ -146,6 +147,31 @@ def _param(loss: Loss, prm) -> ParamSpec:
     )
 
 
+def gathers_at_labels(value: sp.Expr, target, layout) -> bool:
+    """Whether a row's value at a one-hot target is the element value at t = 1, taken
+    at the label's column: the value kernel reads the target only as its own element
+    ``t[i, j]`` (not in a sum or a row maximum over the classes), and it vanishes where
+    that element is 0.  Then, for integer labels, sum_j v(t_ij = [j = c_i]) =
+    v(1) at j = c_i: a gather instead of a row sum over one-hot rows."""
+    (i, _), (j, _) = layout
+    key = str(target.label)
+    element = sp.Dummy("t_element")
+    elements = [x for x in value.atoms(sp.Indexed) if str(x.base.label) == key]
+    if not elements or any(tuple(x.indices) != (i, j) for x in elements):
+        return False
+    alone = value.xreplace(dict.fromkeys(elements, element))
+    if any(str(b.label) == key for b in alone.atoms(IndexedBase)):
+        return False
+    for node in sp.preorder_traversal(alone):
+        if isinstance(node, (sp.Sum, rowmax, argmax_share, rowgap)) and node.has(element):
+            return False  # the target summed, or maximised, over the classes
+    at_zero = alone.xreplace({element: sp.S.Zero}).replace(
+        lambda e: isinstance(e, (xlogy, xdivy)) and e.args[0] == 0, lambda e: sp.S.Zero
+    )
+    # (simplify only small leftovers: a False keeps the one-hot rows, which are right)
+    return at_zero == 0 or (sp.count_ops(at_zero) < 40 and sp.simplify(at_zero) == 0)
+
+
 def spec(loss: Loss, name: str | None = None) -> Spec:
     """The :class:`Spec` of *loss* (its expressions derived and stabilised, as the
     NumPy kernels' are).  *name* overrides the function name (default the loss's)."""
@@ -184,6 +210,12 @@ def spec(loss: Loss, name: str | None = None) -> Spec:
         rank=rank,
         row_value=len(loss.indices) < rank,
         labels=one_hot is not None and rank == 2,
+        label_gather=(
+            one_hot is not None
+            and rank == 2
+            and len(loss.indices) == rank
+            and gathers_at_labels(value, loss.target, loss.input_indices)
+        ),
         row_sum=one_hot.description if one_hot is not None else None,
         ignore_index=loss.ignore_index,
         label_reduction=loss.label_reduction,

@@ -19,6 +19,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import sympy as sp
 from conftest import LOSSES, require
 from fw_cases import random_case, same
 from shared import ROOT
@@ -354,3 +355,35 @@ def test_a_missing_framework_says_how_to_install_it(monkeypatch):
         symloss.get("mse").to_torch()
     with pytest.raises(ImportError, match=r"pip install 'symloss\[jax\]'"):
         symloss.get("mse").to_jax()
+
+
+def test_a_value_is_gathered_at_labels_only_where_that_is_its_row_sum():
+    """sum_j v(t_ij) over a one-hot row is v(1) at the label exactly when v reads the
+    target only as its own element and vanishes where it is 0."""
+    from symloss.symbols import i, j, k, logsumexp, m, n, softmax, xlogy
+
+    t, z, y, w = (sp.IndexedBase(s) for s in "tzyw")
+    layout = ((i, n), (j, m))
+    gathered = {
+        "cross-entropy": -t[i, j] * (z[i, j] - logsumexp(z, i)),
+        "on probabilities": -xlogy(t[i, j], y[i, j]),
+        "class weights": -w[j] * t[i, j] * sp.log(softmax(z, i, j)),
+        "a power of t": t[i, j] ** 2 * z[i, j],
+    }
+    summed = {
+        "label smoothing": -(sp.Rational(1, 10) / m + t[i, j]) * (z[i, j] - logsumexp(z, i)),
+        "1 - t": (1 - t[i, j]) * z[i, j],
+        "t in a row sum": t[i, j] * sp.Sum(t[i, k] * z[i, k], (k, 1, m)),
+        "another element of t": t[i, j] * t[i, 0] * z[i, j],
+        "no target": z[i, j] ** 2,
+    }
+    for what, v in gathered.items():
+        assert spec.gathers_at_labels(v, t, layout), what
+    for what, v in summed.items():
+        assert not spec.gathers_at_labels(v, t, layout), what
+    sources = {
+        key: codegen.generate([spec.spec(symloss.get("cce_logits", **o))], "jax")
+        for key, o in {"plain": {}, "smoothed": {"label_smoothing": 0.1}}.items()
+    }
+    assert "label_gather=True" in sources["plain"]
+    assert "label_gather=False" in sources["smoothed"]

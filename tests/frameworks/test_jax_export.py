@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Case, registry_params, require
-from fw_cases import close32, edge_cases, hessian_entries, option_cases, random_case, same
+from conftest import LOSSES, Case, registry_params, require
+from fw_cases import (
+    close32,
+    edge_cases,
+    hessian_entries,
+    one_hot,
+    option_cases,
+    random_case,
+    same,
+)
 
 import symloss
 
@@ -300,3 +308,36 @@ def test_softmax_and_logsumexp_share_their_exponentials_under_jit(target):
     hlo = jax.jit(jax.value_and_grad(f)).lower(z, t).compile().as_text()
     exps = [line for line in hlo.splitlines() if " exponential(" in line]
     assert len(exps) == 1, exps
+
+
+LABEL_LOSSES = [
+    pytest.param(L.name, options, id=f"{L.name}{'-' if options else ''}{'-'.join(options)}")
+    for L in LOSSES
+    if one_hot(L) and len(L.input_indices) == 2
+    for options in (
+        {},
+        *([{"class_weight": (0.5, 2.0, 1.0, 3.0)}] if "class_weight" in L.options else []),
+    )
+]
+
+
+@pytest.mark.parametrize("name, options", LABEL_LOSSES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_integer_labels_match_the_numpy_path(name, options, reduction):
+    """Every loss that takes integer labels, with ignored rows, per-sample weights and
+    logits at ±1e4: the value (gathered at the labels where the kernel allows it, else
+    summed over one-hot rows) and the gradient are the NumPy path's."""
+    L = symloss.get(name, reduction=reduction, **options)
+    rng = np.random.default_rng(7)
+    pred = random_case(L, seed=7, n=9).pred
+    if L.composition is not None:  # logits: two rows at the edges
+        pred[1] = [1e4, -1e4, 30.0, -30.0]
+        pred[4] = [-1e4, 1e4, 0.5, -1e4]
+    labels = rng.integers(0, 4, 9)
+    labels[1], labels[4] = 1, 0  # the label at -1e4: a loss of about 2e4
+    if L.ignore_index is not None:
+        labels[[2, 6]] = L.ignore_index
+    weight = rng.uniform(0.5, 2.0, 9)
+    value, grad, _ = run(L.to_jax(), Case(pred, labels, {}), weight=weight)
+    assert same(value, L(pred, labels, weight=weight))
+    assert same(grad, L.grad(pred, labels, weight=weight))
