@@ -48,6 +48,8 @@ FILES = {
     "domain": "symloss/numeric/rows.py",
     "article": "symloss/losses/article.py",
     "ci": ".ci/run",
+    "spec": "symloss/frameworks/spec.py",
+    "jax_template": "symloss/frameworks/templates/jax.py.tmpl",
 }
 
 #: Test files by role: the only place their paths are written.
@@ -66,6 +68,8 @@ TESTS = {
     "jax_properties": "tests/integration/test_jax_properties.py",
     "classification": "tests/losses/test_classification.py",
     "float32": "tests/numeric/test_float32.py",
+    "jax_export": "tests/frameworks/test_jax_export.py",
+    "codegen": "tests/frameworks/test_codegen.py",
 }
 
 
@@ -75,7 +79,7 @@ class Mutant:
     what: str  # the bug, as a reviewer would describe it
     file: str  # a key of FILES
     patches: tuple[tuple[str, str], ...]  # (exact old text, new text), each once
-    tests: tuple[str, ...]  # keys of TESTS, optionally "key::test_name_substring"
+    tests: tuple[str, ...]  # keys of TESTS, optionally "key::test_function_name"
 
 
 MUTANTS = [
@@ -249,6 +253,22 @@ MUTANTS = [
         "compiled",
         (('    "maximum": "sl_maxf({0}, {1})",', '    "maximum": "sl_minf({0}, {1})",'),),
         ("float32",),
+    ),
+    Mutant(
+        "jax-label-gather-under-smoothing",
+        "to_jax gathers the value at the labels without checking that the kernel is 0 at t = 0",
+        "spec",
+        (("    return at_zero == 0 or (", "    return True or (at_zero == 0) or ("),),
+        ("codegen::test_a_value_is_gathered_at_labels_only_where_that_is_its_row_sum",
+         "jax_export::test_options_match_the_numpy_path"),
+    ),
+    Mutant(
+        "jax-label-gather-wrong-column",
+        "to_jax gathers each row's value one column right of its label",
+        "jax_template",
+        (("jnp.take_along_axis(at_one, picked[:, None], axis=-1)",
+          "jnp.take_along_axis(at_one, (picked[:, None] + 1) % pred.shape[-1], axis=-1)"),),
+        ("jax_export::test_integer_labels_match_the_numpy_path",),
     ),
 ]  # fmt: skip
 
