@@ -19,14 +19,7 @@ def best_of(
     time also counts the turns other processes held the core (so run single-threaded,
     ``--threads 1``).  Pass ``time.perf_counter`` where the work runs on other threads.
     *warm_up* runs *fn* once first, untimed (kernels generated, jit compiled)."""
-    if warm_up:
-        fn()
-    best = float("inf")
-    for _ in range(repeat):
-        start = clock()
-        fn()
-        best = min(best, clock() - start)
-    return best
+    return best_of_each([fn], repeat, clock, warm_up)[0]
 
 
 def best_of_each(
