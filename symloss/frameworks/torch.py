@@ -180,7 +180,12 @@ def _kernel_function():
         def forward(ctx, pred, target, weight, crit, keys, *extras):
             loss, staging = crit.loss, crit._staging
             p = pred.detach().contiguous().numpy()  # float32 or float64: the call's dtype
-            t = staging.numpy(target, "target", p.dtype)
+            if target.dtype == torch.float32:
+                # as given: with float64 logits the NumPy path makes the float64 copy and
+                # holds the rows to float32's precision, the one they came in
+                t = target.detach().contiguous().numpy()
+            else:
+                t = staging.numpy(target, "target", p.dtype)
             w = None if weight is None else staging.numpy(weight, "weight", p.dtype).reshape(-1)
             kw = {k: staging.numpy(e, k, p.dtype) for k, e in zip(keys, extras)}
             if ctx.needs_input_grad[0]:  # the gradient written into the tensor

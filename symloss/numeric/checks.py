@@ -43,6 +43,9 @@ class Validator:
     domains: tuple[tuple[str, Domain], ...]
     constraints: tuple[tuple[Constraint, Callable], ...]
     target: str  # the target array's name
+    #: How far from 1 a target row may sum, per class (:func:`row_sum_tolerance` of
+    #: the type the rows were given in, or of the call's type if that is narrower).
+    row_tolerance: float
 
     @cached_property
     def intervals(self) -> dict[str, tuple[float, bool, float, bool]]:
@@ -82,7 +85,7 @@ class Validator:
             )
         t = arrays.get(self.target) if self.constraints else None
         for c, check in self.constraints:
-            check(loss, c, t, start)
+            check(loss, c, t, start, self.row_tolerance)
 
     def passes_compiled(self, arrays: Mapping[str, np.ndarray]) -> bool:
         """Whether every check passes, told by the compiled helpers (each input's
@@ -106,7 +109,7 @@ class Validator:
                 return False
             t = arrays[self.target]
             found = compiled.row_sum_extremes(t)
-            if found is None or not _sums_near_one(*found, t):
+            if found is None or not _sums_near_one(*found, self.row_tolerance * t.shape[-1]):
                 return False
         return True
 
@@ -119,13 +122,16 @@ def _violated(dom: Domain, arr: np.ndarray) -> bool:
     return outside(bounds, np.minimum.reduce(arr, axis=None), np.maximum.reduce(arr, axis=None))
 
 
-def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int = 0) -> None:
+def _check_rows_sum_to_one(
+    loss: Loss, c: Constraint, t: np.ndarray, start: int, tolerance: float
+) -> None:
+    """Every row of *t* sums to 1 within *tolerance* per class."""
     sums = reduce_rows(np.add, t)
+    tolerance = tolerance * t.shape[-1]
     # The extremes first: two reductions and scalar tests (NaN fails them) on the
     # common, valid call; the row is looked for only when one is off.
-    if _sums_near_one(np.minimum.reduce(sums), np.maximum.reduce(sums), t):
+    if _sums_near_one(np.minimum.reduce(sums), np.maximum.reduce(sums), tolerance):
         return
-    tolerance = _row_sum_tolerance(t)
     bad = ~(np.abs(sums - 1.0) <= tolerance)  # a NaN sum is bad too
     if bad.any():
         row = int(np.argmax(bad))
@@ -136,18 +142,21 @@ def _check_rows_sum_to_one(loss: Loss, c: Constraint, t: np.ndarray, start: int 
         )
 
 
-def _row_sum_tolerance(t: np.ndarray) -> float:
-    # float32 rows hold values rounded to float32 (half an ulp, 6e-8, each)
-    return (1e-9 if t.dtype == np.float64 else 1e-6) * t.shape[-1]
+def row_sum_tolerance(dtype) -> float:
+    """How far from 1 a target row given in *dtype* may sum, per class: 1e-9 in
+    float64, and 8 units in the last place of 1 in a narrower float type (float32:
+    9.5e-7), whose elements were each rounded to it.  The generated framework modules
+    (``frameworks/templates/common.py.tmpl``) hold rows to the same rule."""
+    dtype = np.dtype(dtype)
+    return max(1e-9, 8 * float(np.finfo(dtype).eps)) if dtype.kind == "f" else 1e-9
 
 
-def _sums_near_one(low, high, t: np.ndarray) -> bool:
-    """Whether row sums from *low* to *high* are all 1 within *t*'s tolerance (a NaN
+def _sums_near_one(low, high, tolerance: float) -> bool:
+    """Whether row sums from *low* to *high* are all 1 within *tolerance* (a NaN
     fails)."""
-    tolerance = _row_sum_tolerance(t)
     return bool(low >= 1.0 - tolerance and high <= 1.0 + tolerance)
 
 
-CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int], None]] = {
+CONSTRAINT_CHECKS: dict[str, Callable[[Loss, Constraint, np.ndarray, int, float], None]] = {
     "one_hot": _check_rows_sum_to_one,
 }

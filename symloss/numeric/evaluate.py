@@ -35,7 +35,7 @@ from sympy import IndexedBase, Symbol
 
 from symloss.errors import ArgumentError, InputError
 from symloss.numeric.blocks import map_blocks
-from symloss.numeric.checks import CONSTRAINT_CHECKS, Validator
+from symloss.numeric.checks import CONSTRAINT_CHECKS, Validator, row_sum_tolerance
 from symloss.numeric.config import settings
 from symloss.numeric.fused import SCRATCH
 from symloss.numeric.kernel import SMALL_ELEMENTS, Kernel
@@ -65,7 +65,8 @@ class Names:
     domains_for_labels: tuple  # the same when the target holds integer labels
     constraints: tuple[tuple[Constraint, Callable], ...]
     sample_keys: frozenset
-    #: The Validator of each (input shape, target is not labels), made on first use.
+    #: The Validator of each (input shape, target is not labels, row tolerance), made
+    #: on first use.
     validators: dict = field(default_factory=dict, compare=False)
     #: The Batch of a plain call (two float arrays of one shape and type, nothing
     #: else), by (shape, type, defer, keep_float32): the next such call only swaps
@@ -578,7 +579,7 @@ def prepare(
         template = keys.plain.get((pred.shape, pred.dtype.char, defer, keep_float32))
         if template is not None:
             if template.validate is None and not defer:
-                keys.validators[pred.shape, True](
+                keys.validators[pred.shape, True, row_sum_tolerance(pred.dtype)](
                     {**template.arrays, keys.pred: pred, keys.target: target}, 0
                 )
             return template.with_inputs(keys.pred, pred, keys.target, target)
@@ -659,14 +660,17 @@ def _prepare(
         raise ArgumentError(f"{name}: unexpected keyword input(s) {', '.join(sorted(extra))}")
     # One Validator per input shape and kind of target, made once (a frozen dataclass
     # costs microseconds to build, and a small call is a few tens of them).
-    validate = keys.validators.get((original, labels is None))
+    # Target rows are held to the precision they were given in (float32 rows with
+    # float64 logits: float32's), or to the call's if that is narrower.
+    row_tolerance = max(row_sum_tolerance(dtype), row_sum_tolerance(t_raw.dtype))
+    validate = keys.validators.get((original, labels is None, row_tolerance))
     if validate is None:
         checks = keys.domains if labels is None else keys.domains_for_labels
         constraints = keys.constraints if labels is None else ()
-        validate = Validator(loss, role, original, checks, constraints, keys.target)
+        validate = Validator(loss, role, original, checks, constraints, keys.target, row_tolerance)
         if len(keys.validators) >= 64:  # inputs of ever-changing shapes
             keys.validators.clear()
-        keys.validators[original, labels is None] = validate
+        keys.validators[original, labels is None, row_tolerance] = validate
     if not defer:
         validate(arrays, 0)
     for pname, key, per_class in keys.params:

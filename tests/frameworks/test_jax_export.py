@@ -341,3 +341,20 @@ def test_integer_labels_match_the_numpy_path(name, options, reduction):
     value, grad, _ = run(L.to_jax(), Case(pred, labels, {}), weight=weight)
     assert same(value, L(pred, labels, weight=weight))
     assert same(grad, L.grad(pred, labels, weight=weight))
+
+
+def test_rows_are_held_to_the_precision_they_came_in_as_in_the_numpy_path():
+    """float32 thirds (sum 1 + 3e-8) pass with float64 logits, within float32's
+    tolerance; the same numbers given as float64 are refused, as the NumPy path does."""
+    L = symloss.get("cce_logits")
+    z = np.random.default_rng(6).normal(size=(4, 3))
+    t = np.full((4, 3), 1 / 3, dtype=np.float32)
+    f = L.to_jax()
+    assert same(float(f(jnp.asarray(z), jnp.asarray(t))), L(z, t))  # concrete: checked
+    grad = jax.grad(f)(jnp.asarray(z), jnp.asarray(t))
+    assert same(np.asarray(grad), L.grad(z, t))
+    with pytest.raises(symloss.InputError) as numpy_path:
+        L(z, t.astype(np.float64))
+    with pytest.raises(symloss.InputError) as jax_path:
+        f(jnp.asarray(z), jnp.asarray(t.astype(np.float64)))
+    assert str(jax_path.value) == str(numpy_path.value)

@@ -146,20 +146,26 @@ def test_float32_calls_run_the_float32_kernels_without_a_float64_copy(loss):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_row_is_held_to_the_calls_dtype_as_in_the_numpy_path(backend):
-    """Thirds rounded to float32 sum to 1 + 3e-8: inside a float32 call's tolerance
-    (1e-6 per class), outside a float64 call's (1e-9 per class).  Every path casts the
-    target to the call's dtype first, so each accepts and refuses the same rows."""
+def test_rows_are_held_to_the_precision_they_came_in_as_in_the_numpy_path(backend):
+    """Thirds rounded to float32 sum to 1 + 3e-8: inside float32's tolerance (8 ulps
+    of 1 per class), outside float64's (1e-9 per class).  Given as float32 they pass
+    with float32 and with float64 logits; the same numbers given as float64 are refused
+    with the NumPy path's message."""
     L = symloss.get("cce_logits")
     z = np.random.default_rng(6).normal(size=(4, 3))
     t = np.full((4, 3), 1 / 3, dtype=np.float32)
     crit = L.to_torch(backend=backend)
     value = crit(torch.tensor(z, dtype=torch.float32), torch.tensor(t))
     assert close32(value.item(), L(z.astype(np.float32), t))
+    zt = torch.tensor(z, requires_grad=True)
+    value = crit(zt, torch.tensor(t))
+    value.backward()
+    assert value.dtype == torch.float64 and same(value.item(), L(z, t))
+    assert same(zt.grad.numpy(), L.grad(z, t))
     with pytest.raises(symloss.InputError) as numpy_path:
-        L(z, t)
+        L(z, t.astype(np.float64))
     with pytest.raises(symloss.InputError) as torch_path:
-        crit(torch.tensor(z), torch.tensor(t))
+        crit(torch.tensor(z), torch.tensor(t.astype(np.float64)))
     assert str(torch_path.value) == str(numpy_path.value)
     assert "target row 0 sums to 1.0000000298" in str(numpy_path.value)
 

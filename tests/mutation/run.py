@@ -113,7 +113,8 @@ MUTANTS = [
         "row-sum-tolerance-loosened",
         "the target row-sum tolerance loosened from 1e-9 m to 1e-2 m",
         "checks",
-        (("(1e-9 if t.dtype == np.float64", "(1e-2 if t.dtype == np.float64"),),
+        (("    return max(1e-9, 8 * float(np.finfo(dtype).eps))",
+          "    return max(1e-2, 8 * float(np.finfo(dtype).eps))"),),
         ("boundaries",),
     ),
     Mutant(

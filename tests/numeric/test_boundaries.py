@@ -96,6 +96,27 @@ def test_row_check_holds_over_blocks_and_names_the_row(backend, monkeypatch):
         L.value_and_grad(z, t)
 
 
+@pytest.mark.parametrize("name", ONE_HOT_LOSSES)
+@pytest.mark.parametrize("pred_dtype", [np.float64, np.float32])
+def test_rows_are_held_to_the_precision_they_were_given_in(name, pred_dtype, backend):
+    """float32 rows hold elements rounded to float32: thirds sum to 1 + 3e-8, outside
+    float64's 1e-9 per class but inside float32's 8 ulps of 1 (9.5e-7) per class.  With
+    float64 or float32 predictions they are accepted, as the same numbers given in
+    float64 are not; a float32 row off by 2e-6 per class is refused either way."""
+    L = symloss.get(name)
+    t32 = np.full((4, 3), 1 / 3, dtype=np.float32)
+    assert t32.astype(np.float64).sum(axis=1)[0] == 1.0000000298023224  # by hand: 3 fl32(1/3)
+    pred = _pred(name, t32.shape).astype(pred_dtype)
+    assert np.isfinite(L(pred, t32)) and np.all(np.isfinite(L.grad(pred, t32)))
+    if pred_dtype == np.float64:
+        with pytest.raises(ValueError, match="target row 0 sums to 1.0000000298"):
+            L(pred, t32.astype(np.float64))
+    off = t32.copy()
+    off[2, 0] += np.float32(6e-6)  # 2e-6 per class over the row's 3 classes
+    with pytest.raises(ValueError, match="target row 2 sums to"):
+        L(pred, off)
+
+
 # ------------------------------------------------------------------ input domains
 # Hand-written from the README ("Conventions of the article's losses": probabilities at
 # exactly 0 and 1 are accepted, logits must be finite) and each loss's conventions
