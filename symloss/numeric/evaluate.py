@@ -69,8 +69,8 @@ class Names:
     #: on first use.
     validators: dict = field(default_factory=dict, compare=False)
     #: The Batch of a plain call (two float arrays of one shape and type, nothing
-    #: else), by (shape, type, defer, keep_float32): the next such call only swaps
-    #: the arrays in (:func:`prepare`).
+    #: else) and its Validator, by (shape, type, defer, keep_float32): the next such
+    #: call only swaps the arrays in (:func:`prepare`).
     plain: dict = field(default_factory=dict, compare=False)
 
 
@@ -576,26 +576,28 @@ def prepare(
         # Everything but the arrays depends only on their shape and type: the batch
         # of the first such call, with these arrays in (no check is skipped: the
         # element-wise ones run on the arrays, the rest held for this shape).
-        template = keys.plain.get((pred.shape, pred.dtype.char, defer, keep_float32))
-        if template is not None:
-            if template.validate is None and not defer:
-                keys.validators[pred.shape, True, row_sum_tolerance(pred.dtype)](
-                    {**template.arrays, keys.pred: pred, keys.target: target}, 0
-                )
+        found = keys.plain.get((pred.shape, pred.dtype.char, defer, keep_float32))
+        if found is not None:
+            template, checks = found
+            if not defer:  # (deferred, the template's validate runs them)
+                checks({**template.arrays, keys.pred: pred, keys.target: target}, 0)
             return template.with_inputs(keys.pred, pred, keys.target, target)
-    batch = _prepare(loss, keys, pred, target, weight, extra, defer, keep_float32)
+    batch, checks = _prepare(loss, keys, pred, target, weight, extra, defer, keep_float32)
     if plain and batch.shape == pred.shape and batch.weight is None and not batch.labels:
         if len(keys.plain) >= 64:  # inputs of ever-changing shapes
             keys.plain.clear()
-        # (without this call's arrays: a template must not keep a large input alive)
+        # (without this call's arrays: a template must not keep a large input alive;
+        # with its Validator, which keys.validators may drop meanwhile)
         template = batch.with_inputs(keys.pred, None, keys.target, None)
-        keys.plain[pred.shape, pred.dtype.char, defer, keep_float32] = template
+        keys.plain[pred.shape, pred.dtype.char, defer, keep_float32] = (template, checks)
     return batch
 
 
 def _prepare(
     loss: Loss, keys: Names, pred, target, weight, extra, defer: bool, keep_float32: bool
-) -> Batch:
+) -> tuple[Batch, Validator]:
+    """:func:`prepare`'s work for a call whose batch is not kept: the batch, and the
+    Validator of its element-wise checks."""
     name = loss.name
     role = "logit" if loss.composition is not None else "prediction"
     p = as_real(pred, name, role, cast=False)
@@ -729,7 +731,7 @@ def _prepare(
         count = float(math.prod(sizes[s] for s in keys.mean_over))
     value_shape = tuple(p.shape[: len(loss.indices)])
     sample_keys = keys.sample_keys
-    return Batch(
+    batch = Batch(
         arrays,
         sizes,
         p.shape,
@@ -743,6 +745,7 @@ def _prepare(
         loss.ignore_index,
         dtype,
     )
+    return batch, validate
 
 
 def one_hot(labels: np.ndarray, m: int, ignore_index: int | None, dtype=np.float64) -> np.ndarray:

@@ -257,3 +257,18 @@ def test_a_reused_batch_still_checks_the_new_arrays():
     deferred = evaluate.prepare(L, np.array([0.2, 0.5, 1.5]), t, None, {}, defer=True)
     with pytest.raises(symloss.InputError, match=r"y\[2\] = 1.5"):
         deferred.validate(deferred.arrays, 0)
+
+
+def test_a_reused_batch_checks_after_the_validators_are_dropped():
+    """The Validators are kept for 64 input kinds, then dropped all at once; a reused
+    plain-call batch keeps its own, so a later call of its shape is still checked (it
+    raised KeyError, looking its Validator up again)."""
+    L = symloss.get("bce")
+    t = np.array([0.0, 1.0, 1.0])
+    evaluate.prepare(L, np.array([0.2, 0.5, 0.9]), t, None, {})
+    for k in range(70):  # weighted calls: a Validator each, none a plain-call batch
+        x = np.full(k + 4, 0.5)
+        L(x, x, weight=np.ones(k + 4))
+    evaluate.prepare(L, np.array([0.2, 0.5, 0.9]), t, None, {})
+    with pytest.raises(symloss.InputError, match=r"prediction y\[2\] = 1.5 is outside"):
+        evaluate.prepare(L, np.array([0.2, 0.5, 1.5]), t, None, {})
