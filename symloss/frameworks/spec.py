@@ -191,6 +191,8 @@ def spec(loss: Loss, name: str | None = None) -> Spec:
     mean_over = tuple(str(s) for s in (loss.mean_over or (loss.indices[0][1],)))
     constraints = {c.name: c for c in loss.constraints}
     one_hot = constraints.get("one_hot")
+    row_value = len(loss.indices) < rank
+    labels = one_hot is not None and rank == 2
     latex = (
         loss.latex(),
         loss.latex(part="gradient"),
@@ -208,13 +210,10 @@ def spec(loss: Loss, name: str | None = None) -> Spec:
         extras=tuple(_array(loss, b, str(b.label)) for b in loss.extra_inputs),
         params=tuple(_param(loss, p) for p in loss.params),
         rank=rank,
-        row_value=len(loss.indices) < rank,
-        labels=one_hot is not None and rank == 2,
+        row_value=row_value,
+        labels=labels,
         label_gather=(
-            one_hot is not None
-            and rank == 2
-            and len(loss.indices) == rank
-            and gathers_at_labels(value, loss.target, loss.input_indices)
+            labels and not row_value and gathers_at_labels(value, loss.target, loss.input_indices)
         ),
         row_sum=one_hot.description if one_hot is not None else None,
         ignore_index=loss.ignore_index,
