@@ -421,7 +421,6 @@ class Kernel:
         maxima, argmax shares) computed inside the C loop, row by row (:func:`_row_form`),
         so that a block is read once, and its input leaves (:meth:`_positions`); None
         for a kernel with none, or with one that is not over a whole row."""
-
         return self._program_with_row_statistics(softmax_in_loop=False)
 
     @cached_property
